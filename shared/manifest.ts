@@ -1,0 +1,124 @@
+/**
+ * The one description of Switchyard's API routes, Lambda functions and queues.
+ * Read by the local runtime (bin/dev.ts), the bundler (bin/build.ts) and the CDK
+ * stack, so that nothing is listed twice. Pure data: importing it costs nothing.
+ */
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+export type AuthMode = 'none' | 'tenant' | 'admin';
+export type QueuePriority = 'high' | 'default' | 'low';
+
+export interface FunctionDef {
+  /** Entry module, relative to the project root; exports `handler`. */
+  readonly entry: string;
+  readonly kind: 'api' | 'worker';
+  readonly memoryMb: number;
+  readonly timeoutSeconds: number;
+}
+
+export interface RouteDef {
+  readonly method: HttpMethod;
+  /** API Gateway path template, e.g. `/v1/agents/{id}`. */
+  readonly path: string;
+  readonly function: FunctionName;
+  readonly auth: AuthMode;
+  readonly summary: string;
+}
+
+export interface RetryPolicy {
+  /** Retries after the first attempt; the DLQ takes the message after `retries + 1` receives. */
+  readonly retries: number;
+  readonly baseDelaySeconds: number;
+  readonly maxDelaySeconds: number;
+}
+
+export interface QueueDef {
+  readonly name: QueuePriority;
+  readonly priority: QueuePriority;
+  readonly consumer: FunctionName;
+  readonly batchSize: number;
+  readonly batchingWindowSeconds: number;
+  /** Concurrent batches (Lambda event source `maxConcurrency`, 2–1000). */
+  readonly maxConcurrency: number;
+  readonly visibilityTimeoutSeconds: number;
+  readonly retentionSeconds: number;
+  readonly retry: RetryPolicy;
+}
+
+export const functions = {
+  agents: { entry: 'functions/api/agents.ts', kind: 'api', memoryMb: 512, timeoutSeconds: 10 },
+  health: { entry: 'functions/api/health.ts', kind: 'api', memoryMb: 256, timeoutSeconds: 5 },
+  openapi: { entry: 'functions/api/openapi.ts', kind: 'api', memoryMb: 256, timeoutSeconds: 5 },
+  fallback: { entry: 'functions/api/fallback.ts', kind: 'api', memoryMb: 128, timeoutSeconds: 3 },
+  workerHigh: { entry: 'functions/workers/high.ts', kind: 'worker', memoryMb: 1024, timeoutSeconds: 60 },
+  workerDefault: { entry: 'functions/workers/default.ts', kind: 'worker', memoryMb: 512, timeoutSeconds: 60 },
+  workerLow: { entry: 'functions/workers/low.ts', kind: 'worker', memoryMb: 512, timeoutSeconds: 120 },
+} as const satisfies Record<string, FunctionDef>;
+
+export type FunctionName = keyof typeof functions;
+
+export const routes = [
+  { method: 'GET', path: '/health', function: 'health', auth: 'none', summary: 'Liveness and dependency status' },
+  { method: 'GET', path: '/openapi.json', function: 'openapi', auth: 'none', summary: 'OpenAPI 3.1 document' },
+  { method: 'POST', path: '/v1/agents', function: 'agents', auth: 'tenant', summary: 'Create an agent' },
+  { method: 'GET', path: '/v1/agents', function: 'agents', auth: 'tenant', summary: 'List agents' },
+  { method: 'GET', path: '/v1/agents/{id}', function: 'agents', auth: 'tenant', summary: 'Get an agent' },
+  { method: 'PATCH', path: '/v1/agents/{id}', function: 'agents', auth: 'tenant', summary: 'Update an agent' },
+  { method: 'DELETE', path: '/v1/agents/{id}', function: 'agents', auth: 'tenant', summary: 'Delete an agent' },
+] as const satisfies readonly RouteDef[];
+
+export type Route = (typeof routes)[number];
+export type RouteKey = `${Route['method']} ${Route['path']}`;
+
+export const routeKey = (route: Pick<RouteDef, 'method' | 'path'>): string => `${route.method} ${route.path}`;
+
+/** The function every unmatched request goes to (API Gateway's `$default` route). */
+export const fallbackFunction: FunctionName = 'fallback';
+
+export const queues = [
+  {
+    name: 'high',
+    priority: 'high',
+    consumer: 'workerHigh',
+    batchSize: 10,
+    batchingWindowSeconds: 0,
+    maxConcurrency: 50,
+    visibilityTimeoutSeconds: 360,
+    retentionSeconds: 4 * 24 * 3600,
+    retry: { retries: 3, baseDelaySeconds: 1, maxDelaySeconds: 10 },
+  },
+  {
+    name: 'default',
+    priority: 'default',
+    consumer: 'workerDefault',
+    batchSize: 10,
+    batchingWindowSeconds: 1,
+    maxConcurrency: 10,
+    visibilityTimeoutSeconds: 360,
+    retentionSeconds: 4 * 24 * 3600,
+    retry: { retries: 3, baseDelaySeconds: 1, maxDelaySeconds: 10 },
+  },
+  {
+    name: 'low',
+    priority: 'low',
+    consumer: 'workerLow',
+    batchSize: 25,
+    batchingWindowSeconds: 5,
+    maxConcurrency: 2,
+    visibilityTimeoutSeconds: 720,
+    retentionSeconds: 14 * 24 * 3600,
+    retry: { retries: 5, baseDelaySeconds: 5, maxDelaySeconds: 60 },
+  },
+] as const satisfies readonly QueueDef[];
+
+export type QueueName = (typeof queues)[number]['name'];
+
+/** SQS redrive: a message moves to the DLQ on its `retries + 1`-th receive. */
+export const maxReceiveCount = (queue: Pick<QueueDef, 'retry'>): number => queue.retry.retries + 1;
+
+/** Physical queue names for a stage, e.g. `switchyard-dev-high` and `switchyard-dev-high-dlq`. */
+export const queueResourceName = (stage: string, queue: QueueName, dlq = false): string =>
+  `switchyard-${stage}-${queue}${dlq ? '-dlq' : ''}`;
+
+/** DynamoDB table of idempotency records. */
+export const idempotencyTableName = (stage: string): string => `switchyard-${stage}-idempotency`;
