@@ -1,0 +1,29 @@
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+
+/**
+ * AWS SDK clients, one per container, imported only by the functions that use them and
+ * only on first use. Endpoints come from the SDK's own settings (`AWS_ENDPOINT_URL_SQS`,
+ * `AWS_ENDPOINT_URL_DYNAMODB`), which is how local stand-ins and LocalStack are reached.
+ */
+let sqs: Promise<SQSClient> | undefined;
+let dynamo: Promise<DynamoDBClient> | undefined;
+
+export const sqsClient = (): Promise<SQSClient> => {
+  // With an explicit endpoint (stand-in, LocalStack) the queue URL's host may not resolve.
+  const explicitEndpoint = Boolean(process.env['AWS_ENDPOINT_URL_SQS'] || process.env['AWS_ENDPOINT_URL']);
+  sqs ??= import('@aws-sdk/client-sqs').then(
+    ({ SQSClient }) => new SQSClient(explicitEndpoint ? { useQueueUrlAsEndpoint: false } : {}),
+  );
+  return sqs;
+};
+
+export const dynamoClient = (): Promise<DynamoDBClient> => {
+  dynamo ??= import('@aws-sdk/client-dynamodb').then(({ DynamoDBClient }) => new DynamoDBClient({}));
+  return dynamo;
+};
+
+export const resetAwsClients = (): void => {
+  sqs = undefined;
+  dynamo = undefined;
+};

@@ -1,0 +1,90 @@
+import pg from 'pg';
+import { config } from '../../runtime/config.ts';
+import { currentScope } from '../../runtime/request-scope.ts';
+
+/** What repositories need of a database: a query, and a transaction. */
+export interface Queryable {
+  query<Row>(text: string, values?: readonly unknown[]): Promise<Row[]>;
+}
+
+export interface Database extends Queryable {
+  transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/**
+ * Every query goes through here, so the request scope can count them (a cached read
+ * must run none). Statements stay unnamed: named prepared statements pin RDS Proxy
+ * connections.
+ */
+const counted = async <Row>(
+  run: (text: string, values?: readonly unknown[]) => Promise<pg.QueryResult>,
+  text: string,
+  values?: readonly unknown[],
+): Promise<Row[]> => {
+  const scope = currentScope();
+  const started = performance.now();
+  try {
+    const result = await run(text, values);
+    return result.rows as Row[];
+  } finally {
+    if (scope) {
+      scope.queries += 1;
+      scope.queryMs += performance.now() - started;
+    }
+  }
+};
+
+export const createDatabase = (options: { connectionString: string; max: number }): Database => {
+  const pool = new pg.Pool({
+    connectionString: options.connectionString,
+    max: options.max,
+    idleTimeoutMillis: 60_000,
+    connectionTimeoutMillis: 5_000,
+    keepAlive: true,
+    // A query stuck behind a lock must not hold a Lambda for its whole timeout.
+    statement_timeout: 10_000,
+    application_name: 'switchyard',
+  });
+  // An idle client's error (server restart, proxy idle close) must not crash the container.
+  pool.on('error', () => {});
+  const run = (text: string, values?: readonly unknown[]) => pool.query(text, values as unknown[]);
+  return {
+    query: (text, values) => counted(run, text, values),
+    async transaction(work) {
+      const client = await pool.connect();
+      const tx: Queryable = {
+        query: (text, values) => counted((t, v) => client.query(t, v as unknown[]), text, values),
+      };
+      try {
+        await client.query('BEGIN');
+        const result = await work(tx);
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw error;
+      } finally {
+        client.release();
+      }
+    },
+    close: () => pool.end(),
+  };
+};
+
+let shared: Database | undefined;
+
+/** The container's database, created on first use. */
+export const database = (): Database => {
+  if (!shared) {
+    const { databaseUrl, dbPoolMax } = config();
+    shared = createDatabase({ connectionString: databaseUrl, max: dbPoolMax });
+  }
+  return shared;
+};
+
+export const closeDatabase = async (): Promise<void> => {
+  const db = shared;
+  shared = undefined;
+  await db?.close();
+};

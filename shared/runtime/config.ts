@@ -1,0 +1,88 @@
+/**
+ * Runtime configuration, read from the environment once per container and validated,
+ * so a misconfigured deployment fails at its first request with a clear message.
+ */
+
+export interface RuntimeConfig {
+  readonly stage: string;
+  readonly databaseUrl: string;
+  /** Connections per container; 1 on embedded PGlite, whose single session must not interleave. */
+  readonly dbPoolMax: number;
+  readonly redisUrl: string | undefined;
+  readonly adminKey: string | undefined;
+  readonly cache: {
+    /** How long a container may serve an entry from memory without asking L2: the staleness bound across containers. */
+    readonly l1TtlMs: number;
+    readonly l1MaxEntries: number;
+    readonly l2TtlSeconds: number;
+    /** How long "no such row" is remembered, against lookups of ids and keys that do not exist. */
+    readonly negativeTtlSeconds: number;
+  };
+  /** Expose per-request query counts and timings in a `Server-Timing` header. */
+  readonly serverTiming: boolean;
+  readonly queueUrls: Readonly<Record<'high' | 'default' | 'low', string | undefined>>;
+  readonly idempotencyTable: string | undefined;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+
+const intFrom = (env: Env, name: string, fallback: number, min: number, max: number): number => {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
+  }
+  return value;
+};
+
+const boolFrom = (env: Env, name: string, fallback: boolean): boolean => {
+  const raw = env[name]?.toLowerCase();
+  if (raw === undefined || raw === '') return fallback;
+  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+  throw new ConfigError(`${name} must be true or false, got "${env[name]}"`);
+};
+
+export const loadConfig = (env: Env = process.env): RuntimeConfig => {
+  const databaseUrl = env['DATABASE_URL'];
+  if (!databaseUrl) throw new ConfigError('DATABASE_URL is required');
+  const embedded = env['SWITCHYARD_EMBEDDED_DB'] === '1';
+  return {
+    stage: env['STAGE'] ?? 'local',
+    databaseUrl,
+    dbPoolMax: embedded ? 1 : intFrom(env, 'DB_POOL_MAX', 5, 1, 100),
+    redisUrl: env['REDIS_URL'] || undefined,
+    adminKey: env['SWITCHYARD_ADMIN_KEY'] || undefined,
+    cache: {
+      l1TtlMs: intFrom(env, 'CACHE_L1_TTL_MS', 5_000, 0, 300_000),
+      l1MaxEntries: intFrom(env, 'CACHE_L1_MAX_ENTRIES', 10_000, 0, 1_000_000),
+      l2TtlSeconds: intFrom(env, 'CACHE_L2_TTL_SECONDS', 300, 1, 86_400),
+      negativeTtlSeconds: intFrom(env, 'CACHE_NEGATIVE_TTL_SECONDS', 30, 1, 3_600),
+    },
+    serverTiming: boolFrom(env, 'SWITCHYARD_SERVER_TIMING', false),
+    queueUrls: {
+      high: env['QUEUE_URL_HIGH'] || undefined,
+      default: env['QUEUE_URL_DEFAULT'] || undefined,
+      low: env['QUEUE_URL_LOW'] || undefined,
+    },
+    idempotencyTable: env['IDEMPOTENCY_TABLE'] || undefined,
+  };
+};
+
+let current: RuntimeConfig | undefined;
+
+/** The container's configuration, read on first use. */
+export const config = (): RuntimeConfig => {
+  current ??= loadConfig();
+  return current;
+};
+
+/** For the local runtime and tests, which set the environment before the first request. */
+export const resetConfig = (): void => {
+  current = undefined;
+};

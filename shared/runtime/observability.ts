@@ -1,0 +1,31 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { Tracer } from '@aws-lambda-powertools/tracer';
+
+/**
+ * One logger, metrics and tracer per container, shared by every module, with the
+ * same service name and namespace everywhere (POWERTOOLS_SERVICE_NAME / _METRICS_NAMESPACE
+ * override them). Locally the runtime turns metrics and tracing off and logs at WARN.
+ */
+const serviceName = process.env['POWERTOOLS_SERVICE_NAME'] ?? 'switchyard';
+
+export const logger = new Logger({ serviceName });
+
+export const metrics = new Metrics({
+  serviceName,
+  namespace: process.env['POWERTOOLS_METRICS_NAMESPACE'] ?? 'Switchyard',
+  defaultDimensions: { stage: process.env['STAGE'] ?? 'local' },
+});
+
+export const tracer = new Tracer({ serviceName });
+
+/** Warn at most once per interval for a recurring condition (e.g. the cache being down). */
+export const throttledWarn = (intervalMs: number) => {
+  let last = 0;
+  return (message: string, extra?: Record<string, unknown>): void => {
+    const now = Date.now();
+    if (now - last < intervalMs) return;
+    last = now;
+    logger.warn(message, extra ?? {});
+  };
+};

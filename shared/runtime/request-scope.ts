@@ -1,0 +1,20 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+
+/**
+ * Per-request counters, carried through async calls without threading them through
+ * every signature: the Postgres adapter counts queries, the cache counts hits.
+ */
+export interface RequestScope {
+  queries: number;
+  queryMs: number;
+  cacheHits: number;
+  cacheMisses: number;
+}
+
+const storage = new AsyncLocalStorage<RequestScope>();
+
+export const newScope = (): RequestScope => ({ queries: 0, queryMs: 0, cacheHits: 0, cacheMisses: 0 });
+
+export const runInScope = <T>(scope: RequestScope, fn: () => T): T => storage.run(scope, fn);
+
+export const currentScope = (): RequestScope | undefined => storage.getStore();
