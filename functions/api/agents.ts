@@ -1,0 +1,100 @@
+import type { Agent, AgentSummary } from '../../shared/domain/agent.ts';
+import { agentListFields, agentStatuses, createAgentBody, toAgentResource, updateAgentBody } from '../../shared/domain/agent.ts';
+import { encodeCursor } from '../../shared/domain/cursor.ts';
+import { createApiHandler } from '../../shared/http/api-handler.ts';
+import { ifMatchVersions, versionEtag } from '../../shared/http/preconditions.ts';
+import { QueryReader } from '../../shared/http/query.ts';
+import type { ApiResponse } from '../../shared/http/types.ts';
+import { requirePrincipal } from '../../shared/http/types.ts';
+import { validateBody } from '../../shared/http/validation.ts';
+import { AgentService } from '../../shared/services/agents.ts';
+import { agentRepository, sharedCache } from '../../shared/services/container.ts';
+
+let service: AgentService | undefined;
+const agents = (): AgentService => {
+  service ??= new AgentService(agentRepository(), sharedCache());
+  return service;
+};
+
+/** Authenticated, may change at any time: clients revalidate with the ETag. */
+const agentCacheControl = 'private, no-cache';
+
+const agentResponse = (status: number, agent: Agent, headers?: Record<string, string>): ApiResponse => ({
+  status,
+  body: toAgentResource(agent),
+  etag: versionEtag(agent.version),
+  lastModified: agent.updatedAt,
+  cacheControl: agentCacheControl,
+  ...(headers && { headers }),
+});
+
+const listItem = (agent: AgentSummary): Record<string, unknown> => {
+  const item: Record<string, unknown> = { id: agent.id };
+  if (agent.name !== undefined) item['name'] = agent.name;
+  if (agent.model !== undefined) item['model'] = agent.model;
+  if (agent.systemPrompt !== undefined) item['system_prompt'] = agent.systemPrompt;
+  if (agent.configuration !== undefined) item['configuration'] = agent.configuration;
+  if (agent.status !== undefined) item['status'] = agent.status;
+  return item;
+};
+
+export const handler = createApiHandler({
+  'POST /v1/agents': async (request) => {
+    const { tenantId } = requirePrincipal(request);
+    const agent = await agents().create(tenantId, validateBody(createAgentBody, request.body));
+    return agentResponse(201, agent, { location: `/v1/agents/${agent.id}` });
+  },
+
+  'GET /v1/agents/{id}': async (request) => {
+    const { tenantId } = requirePrincipal(request);
+    return agentResponse(200, await agents().get(tenantId, request.pathParameters['id']!));
+  },
+
+  'PATCH /v1/agents/{id}': async (request) => {
+    const { tenantId } = requirePrincipal(request);
+    const body = validateBody(updateAgentBody, request.body);
+    const agent = await agents().update(
+      tenantId,
+      request.pathParameters['id']!,
+      body,
+      ifMatchVersions(request.headers['if-match']),
+    );
+    return agentResponse(200, agent);
+  },
+
+  'DELETE /v1/agents/{id}': async (request) => {
+    const { tenantId } = requirePrincipal(request);
+    await agents().delete(tenantId, request.pathParameters['id']!, ifMatchVersions(request.headers['if-match']));
+    return { status: 204 };
+  },
+
+  'GET /v1/agents': async (request) => {
+    const { tenantId } = requirePrincipal(request);
+    const query = new QueryReader(request.query);
+    const limit = query.integer('limit', { min: 1, max: 100, fallback: 20 });
+    const after = query.cursor('cursor');
+    const fields = query.fields('fields', agentListFields, 'id');
+    const status = query.oneOf('status', agentStatuses);
+    query.done();
+    const page = await agents().list({
+      tenantId,
+      limit,
+      fields,
+      ...(status && { status }),
+      ...(after && { after }),
+    });
+    const data = page.items.map((agent) => {
+      const item = listItem(agent);
+      if (fields.has('created_at')) item['created_at'] = agent.createdAt?.toISOString();
+      if (fields.has('updated_at')) item['updated_at'] = agent.updatedAt?.toISOString();
+      if (fields.has('execution_count')) item['execution_count'] = agent.executionCount ?? 0;
+      if (fields.has('last_execution_at')) item['last_execution_at'] = agent.lastExecutionAt?.toISOString() ?? null;
+      return item;
+    });
+    return {
+      status: 200,
+      body: { data, next_cursor: page.next ? encodeCursor(page.next) : null },
+      cacheControl: 'private, no-store',
+    };
+  },
+});

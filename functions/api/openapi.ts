@@ -1,0 +1,11 @@
+import { createApiHandler } from '../../shared/http/api-handler.ts';
+import { buildOpenApiDocument } from '../../shared/http/openapi.ts';
+
+let document: ReturnType<typeof buildOpenApiDocument> | undefined;
+
+export const handler = createApiHandler({
+  'GET /openapi.json': async () => {
+    document ??= buildOpenApiDocument();
+    return { status: 200, body: document, cacheControl: 'public, max-age=300' };
+  },
+});

@@ -1,0 +1,115 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+import middy from '@middy/core';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import type { AuthMode } from '../manifest.ts';
+import { routeKey as keyOf, routes as manifestRoutes } from '../manifest.ts';
+import { config } from '../runtime/config.ts';
+import { logger, metrics, tracer } from '../runtime/observability.ts';
+import { currentScope, newScope, runInScope } from '../runtime/request-scope.ts';
+import { authenticateAdmin, authenticateTenant } from '../services/auth.ts';
+import { problemResponse } from './problem.ts';
+import { bearerToken, parseJsonBody, requestIdOf } from './request.ts';
+import { finalizeResponse } from './respond.ts';
+import type { ApiRequest, RouteHandlers } from './types.ts';
+
+export type ApiHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
+
+/** Auth per route key; API Gateway's `$default` (the fallback) answers without a key. */
+const authByRoute: ReadonlyMap<string, AuthMode> = new Map<string, AuthMode>([
+  ...manifestRoutes.map((r): [string, AuthMode] => [keyOf(r), r.auth]),
+  ['$default', 'none'],
+]);
+const takesBody = new Set(['POST', 'PUT', 'PATCH']);
+const slowRequestMs = 1_000;
+
+const serverTiming = (): string | undefined => {
+  const scope = currentScope();
+  if (!scope) return undefined;
+  return `db;desc="queries=${scope.queries}";dur=${scope.queryMs.toFixed(2)}, cache;desc="hits=${scope.cacheHits} misses=${scope.cacheMisses}"`;
+};
+
+/** Per-request headers and metrics, on success and on error alike. */
+const requestEnvelope = (): middy.MiddlewareObj<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2> => {
+  const started = new WeakMap<object, number>();
+  const finish = (request: middy.Request<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>) => {
+    const response = request.response;
+    if (!response) return;
+    const requestId = requestIdOf(request.event);
+    response.headers = { ...response.headers, 'x-request-id': requestId };
+    const scope = currentScope();
+    if (config().serverTiming) {
+      const timing = serverTiming();
+      if (timing) response.headers['server-timing'] = timing;
+    }
+    const elapsed = performance.now() - (started.get(request) ?? performance.now());
+    metrics.addDimension('route', request.event.routeKey);
+    metrics.addMetric('Latency', 'Milliseconds', elapsed);
+    if (scope) {
+      metrics.addMetric('Queries', 'Count', scope.queries);
+      metrics.addMetric('CacheHits', 'Count', scope.cacheHits);
+      metrics.addMetric('CacheMisses', 'Count', scope.cacheMisses);
+    }
+    if (elapsed > slowRequestMs) {
+      logger.warn('slow request', { route: request.event.routeKey, ms: Math.round(elapsed), queries: scope?.queries });
+    }
+  };
+  return {
+    before: (request) => {
+      started.set(request, performance.now());
+      logger.appendKeys({ requestId: requestIdOf(request.event), route: request.event.routeKey });
+    },
+    after: finish,
+    onError: finish,
+  };
+};
+
+/** Every error becomes problem+json; ours are logged with their stack, the client's are not. */
+const problemErrors = (): middy.MiddlewareObj<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2> => ({
+  onError: (request) => {
+    const response = problemResponse(request.error, request.event.rawPath);
+    if (response.statusCode === 500) logger.error('request failed', request.error as Error);
+    request.response = response;
+  },
+});
+
+/**
+ * Builds the Lambda handler of one API function: the routes it serves by route key,
+ * wrapped in Powertools (logs with the request id as correlation id, EMF metrics, traces),
+ * problem+json errors and per-request counters.
+ */
+export const createApiHandler = (handlers: RouteHandlers): ApiHandler => {
+  const dispatch = async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
+    const handle = handlers[event.routeKey];
+    if (!handle) throw new Error(`no handler for route ${event.routeKey}`);
+    const auth = authByRoute.get(event.routeKey) ?? 'tenant';
+    const token = bearerToken(event);
+    const principal = auth === 'tenant' ? await authenticateTenant(token) : undefined;
+    if (auth === 'admin') authenticateAdmin(token);
+    const method = event.requestContext.http.method;
+    const request: ApiRequest = {
+      routeKey: event.routeKey,
+      method,
+      path: event.rawPath,
+      pathParameters: event.pathParameters ?? {},
+      query: event.queryStringParameters ?? {},
+      headers: event.headers ?? {},
+      // Parsed only after authentication: strangers do not get to spend our CPU.
+      body: takesBody.has(method) ? parseJsonBody(event) : undefined,
+      requestId: requestIdOf(event),
+      principal,
+    };
+    const response = await handle(request);
+    return finalizeResponse(response, { method, headers: request.headers });
+  };
+
+  const wrapped = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>(dispatch)
+    .use(captureLambdaHandler(tracer, { captureResponse: false }))
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(logMetrics(metrics))
+    .use(requestEnvelope())
+    .use(problemErrors());
+
+  return (event, context) => runInScope(newScope(), () => wrapped(event, context));
+};

@@ -1,0 +1,158 @@
+import { z } from 'zod/mini';
+import { agentListFields, agentResource, agentStatuses, createAgentBody, updateAgentBody } from '../domain/agent.ts';
+import type { RouteDef } from '../manifest.ts';
+import { routeKey, routes } from '../manifest.ts';
+
+/**
+ * The OpenAPI 3.1 document, generated from the manifest (paths) and the zod schemas that
+ * validate requests (bodies), so it cannot drift from what the API accepts.
+ */
+
+interface RouteDoc {
+  readonly body?: z.ZodMiniType;
+  readonly response?: { status: number; schema?: z.ZodMiniType | Record<string, unknown> };
+  readonly query?: readonly { name: string; schema: Record<string, unknown>; description: string }[];
+  readonly conditional?: 'read' | 'write';
+}
+
+const problemSchema = {
+  type: 'object',
+  required: ['type', 'title', 'status'],
+  properties: {
+    type: { type: 'string', format: 'uri' },
+    title: { type: 'string' },
+    status: { type: 'integer' },
+    detail: { type: 'string' },
+    instance: { type: 'string' },
+    errors: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['field', 'detail'],
+        properties: { field: { type: 'string' }, detail: { type: 'string' } },
+      },
+    },
+  },
+};
+
+const agentListItem = {
+  type: 'object',
+  required: ['id'],
+  properties: {
+    ...(z.toJSONSchema(agentResource) as { properties: Record<string, unknown> }).properties,
+    execution_count: { type: 'integer', minimum: 0 },
+    last_execution_at: { type: ['string', 'null'], format: 'date-time' },
+  },
+};
+
+const docs: Record<string, RouteDoc> = {
+  'GET /health': { response: { status: 200, schema: { type: 'object' } } },
+  'GET /openapi.json': { response: { status: 200, schema: { type: 'object' } } },
+  'POST /v1/agents': { body: createAgentBody, response: { status: 201, schema: agentResource } },
+  'GET /v1/agents/{id}': { response: { status: 200, schema: agentResource }, conditional: 'read' },
+  'PATCH /v1/agents/{id}': { body: updateAgentBody, response: { status: 200, schema: agentResource }, conditional: 'write' },
+  'DELETE /v1/agents/{id}': { response: { status: 204 }, conditional: 'write' },
+  'GET /v1/agents': {
+    query: [
+      { name: 'limit', schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 }, description: 'Page size' },
+      { name: 'cursor', schema: { type: 'string' }, description: 'next_cursor of the previous page' },
+      {
+        name: 'fields',
+        schema: { type: 'string' },
+        description: `Comma-separated subset of: ${agentListFields.join(', ')} (id is always included)`,
+      },
+      { name: 'status', schema: { type: 'string', enum: [...agentStatuses] }, description: 'Filter by status' },
+    ],
+    response: {
+      status: 200,
+      schema: {
+        type: 'object',
+        required: ['data', 'next_cursor'],
+        properties: { data: { type: 'array', items: agentListItem }, next_cursor: { type: ['string', 'null'] } },
+      },
+    },
+  },
+};
+
+const jsonSchemaOf = (schema: z.ZodMiniType | Record<string, unknown>): Record<string, unknown> => {
+  if ('_zod' in schema) {
+    const { $schema: _, ...rest } = z.toJSONSchema(schema as z.ZodMiniType, { io: 'input' }) as Record<
+      string,
+      unknown
+    >;
+    return rest;
+  }
+  return schema;
+};
+
+const problem = (description: string) => ({
+  description,
+  content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
+});
+
+const operation = (route: RouteDef) => {
+  const doc = docs[routeKey(route)] ?? {};
+  const parameters: unknown[] = [];
+  for (const match of route.path.matchAll(/\{(\w+)\}/g)) {
+    parameters.push({ name: match[1], in: 'path', required: true, schema: { type: 'string', format: 'uuid' } });
+  }
+  for (const q of doc.query ?? []) {
+    parameters.push({ name: q.name, in: 'query', required: false, schema: q.schema, description: q.description });
+  }
+  if (doc.conditional === 'read') {
+    parameters.push({ name: 'If-None-Match', in: 'header', required: false, schema: { type: 'string' } });
+  }
+  if (doc.conditional === 'write') {
+    parameters.push({ name: 'If-Match', in: 'header', required: false, schema: { type: 'string' } });
+  }
+  const responses: Record<string, unknown> = {};
+  if (doc.response) {
+    responses[String(doc.response.status)] = doc.response.schema
+      ? {
+          description: 'Success',
+          content: { 'application/json': { schema: jsonSchemaOf(doc.response.schema) } },
+        }
+      : { description: 'Success, no content' };
+  }
+  if (doc.conditional === 'read') responses['304'] = { description: 'Not modified' };
+  if (doc.body || doc.query) responses['400'] = problem('Malformed JSON or invalid query parameters');
+  if (route.auth !== 'none') responses['401'] = problem('Missing or invalid API key');
+  if (route.path.includes('{')) responses['404'] = problem('No such resource in this tenant');
+  if (doc.conditional === 'write') responses['412'] = problem('If-Match does not match the current version');
+  if (doc.body) {
+    responses['413'] = problem('Body over 256 KB');
+    responses['415'] = problem('Body is not application/json');
+    responses['422'] = problem('Body does not match the schema');
+  }
+  return {
+    operationId: `${route.method.toLowerCase()}${route.path.replace(/\{(\w+)\}/g, 'By_$1').replace(/[^A-Za-z0-9]+(\w)?/g, (_, c: string | undefined) => (c ?? '').toUpperCase())}`,
+    summary: route.summary,
+    ...(route.auth !== 'none' && { security: [{ [route.auth === 'admin' ? 'adminKey' : 'apiKey']: [] }] }),
+    ...(parameters.length > 0 && { parameters }),
+    ...(doc.body && {
+      requestBody: { required: true, content: { 'application/json': { schema: jsonSchemaOf(doc.body) } } },
+    }),
+    responses,
+  };
+};
+
+export const buildOpenApiDocument = (serverUrl?: string) => {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const route of routes as readonly RouteDef[]) {
+    paths[route.path] ??= {};
+    paths[route.path]![route.method.toLowerCase()] = operation(route);
+  }
+  return {
+    openapi: '3.1.0',
+    info: { title: 'Switchyard API', version: '1.0.0', description: 'AI agent and workflow platform' },
+    ...(serverUrl && { servers: [{ url: serverUrl }] }),
+    paths,
+    components: {
+      schemas: { Problem: problemSchema },
+      securitySchemes: {
+        apiKey: { type: 'http', scheme: 'bearer', description: 'Tenant API key' },
+        adminKey: { type: 'http', scheme: 'bearer', description: 'Operator key (SWITCHYARD_ADMIN_KEY)' },
+      },
+    },
+  };
+};

@@ -1,0 +1,58 @@
+import type { FieldError } from '../domain/errors.ts';
+import { invalidQuery } from '../domain/errors.ts';
+import { decodeCursor, type KeysetPosition } from '../domain/cursor.ts';
+
+/**
+ * Reads query parameters, collecting every problem so the client learns all of them
+ * at once; `done()` throws a 400 if there were any.
+ */
+export class QueryReader {
+  private readonly errors: FieldError[] = [];
+
+  constructor(private readonly query: Readonly<Record<string, string | undefined>>) {}
+
+  integer(name: string, options: { min: number; max: number; fallback: number }): number {
+    const raw = this.query[name];
+    if (raw === undefined) return options.fallback;
+    const value = /^\d{1,9}$/.test(raw) ? Number(raw) : Number.NaN;
+    if (!Number.isInteger(value) || value < options.min || value > options.max) {
+      this.errors.push({ field: name, detail: `must be an integer from ${options.min} to ${options.max}` });
+      return options.fallback;
+    }
+    return value;
+  }
+
+  oneOf<T extends string>(name: string, allowed: readonly T[]): T | undefined {
+    const raw = this.query[name];
+    if (raw === undefined) return undefined;
+    if (!(allowed as readonly string[]).includes(raw)) {
+      this.errors.push({ field: name, detail: `must be one of: ${allowed.join(', ')}` });
+      return undefined;
+    }
+    return raw as T;
+  }
+
+  /** A comma-separated subset of `allowed`; `always` is added whatever was asked. */
+  fields<T extends string>(name: string, allowed: readonly T[], always: T): Set<T> {
+    const raw = this.query[name];
+    if (raw === undefined || raw === '') return new Set(allowed);
+    const asked = raw.split(',').map((f) => f.trim());
+    const unknown = asked.filter((f) => !(allowed as readonly string[]).includes(f));
+    if (unknown.length > 0) {
+      this.errors.push({ field: name, detail: `unknown fields: ${unknown.join(', ')}; allowed: ${allowed.join(', ')}` });
+    }
+    return new Set([always, ...(asked.filter((f) => !unknown.includes(f)) as T[])]);
+  }
+
+  cursor(name: string): KeysetPosition | undefined {
+    const raw = this.query[name];
+    if (raw === undefined || raw === '') return undefined;
+    const position = decodeCursor(raw);
+    if (!position) this.errors.push({ field: name, detail: 'is not a cursor this API issued' });
+    return position;
+  }
+
+  done(): void {
+    if (this.errors.length > 0) throw invalidQuery(this.errors);
+  }
+}

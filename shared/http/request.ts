@@ -1,0 +1,46 @@
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import {
+  malformedJson,
+  payloadTooLarge,
+  unsupportedMediaType,
+} from '../domain/errors.ts';
+
+/** Our limit; API Gateway's own is 10 MB. */
+export const maxBodyBytes = 256 * 1024;
+
+const clientRequestId = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The client's `X-Request-Id` when it is sane, else API Gateway's request id. */
+export const requestIdOf = (event: APIGatewayProxyEventV2): string => {
+  const offered = event.headers?.['x-request-id'];
+  return offered && clientRequestId.test(offered) ? offered : event.requestContext.requestId;
+};
+
+const jsonMediaType = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
+
+/**
+ * The JSON body of a request, or undefined when there is none. Size is checked before
+ * anything else is done with it, the media type before parsing.
+ */
+export const parseJsonBody = (event: APIGatewayProxyEventV2): unknown => {
+  const raw = event.body;
+  if (raw === undefined || raw === null || raw === '') return undefined;
+  const text = event.isBase64Encoded ? Buffer.from(raw, 'base64').toString('utf8') : raw;
+  const size = event.isBase64Encoded ? Buffer.byteLength(raw, 'base64') : Buffer.byteLength(text, 'utf8');
+  if (size > maxBodyBytes) throw payloadTooLarge(maxBodyBytes);
+  const contentType = event.headers?.['content-type'];
+  if (!contentType || !jsonMediaType.test(contentType)) throw unsupportedMediaType();
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw malformedJson(`The body is not valid JSON: ${(error as Error).message}`);
+  }
+};
+
+/** Bearer token from the Authorization header. */
+export const bearerToken = (event: APIGatewayProxyEventV2): string | undefined => {
+  const header = event.headers?.['authorization'];
+  if (!header) return undefined;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return match?.[1];
+};

@@ -1,0 +1,39 @@
+import type { Principal } from '../domain/tenant.ts';
+
+/** A request as route handlers see it: parsed, authenticated, nothing AWS-specific. */
+export interface ApiRequest {
+  readonly routeKey: string;
+  readonly method: string;
+  readonly path: string;
+  readonly pathParameters: Readonly<Record<string, string | undefined>>;
+  readonly query: Readonly<Record<string, string | undefined>>;
+  /** Lower-cased names. */
+  readonly headers: Readonly<Record<string, string | undefined>>;
+  /** The parsed JSON body, when the route takes one. */
+  readonly body: unknown;
+  readonly requestId: string;
+  readonly principal: Principal | undefined;
+}
+
+/** What a route handler answers; `finalizeResponse` turns it into the HTTP response. */
+export interface ApiResponse {
+  readonly status: number;
+  readonly body?: unknown;
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Strong validator of the representation; enables `If-None-Match` → 304. */
+  readonly etag?: string;
+  readonly lastModified?: Date;
+  readonly cacheControl?: string;
+  /** Defaults to JSON; problem responses use `application/problem+json`. */
+  readonly contentType?: string;
+}
+
+export type RouteHandler = (request: ApiRequest) => Promise<ApiResponse>;
+
+/** The routes one function serves, by API Gateway route key (`GET /v1/agents/{id}`). */
+export type RouteHandlers = Readonly<Record<string, RouteHandler>>;
+
+export const requirePrincipal = (request: ApiRequest): Principal => {
+  if (!request.principal) throw new Error(`route ${request.routeKey} reached without a principal`);
+  return request.principal;
+};

@@ -1,0 +1,24 @@
+import { z } from 'zod/mini';
+import { en } from 'zod/locales';
+import type { FieldError } from '../domain/errors.ts';
+import { validationFailed } from '../domain/errors.ts';
+
+// zod/mini ships without messages; the English locale is a few KB.
+z.config(en());
+
+/** Zod issues as per-field errors: `unknown field` for each key the schema does not allow. */
+export const toFieldErrors = (issues: readonly z.core.$ZodIssue[]): FieldError[] =>
+  issues.flatMap((issue): FieldError[] => {
+    const path = issue.path.map(String).join('.');
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((key) => ({ field: path ? `${path}.${key}` : key, detail: 'unknown field' }));
+    }
+    return [{ field: path || '(body)', detail: issue.message }];
+  });
+
+/** Validates a parsed JSON body against a schema: 422 with every field error on failure. */
+export const validateBody = <S extends z.ZodMiniType>(schema: S, body: unknown): z.infer<S> => {
+  const result = schema.safeParse(body);
+  if (!result.success) throw validationFailed(toFieldErrors(result.error.issues));
+  return result.data;
+};

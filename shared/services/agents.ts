@@ -1,0 +1,126 @@
+import type { AgentRepository, AgentPatch, ConditionalWrite } from '../adapters/postgres/agents.ts';
+import type { TwoTierCache } from '../adapters/cache/two-tier.ts';
+import type { Agent, AgentListField, AgentStatus, AgentSummary, CreateAgentBody, UpdateAgentBody } from '../domain/agent.ts';
+import { notFound, preconditionFailed } from '../domain/errors.ts';
+import { isUuid, newId } from '../domain/ids.ts';
+
+/** Agents as the cache holds them: JSON, so dates travel as strings. */
+interface CachedAgent extends Omit<Agent, 'createdAt' | 'updatedAt'> {
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+const toCached = (agent: Agent): CachedAgent => ({
+  ...agent,
+  createdAt: agent.createdAt.toISOString(),
+  updatedAt: agent.updatedAt.toISOString(),
+});
+
+const fromCached = (cached: CachedAgent): Agent => ({
+  ...cached,
+  createdAt: new Date(cached.createdAt),
+  updatedAt: new Date(cached.updatedAt),
+});
+
+export const agentCacheKey = (tenantId: string, id: string): string => `agent:${tenantId}:${id}`;
+
+export interface AgentPage {
+  readonly items: AgentSummary[];
+  readonly next: { readonly createdAt: Date; readonly id: string } | null;
+}
+
+/**
+ * Agent use cases. Every read and write is scoped by tenant; every write stores the new
+ * version in the cache, so no reader anywhere needs to guess which keys to drop.
+ */
+export class AgentService {
+  constructor(
+    private readonly repository: AgentRepository,
+    private readonly cache: TwoTierCache,
+  ) {}
+
+  async create(tenantId: string, body: CreateAgentBody): Promise<Agent> {
+    const now = new Date();
+    const agent = await this.repository.insert({
+      id: newId(),
+      tenantId,
+      name: body.name,
+      model: body.model,
+      systemPrompt: body.system_prompt,
+      configuration: body.configuration ?? {},
+      status: 'active',
+      version: 1,
+      createdAt: now,
+      updatedAt: now,
+    });
+    await this.remember(agent);
+    return agent;
+  }
+
+  async get(tenantId: string, id: string): Promise<Agent> {
+    // Not a UUID: no row can match, and Postgres would reject the cast.
+    if (!isUuid(id)) throw notFound('agent');
+    const cached = await this.cache.get<CachedAgent>(agentCacheKey(tenantId, id), async () => {
+      const agent = await this.repository.findById(tenantId, id);
+      return agent ? { version: agent.version, value: toCached(agent) } : null;
+    });
+    if (!cached) throw notFound('agent');
+    return fromCached(cached);
+  }
+
+  async update(
+    tenantId: string,
+    id: string,
+    body: UpdateAgentBody,
+    expectedVersions: readonly number[] | undefined,
+  ): Promise<Agent> {
+    if (!isUuid(id)) throw notFound('agent');
+    const patch: AgentPatch = {
+      ...(body.name !== undefined && { name: body.name }),
+      ...(body.model !== undefined && { model: body.model }),
+      ...(body.system_prompt !== undefined && { systemPrompt: body.system_prompt }),
+      ...(body.configuration !== undefined && { configuration: body.configuration }),
+      ...(body.status !== undefined && { status: body.status }),
+    };
+    if (Object.keys(patch).length === 0) {
+      // Nothing to change: no new version, but the precondition still holds or fails.
+      const current = await this.get(tenantId, id);
+      if (expectedVersions && !expectedVersions.includes(current.version)) throw preconditionFailed();
+      return current;
+    }
+    const written = this.settle(await this.repository.update(tenantId, id, patch, expectedVersions));
+    await this.remember(written);
+    return written;
+  }
+
+  async delete(tenantId: string, id: string, expectedVersions: readonly number[] | undefined): Promise<void> {
+    if (!isUuid(id)) throw notFound('agent');
+    const deleted = this.settle(await this.repository.softDelete(tenantId, id, expectedVersions));
+    await this.cache.put(agentCacheKey(tenantId, id), deleted.version, null);
+  }
+
+  async list(query: {
+    tenantId: string;
+    limit: number;
+    fields: ReadonlySet<AgentListField>;
+    status?: AgentStatus;
+    after?: { createdAt: Date; id: string };
+  }): Promise<AgentPage> {
+    // One row more than the page tells whether there is a next page, without a count.
+    const rows = await this.repository.page({ ...query, limit: query.limit + 1 });
+    const items = rows.slice(0, query.limit);
+    const last = items[items.length - 1];
+    const next = rows.length > query.limit && last?.createdAt ? { createdAt: last.createdAt, id: last.id } : null;
+    return { items, next };
+  }
+
+  private settle(result: ConditionalWrite): Agent {
+    if (result.kind === 'not-found') throw notFound('agent');
+    if (result.kind === 'stale') throw preconditionFailed();
+    return result.agent;
+  }
+
+  private remember(agent: Agent): Promise<void> {
+    return this.cache.put(agentCacheKey(agent.tenantId, agent.id), agent.version, toCached(agent));
+  }
+}
