@@ -1,0 +1,52 @@
+/**
+ * `npm start`: the API and the queue workers in one process on local stand-ins.
+ * Ctrl-C / SIGTERM drains the pollers, closes the servers and exits.
+ */
+import { startLocalRuntime } from '../shared/local/runtime.ts';
+
+const started = performance.now();
+const quiet = process.env['SWITCHYARD_QUIET'] === '1';
+
+const runtime = await startLocalRuntime({
+  onRequestLog: quiet
+    ? undefined
+    : (entry) =>
+        console.log(`${entry.method} ${entry.path} → ${entry.status} ${entry.ms.toFixed(1)} ms  [${entry.requestId}]`),
+}).catch((error: unknown) => {
+  console.error('Switchyard failed to start:', error instanceof Error ? error.message : error);
+  process.exit(1);
+});
+
+const lines = [
+  '',
+  `Switchyard is ready in ${Math.round(performance.now() - started)} ms at ${runtime.url}`,
+  `  database      ${runtime.standIns.database}`,
+  `  queues        ${runtime.standIns.queues}`,
+  `  idempotency   ${runtime.standIns.idempotency}`,
+  `  cache         ${runtime.standIns.cache}`,
+  runtime.devKey
+    ? `  API key       ${runtime.devKey}   (tenant "dev"; kept in the data folder)`
+    : `  tenants       ${runtime.tenants.join(', ')} (keys from SWITCHYARD_API_KEYS)`,
+  '',
+  `  curl ${runtime.url}/health`,
+  `  curl -H "Authorization: Bearer ${runtime.devKey ?? '<key>'}" ${runtime.url}/v1/agents`,
+  '',
+];
+console.log(lines.join('\n'));
+
+let stopping = false;
+const shutdown = async (signal: string) => {
+  if (stopping) return;
+  stopping = true;
+  console.log(`\n${signal}: draining workers and closing…`);
+  const timer = setTimeout(() => {
+    console.error('shutdown took over 20 s; exiting');
+    process.exit(1);
+  }, 20_000);
+  timer.unref();
+  await runtime.stop();
+  console.log('stopped');
+  process.exit(0);
+};
+process.on('SIGINT', () => void shutdown('SIGINT'));
+process.on('SIGTERM', () => void shutdown('SIGTERM'));

@@ -1,0 +1,262 @@
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { FunctionName } from '../manifest.ts';
+import { functions, queues, routes, queueResourceName } from '../manifest.ts';
+import type { ApiHandler, RequestLogEntry } from './gateway.ts';
+
+/**
+ * The whole platform in one process, on stand-ins that speak the production protocols:
+ * PGlite behind a Postgres wire-protocol socket (or DATABASE_URL), fauxqs for SQS (or
+ * AWS_ENDPOINT_URL_SQS), dynalite for DynamoDB (or AWS_ENDPOINT_URL_DYNAMODB), Redis when
+ * REDIS_URL is set. The gateway and pollers invoke the very handlers the stack deploys.
+ */
+
+export interface LocalRuntimeOptions {
+  readonly port?: number;
+  readonly host?: string;
+  readonly dataDir?: string;
+  /** Settings as environment variables; defaults to process.env. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  readonly onRequestLog?: (entry: RequestLogEntry) => void;
+  /** Start the queue pollers (default true). */
+  readonly workers?: boolean;
+}
+
+export interface LocalRuntime {
+  readonly url: string;
+  /** Tenants whose keys this start created or knows: the dev key when no keys were configured. */
+  readonly devKey: string | undefined;
+  readonly tenants: readonly string[];
+  readonly standIns: Readonly<Record<'database' | 'queues' | 'idempotency' | 'cache', string>>;
+  readonly databaseUrl: string;
+  stop(): Promise<void>;
+}
+
+const projectRoot = resolve(import.meta.dirname, '..', '..');
+const devKeyFile = 'dev-api-key';
+
+/** Loads a function's handler from its manifest entry, as Lambda would load the bundle. */
+export const loadHandler = async <H>(fn: FunctionName): Promise<H> => {
+  const module = (await import(pathToFileURL(join(projectRoot, functions[fn].entry)).href)) as { handler: H };
+  return module.handler;
+};
+
+interface Closer {
+  readonly name: string;
+  readonly close: () => Promise<unknown>;
+}
+
+export const startLocalRuntime = async (options: LocalRuntimeOptions = {}): Promise<LocalRuntime> => {
+  const env = options.env ?? process.env;
+  const closers: Closer[] = [];
+  const stopAll = async () => {
+    for (const closer of closers.reverse()) {
+      await closer.close().catch((error: unknown) => console.error(`stopping ${closer.name}:`, error));
+    }
+  };
+  try {
+    return await start(options, env, closers, stopAll);
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+};
+
+const start = async (
+  options: LocalRuntimeOptions,
+  env: Readonly<Record<string, string | undefined>>,
+  closers: Closer[],
+  stopAll: () => Promise<void>,
+): Promise<LocalRuntime> => {
+  // Lambda runs Node 22; the SDK's notice about Node 20 is noise here.
+  process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
+  const dataDir = resolve(options.dataDir ?? env['SWITCHYARD_DATA_DIR'] ?? '.switchyard');
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const stage = env['STAGE'] ?? 'local';
+  const settings: Record<string, string> = {
+    STAGE: stage,
+    // Quiet and readable: the runtime prints one line per request; handlers log warnings only.
+    POWERTOOLS_LOG_LEVEL: env['POWERTOOLS_LOG_LEVEL'] ?? env['LOG_LEVEL'] ?? 'WARN',
+    POWERTOOLS_METRICS_DISABLED: env['POWERTOOLS_METRICS_DISABLED'] ?? 'true',
+    POWERTOOLS_TRACE_ENABLED: env['POWERTOOLS_TRACE_ENABLED'] ?? 'false',
+    SWITCHYARD_SERVER_TIMING: env['SWITCHYARD_SERVER_TIMING'] ?? 'true',
+    AWS_REGION: env['AWS_REGION'] ?? 'us-east-1',
+  };
+  const standIns: Record<'database' | 'queues' | 'idempotency' | 'cache', string> = {
+    database: '',
+    queues: '',
+    idempotency: '',
+    cache: 'L1 in-process only (set REDIS_URL for L2)',
+  };
+
+  // Postgres: DATABASE_URL, or PGlite served on a loopback socket so `pg` and the
+  // migrations run exactly as against PostgreSQL.
+  let databaseUrl = env['DATABASE_URL'];
+  if (databaseUrl) {
+    standIns.database = `PostgreSQL at ${redactUrl(databaseUrl)}`;
+  } else {
+    const { startEmbeddedPostgres } = await import('./embedded-postgres.ts');
+    const embedded = await startEmbeddedPostgres(dataDir);
+    closers.push({ name: 'PGlite', close: () => embedded.stop() });
+    databaseUrl = embedded.url;
+    settings['SWITCHYARD_EMBEDDED_DB'] = '1';
+    standIns.database = `PGlite (embedded) in ${embedded.dataDir}`;
+  }
+  settings['DATABASE_URL'] = databaseUrl;
+  const { migrate } = await import('../adapters/postgres/migrate.ts');
+  await migrate(databaseUrl);
+
+  // The AWS SDK needs a region and credentials even for local stand-ins.
+  const needsFakeCredentials = !env['AWS_ENDPOINT_URL_SQS'] || !env['AWS_ENDPOINT_URL_DYNAMODB'];
+  if (needsFakeCredentials && !env['AWS_ACCESS_KEY_ID'] && !env['AWS_PROFILE']) {
+    settings['AWS_ACCESS_KEY_ID'] = 'local';
+    settings['AWS_SECRET_ACCESS_KEY'] = 'local';
+  }
+
+  // SQS: fauxqs unless an endpoint is given; queues and DLQs from the manifest either way.
+  let sqsEndpoint = env['AWS_ENDPOINT_URL_SQS'];
+  if (sqsEndpoint) {
+    standIns.queues = `SQS API at ${sqsEndpoint}`;
+  } else {
+    const { startLocalSqs } = await import('./sqs.ts');
+    const sqs = await startLocalSqs();
+    closers.push({ name: 'fauxqs', close: () => sqs.stop() });
+    sqsEndpoint = sqs.endpoint;
+    standIns.queues = `fauxqs (in-process) at ${sqsEndpoint}`;
+  }
+  settings['AWS_ENDPOINT_URL_SQS'] = sqsEndpoint;
+
+  let dynamoEndpoint = env['AWS_ENDPOINT_URL_DYNAMODB'];
+  if (dynamoEndpoint) {
+    standIns.idempotency = `DynamoDB API at ${dynamoEndpoint}`;
+  } else {
+    const { startLocalDynamo } = await import('./dynamodb.ts');
+    const dynamo = await startLocalDynamo();
+    closers.push({ name: 'dynalite', close: () => dynamo.stop() });
+    dynamoEndpoint = dynamo.endpoint;
+    standIns.idempotency = `dynalite (in-process) at ${dynamoEndpoint}`;
+  }
+  settings['AWS_ENDPOINT_URL_DYNAMODB'] = dynamoEndpoint;
+  if (env['REDIS_URL']) standIns.cache = `L1 in-process + L2 Redis at ${redactUrl(env['REDIS_URL'])}`;
+
+  // Handlers read their configuration from the environment, as in Lambda.
+  Object.assign(process.env, settings);
+  for (const name of ['REDIS_URL', 'SWITCHYARD_ADMIN_KEY', 'CACHE_L1_TTL_MS'] as const) {
+    if (env[name] !== undefined) process.env[name] = env[name];
+  }
+
+  const { SQSClient } = await import('@aws-sdk/client-sqs');
+  const sqsClient = new SQSClient({ endpoint: sqsEndpoint, region: settings['AWS_REGION'] });
+  closers.push({ name: 'SQS client', close: async () => sqsClient.destroy() });
+  const { ensureQueues } = await import('./sqs.ts');
+  const provisioned = await ensureQueues(sqsClient, stage);
+  for (const queue of queues) process.env[`QUEUE_URL_${queue.name.toUpperCase()}`] = provisioned[queue.name].url;
+
+  const { DynamoDBClient } = await import('@aws-sdk/client-dynamodb');
+  const dynamoClient = new DynamoDBClient({ endpoint: dynamoEndpoint, region: settings['AWS_REGION'] });
+  closers.push({ name: 'DynamoDB client', close: async () => dynamoClient.destroy() });
+  const { ensureIdempotencyTable } = await import('./dynamodb.ts');
+  const { idempotencyTableName } = await import('../manifest.ts');
+  const tableName = idempotencyTableName(stage);
+  await ensureIdempotencyTable(dynamoClient, tableName);
+  process.env['IDEMPOTENCY_TABLE'] = tableName;
+
+  const { resetConfig } = await import('../runtime/config.ts');
+  resetConfig();
+  const { closeDatabase } = await import('../adapters/postgres/db.ts');
+  const { resetContainer } = await import('../services/container.ts');
+  const { resetAwsClients } = await import('../adapters/aws/clients.ts');
+  closers.push({
+    name: 'runtime adapters',
+    close: async () => {
+      await closeDatabase();
+      await resetContainer();
+      resetAwsClients();
+      resetConfig();
+    },
+  });
+
+  const { tenants, devKey } = await bootstrapTenants(env, dataDir);
+
+  const { startLocalGateway } = await import('./gateway.ts');
+  const gateway = await startLocalGateway({
+    port: options.port ?? Number(env['PORT'] ?? 3000),
+    host: options.host ?? env['HOST'] ?? '127.0.0.1',
+    routes,
+    stage,
+    resolveHandler: (fn) => loadHandler<ApiHandler>(fn),
+    ...(options.onRequestLog && { onRequestLog: options.onRequestLog }),
+  });
+  closers.push({ name: 'gateway', close: () => gateway.close() });
+
+  if (options.workers !== false) {
+    const { SqsEventSourcePoller } = await import('./sqs-poller.ts');
+    for (const queue of queues) {
+      const handler = await loadHandler<import('./sqs-poller.ts').SqsBatchHandler>(queue.consumer);
+      const poller = new SqsEventSourcePoller({
+        client: sqsClient,
+        queueUrl: provisioned[queue.name].url,
+        queueArn: provisioned[queue.name].arn,
+        queue,
+        handler,
+        functionName: queueResourceName(stage, queue.name).replace('switchyard-', 'switchyard-worker-'),
+        timeoutSeconds: functions[queue.consumer].timeoutSeconds,
+        memoryMb: functions[queue.consumer].memoryMb,
+        reportBatchItemFailures: true,
+      });
+      poller.start();
+      // Closed before the gateway and the database: pollers drain in-flight batches first.
+      closers.push({ name: `${queue.name} poller`, close: () => poller.stop() });
+    }
+  }
+
+  return { url: gateway.url, devKey, tenants, standIns, databaseUrl, stop: stopAll };
+};
+
+/**
+ * Tenants and keys from SWITCHYARD_API_KEYS; without it, a dev tenant whose key is kept
+ * in the data folder (owner-only) so every start can print it.
+ */
+const bootstrapTenants = async (
+  env: Readonly<Record<string, string | undefined>>,
+  dataDir: string,
+): Promise<{ tenants: string[]; devKey: string | undefined }> => {
+  const { database } = await import('../adapters/postgres/db.ts');
+  const { TenantRepository } = await import('../adapters/postgres/tenants.ts');
+  const { generateApiKey, parseApiKeysSetting } = await import('../domain/tenant.ts');
+  const repository = new TenantRepository(database());
+  const configured = env['SWITCHYARD_API_KEYS'];
+  if (configured) {
+    const pairs = parseApiKeysSetting(configured);
+    for (const { tenant, key } of pairs) {
+      const tenantId = await repository.ensureTenant(tenant);
+      await repository.addKey(tenantId, key, 'SWITCHYARD_API_KEYS');
+    }
+    return { tenants: [...new Set(pairs.map((p) => p.tenant))], devKey: undefined };
+  }
+  const file = join(dataDir, devKeyFile);
+  let key = await readFile(file, 'utf8').then(
+    (text) => text.trim(),
+    () => undefined,
+  );
+  if (!key) {
+    key = generateApiKey();
+    await writeFile(file, `${key}\n`, { mode: 0o600 });
+  }
+  await chmod(file, 0o600);
+  const tenantId = await repository.ensureTenant('dev');
+  await repository.addKey(tenantId, key, 'dev key');
+  return { tenants: ['dev'], devKey: key };
+};
+
+/** A connection URL without its password, for printing. */
+export const redactUrl = (url: string): string => {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+};
