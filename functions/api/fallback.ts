@@ -1,6 +1,6 @@
 import { methodNotAllowed, notFound } from '../../shared/domain/errors.ts';
 import { createApiHandler } from '../../shared/http/api-handler.ts';
-import { createRouteTable } from '../../shared/local/route-table.ts';
+import { createRouteTable } from '../../shared/http/route-table.ts';
 import { routes } from '../../shared/manifest.ts';
 
 const table = createRouteTable(routes);
