@@ -1,0 +1,70 @@
+/**
+ * `npm run build`: one esbuild bundle per function in the manifest, as Lambda runs them —
+ * ESM for nodejs22.x, minified, tree-shaken, everything bundled (AWS SDK included),
+ * dynamic imports split into lazily loaded chunks, external source maps.
+ * Writes dist/<function>/index.mjs (+ chunks) and dist/meta.json (sizes, for the bench).
+ */
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join, relative, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { build } from 'esbuild';
+import { type FunctionName, functions } from '../shared/manifest.ts';
+
+const root = resolve(import.meta.dirname, '..');
+const { values } = parseArgs({ options: { out: { type: 'string', default: 'dist' } } });
+const outRoot = resolve(root, values.out!);
+
+// Some bundled CommonJS dependencies call require() for Node built-ins.
+const requireShim =
+  "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);";
+
+export interface BundleReport {
+  readonly function: FunctionName;
+  readonly mainBytes: number;
+  readonly chunkBytes: number;
+  readonly files: readonly { file: string; bytes: number }[];
+}
+
+const bundle = async (name: FunctionName): Promise<BundleReport> => {
+  const outdir = join(outRoot, name);
+  await rm(outdir, { recursive: true, force: true });
+  await mkdir(outdir, { recursive: true });
+  const result = await build({
+    entryPoints: { index: join(root, functions[name].entry) },
+    outdir,
+    outExtension: { '.js': '.mjs' },
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node22',
+    minify: true,
+    sourcemap: 'external',
+    treeShaking: true,
+    metafile: true,
+    legalComments: 'none',
+    // Optional native binding of pg; never used.
+    external: ['pg-native'],
+    banner: { js: requireShim },
+    logLevel: 'warning',
+  });
+  const files = Object.entries(result.metafile.outputs)
+    .filter(([file]) => file.endsWith('.mjs'))
+    .map(([file, output]) => ({ file: relative(outRoot, resolve(root, file)), bytes: output.bytes }));
+  const main = files.find((f) => f.file.endsWith('index.mjs'));
+  return {
+    function: name,
+    mainBytes: main?.bytes ?? 0,
+    chunkBytes: files.filter((f) => f !== main).reduce((sum, f) => sum + f.bytes, 0),
+    files,
+  };
+};
+
+const reports: BundleReport[] = [];
+for (const name of Object.keys(functions) as FunctionName[]) reports.push(await bundle(name));
+await writeFile(join(outRoot, 'meta.json'), `${JSON.stringify(reports, null, 2)}\n`);
+
+const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
+console.log('function'.padEnd(16), 'main'.padStart(10), 'lazy chunks'.padStart(12));
+for (const r of reports)
+  console.log(r.function.padEnd(16), kb(r.mainBytes).padStart(10), kb(r.chunkBytes).padStart(12));
