@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { config } from '../../runtime/config.ts';
+import { ConfigError, config } from '../../runtime/config.ts';
 import { currentScope } from '../../runtime/request-scope.ts';
 
 /** What repositories need of a database: a query, and a transaction. */
@@ -78,6 +78,7 @@ let shared: Database | undefined;
 export const database = (): Database => {
   if (!shared) {
     const { databaseUrl, dbPoolMax } = config();
+    if (!databaseUrl) throw new ConfigError('DATABASE_URL is required');
     shared = createDatabase({ connectionString: databaseUrl, max: dbPoolMax });
   }
   return shared;
