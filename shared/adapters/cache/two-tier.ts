@@ -1,4 +1,4 @@
-import { logger, metrics, throttledWarn } from '../../runtime/observability.ts';
+import { metrics, throttledWarn } from '../../runtime/observability.ts';
 import { currentScope } from '../../runtime/request-scope.ts';
 import type { CacheEntry } from './entry.ts';
 import type { MemoryCache } from './memory.ts';
@@ -33,7 +33,7 @@ export class TwoTierCache {
   async get<T>(key: string, load: Loader<T>): Promise<T | null> {
     const local = this.l1.get(key);
     if (local) {
-      this.count(true, 'l1');
+      this.count(true);
       return local.value as T | null;
     }
     let pending = this.inFlight.get(key);
@@ -48,7 +48,11 @@ export class TwoTierCache {
   async put<T>(key: string, version: number, value: T | null): Promise<void> {
     const entry: CacheEntry = { version, value };
     this.l1.set(key, entry);
-    await this.l2Set(key, entry, value === null ? this.options.negativeTtlSeconds : this.options.l2TtlSeconds);
+    await this.l2Set(
+      key,
+      entry,
+      value === null ? this.options.negativeTtlSeconds : this.options.l2TtlSeconds,
+    );
   }
 
   private async fill<T>(key: string, load: Loader<T>): Promise<CacheEntry> {
@@ -56,7 +60,7 @@ export class TwoTierCache {
       try {
         const shared = await this.l2.get(key);
         if (shared) {
-          this.count(true, 'l2');
+          this.count(true);
           this.l1.set(key, shared, shared.value === null ? this.options.negativeL1TtlMs : undefined);
           return shared;
         }
@@ -67,18 +71,28 @@ export class TwoTierCache {
     this.count(false);
     const loaded = await load();
     // A miss is remembered at version 0: any real row (version ≥ 1) supersedes it.
-    const entry: CacheEntry = loaded ? { version: loaded.version, value: loaded.value } : { version: 0, value: null };
+    const entry: CacheEntry = loaded
+      ? { version: loaded.version, value: loaded.value }
+      : { version: 0, value: null };
     this.l1.set(key, entry, loaded ? undefined : this.options.negativeL1TtlMs);
-    await this.l2Set(key, entry, loaded ? this.options.l2TtlSeconds : this.options.negativeTtlSeconds);
+    const accepted = await this.l2Set(
+      key,
+      entry,
+      loaded ? this.options.l2TtlSeconds : this.options.negativeTtlSeconds,
+    );
+    // A writer stored a newer version while we loaded: do not keep serving ours from memory.
+    if (!accepted) this.l1.delete(key);
     return entry;
   }
 
-  private async l2Set(key: string, entry: CacheEntry, ttlSeconds: number): Promise<void> {
-    if (!this.l2) return;
+  /** False only when L2 holds a newer version than the one offered. */
+  private async l2Set(key: string, entry: CacheEntry, ttlSeconds: number): Promise<boolean> {
+    if (!this.l2) return true;
     try {
-      await this.l2.setIfNewer(key, entry, ttlSeconds);
+      return await this.l2.setIfNewer(key, entry, ttlSeconds);
     } catch (error) {
       this.l2Failed(error);
+      return true;
     }
   }
 
@@ -89,12 +103,10 @@ export class TwoTierCache {
     });
   }
 
-  private count(hit: boolean, tier?: 'l1' | 'l2'): void {
+  private count(hit: boolean): void {
     const scope = currentScope();
-    if (scope) {
-      if (hit) scope.cacheHits += 1;
-      else scope.cacheMisses += 1;
-    }
-    if (tier === 'l2') logger.debug('cache hit', { tier });
+    if (!scope) return;
+    if (hit) scope.cacheHits += 1;
+    else scope.cacheMisses += 1;
   }
 }
