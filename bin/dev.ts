@@ -11,7 +11,9 @@ const runtime = await startLocalRuntime({
   onRequestLog: quiet
     ? undefined
     : (entry) =>
-        console.log(`${entry.method} ${entry.path} → ${entry.status} ${entry.ms.toFixed(1)} ms  [${entry.requestId}]`),
+        console.log(
+          `${entry.method} ${entry.path} → ${entry.status} ${entry.ms.toFixed(1)} ms  [${entry.requestId}]`,
+        ),
 }).catch((error: unknown) => {
   console.error('Switchyard failed to start:', error instanceof Error ? error.message : error);
   process.exit(1);

@@ -29,12 +29,12 @@ if ((command === 'create' || command === 'revoke') && !argument) {
 let stopEmbedded: (() => Promise<void>) | undefined;
 if (!process.env['DATABASE_URL']) {
   const { startEmbeddedPostgres } = await import('../shared/local/embedded-postgres.ts');
-  const embedded = await startEmbeddedPostgres(resolve(process.env['SWITCHYARD_DATA_DIR'] ?? '.switchyard')).catch(
-    (error: Error) => {
-      console.error(error.message);
-      process.exit(1);
-    },
-  );
+  const embedded = await startEmbeddedPostgres(
+    resolve(process.env['SWITCHYARD_DATA_DIR'] ?? '.switchyard'),
+  ).catch((error: Error) => {
+    console.error(error.message);
+    process.exit(1);
+  });
   process.env['DATABASE_URL'] = embedded.url;
   process.env['SWITCHYARD_EMBEDDED_DB'] = '1';
   stopEmbedded = () => embedded.stop();

@@ -58,13 +58,37 @@ export const functions = {
 export type FunctionName = keyof typeof functions;
 
 export const routes = [
-  { method: 'GET', path: '/health', function: 'health', auth: 'none', summary: 'Liveness and dependency status' },
-  { method: 'GET', path: '/openapi.json', function: 'openapi', auth: 'none', summary: 'OpenAPI 3.1 document' },
+  {
+    method: 'GET',
+    path: '/health',
+    function: 'health',
+    auth: 'none',
+    summary: 'Liveness and dependency status',
+  },
+  {
+    method: 'GET',
+    path: '/openapi.json',
+    function: 'openapi',
+    auth: 'none',
+    summary: 'OpenAPI 3.1 document',
+  },
   { method: 'POST', path: '/v1/agents', function: 'agents', auth: 'tenant', summary: 'Create an agent' },
   { method: 'GET', path: '/v1/agents', function: 'agents', auth: 'tenant', summary: 'List agents' },
   { method: 'GET', path: '/v1/agents/{id}', function: 'agents', auth: 'tenant', summary: 'Get an agent' },
-  { method: 'PATCH', path: '/v1/agents/{id}', function: 'agents', auth: 'tenant', summary: 'Update an agent' },
-  { method: 'DELETE', path: '/v1/agents/{id}', function: 'agents', auth: 'tenant', summary: 'Delete an agent' },
+  {
+    method: 'PATCH',
+    path: '/v1/agents/{id}',
+    function: 'agents',
+    auth: 'tenant',
+    summary: 'Update an agent',
+  },
+  {
+    method: 'DELETE',
+    path: '/v1/agents/{id}',
+    function: 'agents',
+    auth: 'tenant',
+    summary: 'Delete an agent',
+  },
 ] as const satisfies readonly RouteDef[];
 
 export type Route = (typeof routes)[number];

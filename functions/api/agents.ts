@@ -1,5 +1,11 @@
 import type { Agent, AgentSummary } from '../../shared/domain/agent.ts';
-import { agentListFields, agentStatuses, createAgentBody, toAgentResource, updateAgentBody } from '../../shared/domain/agent.ts';
+import {
+  agentListFields,
+  agentStatuses,
+  createAgentBody,
+  toAgentResource,
+  updateAgentBody,
+} from '../../shared/domain/agent.ts';
 import { encodeCursor } from '../../shared/domain/cursor.ts';
 import { createApiHandler } from '../../shared/http/api-handler.ts';
 import { ifMatchVersions, versionEtag } from '../../shared/http/preconditions.ts';
@@ -64,7 +70,11 @@ export const handler = createApiHandler({
 
   'DELETE /v1/agents/{id}': async (request) => {
     const { tenantId } = requirePrincipal(request);
-    await agents().delete(tenantId, request.pathParameters['id']!, ifMatchVersions(request.headers['if-match']));
+    await agents().delete(
+      tenantId,
+      request.pathParameters['id']!,
+      ifMatchVersions(request.headers['if-match']),
+    );
     return { status: 204 };
   },
 
@@ -88,7 +98,8 @@ export const handler = createApiHandler({
       if (fields.has('created_at')) item['created_at'] = agent.createdAt?.toISOString();
       if (fields.has('updated_at')) item['updated_at'] = agent.updatedAt?.toISOString();
       if (fields.has('execution_count')) item['execution_count'] = agent.executionCount ?? 0;
-      if (fields.has('last_execution_at')) item['last_execution_at'] = agent.lastExecutionAt?.toISOString() ?? null;
+      if (fields.has('last_execution_at'))
+        item['last_execution_at'] = agent.lastExecutionAt?.toISOString() ?? null;
       return item;
     });
     return {

@@ -43,21 +43,21 @@ export const handler = createApiHandler({
       check(
         queueUrls.high
           ? async () => {
-            const { GetQueueAttributesCommand } = await import('@aws-sdk/client-sqs');
-            const client = await sqsClient();
-            await client.send(
-              new GetQueueAttributesCommand({ QueueUrl: queueUrls.high, AttributeNames: ['QueueArn'] }),
-            );
-          }
+              const { GetQueueAttributesCommand } = await import('@aws-sdk/client-sqs');
+              const client = await sqsClient();
+              await client.send(
+                new GetQueueAttributesCommand({ QueueUrl: queueUrls.high, AttributeNames: ['QueueArn'] }),
+              );
+            }
           : undefined,
       ),
       check(
         idempotencyTable
           ? async () => {
-            const { DescribeTableCommand } = await import('@aws-sdk/client-dynamodb');
-            const client = await dynamoClient();
-            await client.send(new DescribeTableCommand({ TableName: idempotencyTable }));
-          }
+              const { DescribeTableCommand } = await import('@aws-sdk/client-dynamodb');
+              const client = await dynamoClient();
+              await client.send(new DescribeTableCommand({ TableName: idempotencyTable }));
+            }
           : undefined,
       ),
     ]);

@@ -1,4 +1,4 @@
-import { z } from 'zod/mini';
+import * as z from 'zod/mini';
 
 export const agentStatuses = ['active', 'paused'] as const;
 export type AgentStatus = (typeof agentStatuses)[number];

@@ -32,17 +32,29 @@ export const badRequest = (detail: string, errors?: readonly FieldError[]) =>
   new ProblemError(400, 'bad-request', 'Bad Request', detail, errors ? { errors } : {});
 
 export const invalidQuery = (errors: readonly FieldError[]) =>
-  new ProblemError(400, 'invalid-query', 'Invalid query parameters', 'One or more query parameters are invalid.', {
-    errors,
-  });
+  new ProblemError(
+    400,
+    'invalid-query',
+    'Invalid query parameters',
+    'One or more query parameters are invalid.',
+    {
+      errors,
+    },
+  );
 
 export const malformedJson = (detail: string) =>
   new ProblemError(400, 'malformed-json', 'Malformed JSON', detail);
 
 export const unauthorized = () =>
-  new ProblemError(401, 'unauthorized', 'Unauthorized', 'A valid API key is required: Authorization: Bearer <key>.', {
-    headers: { 'www-authenticate': 'Bearer' },
-  });
+  new ProblemError(
+    401,
+    'unauthorized',
+    'Unauthorized',
+    'A valid API key is required: Authorization: Bearer <key>.',
+    {
+      headers: { 'www-authenticate': 'Bearer' },
+    },
+  );
 
 export const notFound = (what = 'resource') =>
   new ProblemError(404, 'not-found', 'Not Found', `The ${what} does not exist.`);
@@ -66,7 +78,12 @@ export const payloadTooLarge = (limitBytes: number) =>
   new ProblemError(413, 'payload-too-large', 'Payload Too Large', `The body exceeds ${limitBytes} bytes.`);
 
 export const unsupportedMediaType = () =>
-  new ProblemError(415, 'unsupported-media-type', 'Unsupported Media Type', 'Send the body as application/json.');
+  new ProblemError(
+    415,
+    'unsupported-media-type',
+    'Unsupported Media Type',
+    'Send the body as application/json.',
+  );
 
 export const validationFailed = (errors: readonly FieldError[]) =>
   new ProblemError(422, 'validation-failed', 'Validation failed', 'The body does not match the schema.', {

@@ -1,4 +1,4 @@
-import { z } from 'zod/mini';
+import * as z from 'zod/mini';
 
 /**
  * The one envelope every queue message has. It carries ids, never request bodies: the

@@ -14,7 +14,10 @@ import { bearerToken, parseJsonBody, requestIdOf } from './request.ts';
 import { finalizeResponse } from './respond.ts';
 import type { ApiRequest, RouteHandlers } from './types.ts';
 
-export type ApiHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
+export type ApiHandler = (
+  event: APIGatewayProxyEventV2,
+  context: Context,
+) => Promise<APIGatewayProxyStructuredResultV2>;
 
 /** Auth per route key; API Gateway's `$default` (the fallback) answers without a key. */
 const authByRoute: ReadonlyMap<string, AuthMode> = new Map<string, AuthMode>([
@@ -31,7 +34,10 @@ const serverTiming = (): string | undefined => {
 };
 
 /** Per-request headers and metrics, on success and on error alike. */
-const requestEnvelope = (): middy.MiddlewareObj<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2> => {
+const requestEnvelope = (): middy.MiddlewareObj<
+  APIGatewayProxyEventV2,
+  APIGatewayProxyStructuredResultV2
+> => {
   const started = new WeakMap<object, number>();
   const finish = (request: middy.Request<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>) => {
     const response = request.response;
@@ -52,7 +58,11 @@ const requestEnvelope = (): middy.MiddlewareObj<APIGatewayProxyEventV2, APIGatew
       metrics.addMetric('CacheMisses', 'Count', scope.cacheMisses);
     }
     if (elapsed > slowRequestMs) {
-      logger.warn('slow request', { route: request.event.routeKey, ms: Math.round(elapsed), queries: scope?.queries });
+      logger.warn('slow request', {
+        route: request.event.routeKey,
+        ms: Math.round(elapsed),
+        queries: scope?.queries,
+      });
     }
   };
   return {

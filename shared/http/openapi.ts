@@ -1,5 +1,11 @@
-import { z } from 'zod/mini';
-import { agentListFields, agentResource, agentStatuses, createAgentBody, updateAgentBody } from '../domain/agent.ts';
+import * as z from 'zod/mini';
+import {
+  agentListFields,
+  agentResource,
+  agentStatuses,
+  createAgentBody,
+  updateAgentBody,
+} from '../domain/agent.ts';
 import type { RouteDef } from '../manifest.ts';
 import { routeKey, routes } from '../manifest.ts';
 
@@ -50,25 +56,40 @@ const docs: Record<string, RouteDoc> = {
   'GET /openapi.json': { response: { status: 200, schema: { type: 'object' } } },
   'POST /v1/agents': { body: createAgentBody, response: { status: 201, schema: agentResource } },
   'GET /v1/agents/{id}': { response: { status: 200, schema: agentResource }, conditional: 'read' },
-  'PATCH /v1/agents/{id}': { body: updateAgentBody, response: { status: 200, schema: agentResource }, conditional: 'write' },
+  'PATCH /v1/agents/{id}': {
+    body: updateAgentBody,
+    response: { status: 200, schema: agentResource },
+    conditional: 'write',
+  },
   'DELETE /v1/agents/{id}': { response: { status: 204 }, conditional: 'write' },
   'GET /v1/agents': {
     query: [
-      { name: 'limit', schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 }, description: 'Page size' },
+      {
+        name: 'limit',
+        schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 },
+        description: 'Page size',
+      },
       { name: 'cursor', schema: { type: 'string' }, description: 'next_cursor of the previous page' },
       {
         name: 'fields',
         schema: { type: 'string' },
         description: `Comma-separated subset of: ${agentListFields.join(', ')} (id is always included)`,
       },
-      { name: 'status', schema: { type: 'string', enum: [...agentStatuses] }, description: 'Filter by status' },
+      {
+        name: 'status',
+        schema: { type: 'string', enum: [...agentStatuses] },
+        description: 'Filter by status',
+      },
     ],
     response: {
       status: 200,
       schema: {
         type: 'object',
         required: ['data', 'next_cursor'],
-        properties: { data: { type: 'array', items: agentListItem }, next_cursor: { type: ['string', 'null'] } },
+        properties: {
+          data: { type: 'array', items: agentListItem },
+          next_cursor: { type: ['string', 'null'] },
+        },
       },
     },
   },
@@ -94,10 +115,21 @@ const operation = (route: RouteDef) => {
   const doc = docs[routeKey(route)] ?? {};
   const parameters: unknown[] = [];
   for (const match of route.path.matchAll(/\{(\w+)\}/g)) {
-    parameters.push({ name: match[1], in: 'path', required: true, schema: { type: 'string', format: 'uuid' } });
+    parameters.push({
+      name: match[1],
+      in: 'path',
+      required: true,
+      schema: { type: 'string', format: 'uuid' },
+    });
   }
   for (const q of doc.query ?? []) {
-    parameters.push({ name: q.name, in: 'query', required: false, schema: q.schema, description: q.description });
+    parameters.push({
+      name: q.name,
+      in: 'query',
+      required: false,
+      schema: q.schema,
+      description: q.description,
+    });
   }
   if (doc.conditional === 'read') {
     parameters.push({ name: 'If-None-Match', in: 'header', required: false, schema: { type: 'string' } });

@@ -6,7 +6,12 @@ export const problemResponse = (error: unknown, instance: string): APIGatewayPro
   const problem =
     error instanceof ProblemError
       ? error
-      : new ProblemError(500, 'internal', 'Internal Server Error', 'The request failed on our side; it is logged.');
+      : new ProblemError(
+          500,
+          'internal',
+          'Internal Server Error',
+          'The request failed on our side; it is logged.',
+        );
   const body: Record<string, unknown> = {
     type: problem.type,
     title: problem.title,

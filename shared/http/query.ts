@@ -1,6 +1,6 @@
+import { decodeCursor, type KeysetPosition } from '../domain/cursor.ts';
 import type { FieldError } from '../domain/errors.ts';
 import { invalidQuery } from '../domain/errors.ts';
-import { decodeCursor, type KeysetPosition } from '../domain/cursor.ts';
 
 /**
  * Reads query parameters, collecting every problem so the client learns all of them
@@ -39,7 +39,10 @@ export class QueryReader {
     const asked = raw.split(',').map((f) => f.trim());
     const unknown = asked.filter((f) => !(allowed as readonly string[]).includes(f));
     if (unknown.length > 0) {
-      this.errors.push({ field: name, detail: `unknown fields: ${unknown.join(', ')}; allowed: ${allowed.join(', ')}` });
+      this.errors.push({
+        field: name,
+        detail: `unknown fields: ${unknown.join(', ')}; allowed: ${allowed.join(', ')}`,
+      });
     }
     return new Set([always, ...(asked.filter((f) => !unknown.includes(f)) as T[])]);
   }

@@ -1,9 +1,5 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import {
-  malformedJson,
-  payloadTooLarge,
-  unsupportedMediaType,
-} from '../domain/errors.ts';
+import { malformedJson, payloadTooLarge, unsupportedMediaType } from '../domain/errors.ts';
 
 /** Our limit; API Gateway's own is 10 MB. */
 export const maxBodyBytes = 256 * 1024;

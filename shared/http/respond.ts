@@ -1,4 +1,4 @@
-import { brotliCompressSync, constants as zlib, gzipSync } from 'node:zlib';
+import { brotliCompressSync, gzipSync, constants as zlib } from 'node:zlib';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { ApiResponse } from './types.ts';
 
@@ -75,7 +75,9 @@ export const finalizeResponse = (
   // The representation varies by encoding even when this one is not compressed.
   headers['vary'] = headers['vary'] ? `${headers['vary']}, Accept-Encoding` : 'Accept-Encoding';
   const encoding =
-    text.length >= compressionThresholdBytes ? preferredEncoding(context.headers['accept-encoding']) : undefined;
+    text.length >= compressionThresholdBytes
+      ? preferredEncoding(context.headers['accept-encoding'])
+      : undefined;
   if (!encoding) return { statusCode: response.status, headers, body: text };
   headers['content-encoding'] = encoding;
   return {

@@ -1,5 +1,5 @@
-import { z } from 'zod/mini';
-import { en } from 'zod/locales';
+import * as z from 'zod/mini';
+import en from 'zod/v4/locales/en.js';
 import type { FieldError } from '../domain/errors.ts';
 import { validationFailed } from '../domain/errors.ts';
 

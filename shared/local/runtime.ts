@@ -2,7 +2,7 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { FunctionName } from '../manifest.ts';
-import { functions, queues, routes, queueResourceName } from '../manifest.ts';
+import { functions, queueResourceName, queues, routes } from '../manifest.ts';
 import type { ApiHandler, RequestLogEntry } from './gateway.ts';
 
 /**
@@ -141,9 +141,17 @@ const start = async (
   if (env['REDIS_URL']) standIns.cache = `L1 in-process + L2 Redis at ${redactUrl(env['REDIS_URL'])}`;
 
   // Handlers read their configuration from the environment, as in Lambda.
+  settings['SWITCHYARD_EMBEDDED_DB'] ??= '0';
   Object.assign(process.env, settings);
-  for (const name of ['REDIS_URL', 'SWITCHYARD_ADMIN_KEY', 'CACHE_L1_TTL_MS'] as const) {
-    if (env[name] !== undefined) process.env[name] = env[name];
+  // Passed through as given, and cleared when not given, so a restart in the same process starts clean.
+  for (const name of [
+    'REDIS_URL',
+    'SWITCHYARD_ADMIN_KEY',
+    'CACHE_L1_TTL_MS',
+    'CACHE_L2_TTL_SECONDS',
+  ] as const) {
+    if (env[name] === undefined) delete process.env[name];
+    else process.env[name] = env[name];
   }
 
   const { SQSClient } = await import('@aws-sdk/client-sqs');
@@ -151,7 +159,8 @@ const start = async (
   closers.push({ name: 'SQS client', close: async () => sqsClient.destroy() });
   const { ensureQueues } = await import('./sqs.ts');
   const provisioned = await ensureQueues(sqsClient, stage);
-  for (const queue of queues) process.env[`QUEUE_URL_${queue.name.toUpperCase()}`] = provisioned[queue.name].url;
+  for (const queue of queues)
+    process.env[`QUEUE_URL_${queue.name.toUpperCase()}`] = provisioned[queue.name].url;
 
   const { DynamoDBClient } = await import('@aws-sdk/client-dynamodb');
   const dynamoClient = new DynamoDBClient({ endpoint: dynamoEndpoint, region: settings['AWS_REGION'] });
@@ -224,7 +233,7 @@ const bootstrapTenants = async (
 ): Promise<{ tenants: string[]; devKey: string | undefined }> => {
   const { database } = await import('../adapters/postgres/db.ts');
   const { TenantRepository } = await import('../adapters/postgres/tenants.ts');
-  const { generateApiKey, parseApiKeysSetting } = await import('../domain/tenant.ts');
+  const { generateApiKey, hashApiKey, parseApiKeysSetting } = await import('../domain/tenant.ts');
   const repository = new TenantRepository(database());
   const configured = env['SWITCHYARD_API_KEYS'];
   if (configured) {
@@ -240,13 +249,18 @@ const bootstrapTenants = async (
     (text) => text.trim(),
     () => undefined,
   );
+  const tenantId = await repository.ensureTenant('dev');
+  // A kept key that was revoked (keys CLI) is replaced rather than printed uselessly.
+  if (key && !(await repository.principalForKeyHash(hashApiKey(key)))) {
+    const { added } = await repository.addKey(tenantId, key, 'dev key');
+    if (!added) key = undefined;
+  }
   if (!key) {
     key = generateApiKey();
     await writeFile(file, `${key}\n`, { mode: 0o600 });
+    await repository.addKey(tenantId, key, 'dev key');
   }
   await chmod(file, 0o600);
-  const tenantId = await repository.ensureTenant('dev');
-  await repository.addKey(tenantId, key, 'dev key');
   return { tenants: ['dev'], devKey: key };
 };
 

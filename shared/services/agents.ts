@@ -1,6 +1,13 @@
-import type { AgentRepository, AgentPatch, ConditionalWrite } from '../adapters/postgres/agents.ts';
 import type { TwoTierCache } from '../adapters/cache/two-tier.ts';
-import type { Agent, AgentListField, AgentStatus, AgentSummary, CreateAgentBody, UpdateAgentBody } from '../domain/agent.ts';
+import type { AgentPatch, AgentRepository, ConditionalWrite } from '../adapters/postgres/agents.ts';
+import type {
+  Agent,
+  AgentListField,
+  AgentStatus,
+  AgentSummary,
+  CreateAgentBody,
+  UpdateAgentBody,
+} from '../domain/agent.ts';
 import { notFound, preconditionFailed } from '../domain/errors.ts';
 import { isUuid, newId } from '../domain/ids.ts';
 
@@ -110,7 +117,8 @@ export class AgentService {
     const rows = await this.repository.page({ ...query, limit: query.limit + 1 });
     const items = rows.slice(0, query.limit);
     const last = items[items.length - 1];
-    const next = rows.length > query.limit && last?.createdAt ? { createdAt: last.createdAt, id: last.id } : null;
+    const next =
+      rows.length > query.limit && last?.createdAt ? { createdAt: last.createdAt, id: last.id } : null;
     return { items, next };
   }
 

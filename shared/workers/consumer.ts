@@ -30,7 +30,10 @@ const parseEnvelope = (record: SQSRecord): JobEnvelope => {
  * handler of its job type; failures are reported per record (partial batch response), so
  * one bad message never makes the good ones run again.
  */
-export const createQueueConsumer = (queue: QueueName, jobs: Readonly<Record<string, JobHandler>>): QueueConsumer => {
+export const createQueueConsumer = (
+  queue: QueueName,
+  jobs: Readonly<Record<string, JobHandler>>,
+): QueueConsumer => {
   const processor = new BatchProcessor(EventType.SQS);
 
   const processRecord = async (record: SQSRecord): Promise<void> => {

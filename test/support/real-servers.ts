@@ -274,16 +274,17 @@ async function startOnFreePort(
   what: string,
   launch: (port: number) => Proc,
   ready: (port: number, proc: Proc) => Promise<void>,
+  fixedPort?: number,
 ): Promise<{ port: number; proc: Proc }> {
   for (let attempt = 1; ; attempt++) {
-    const port = await freePort();
+    const port = fixedPort ?? (await freePort());
     const proc = launch(port);
     try {
       await ready(port, proc);
       return { port, proc };
     } catch (err) {
       await terminate(proc, 'SIGKILL', 5_000);
-      if (attempt < PORT_ATTEMPTS && portInUse(proc)) continue;
+      if (fixedPort === undefined && attempt < PORT_ATTEMPTS && portInUse(proc)) continue;
       throw err instanceof Error ? err : new Error(`${what}: ${String(err)}`);
     }
   }
@@ -409,7 +410,8 @@ function redisPing(port: number): Promise<boolean> {
   });
 }
 
-export async function startRedis(): Promise<RunningServer> {
+/** `port` restarts a server where an earlier one ran (outage and recovery tests); default: a free port. */
+export async function startRedis(options: { port?: number } = {}): Promise<RunningServer> {
   const bin = findRedisServer();
   if (!bin) throw new Error(`redis-server not found (${REDIS_BIN_ENV} / PATH)`);
   // Nothing is persisted, but --dir keeps any stray file out of the cwd.
@@ -427,6 +429,7 @@ export async function startRedis(): Promise<RunningServer> {
           { asPostgres: false, deathSignal: 'KILL', cwd: dir },
         ),
       (port, proc) => waitUntilReady(proc, 'redis-server', () => redisPing(port)),
+      options.port,
     );
     return { url: `redis://127.0.0.1:${port}`, stop: manage(proc, dir, 'SIGTERM', 'SIGKILL') };
   } catch (err) {

@@ -164,7 +164,8 @@ export class AgentRepository {
   async page(query: AgentPageQuery): Promise<AgentSummary[]> {
     const select: string[] = [];
     for (const field of query.fields) {
-      if (field in listColumnSql) select.push(`${listColumnSql[field as keyof typeof listColumnSql]} AS ${field}`);
+      if (field in listColumnSql)
+        select.push(`${listColumnSql[field as keyof typeof listColumnSql]} AS ${field}`);
     }
     // The cursor needs created_at even when the client did not ask for it.
     select.push('a.created_at AS cursor_created_at');
@@ -199,7 +200,9 @@ export class AgentRepository {
       ...(row['name'] !== undefined && { name: row['name'] as string }),
       ...(row['model'] !== undefined && { model: row['model'] as string }),
       ...(row['system_prompt'] !== undefined && { systemPrompt: row['system_prompt'] as string }),
-      ...(row['configuration'] !== undefined && { configuration: row['configuration'] as Record<string, unknown> }),
+      ...(row['configuration'] !== undefined && {
+        configuration: row['configuration'] as Record<string, unknown>,
+      }),
       ...(row['status'] !== undefined && { status: row['status'] as AgentStatus }),
       ...(row['updated_at'] !== undefined && { updatedAt: row['updated_at'] as Date }),
       ...(withStats && {

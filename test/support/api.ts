@@ -1,0 +1,61 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { LocalRuntime } from '../../shared/local/runtime.ts';
+import { startLocalRuntime } from '../../shared/local/runtime.ts';
+
+/** Two tenants with known keys, as `SWITCHYARD_API_KEYS` sets them up. */
+export const acmeKey = 'acme-test-key-0123456789abcdef';
+export const globexKey = 'globex-test-key-0123456789abcdef';
+
+export interface TestApi {
+  readonly url: string;
+  readonly runtime: LocalRuntime;
+  /** fetch against the API as a tenant (acme by default). */
+  call(path: string, init?: RequestInit & { key?: string | null; json?: unknown }): Promise<Response>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The local runtime on a free port with a fresh data folder: embedded stand-ins unless
+ * `env` points at real servers. Workers are off: these suites test the API.
+ */
+export const startTestApi = async (env: Record<string, string> = {}): Promise<TestApi> => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'switchyard-test-'));
+  const runtime = await startLocalRuntime({
+    port: 0,
+    dataDir,
+    workers: false,
+    env: {
+      SWITCHYARD_API_KEYS: `acme:${acmeKey},globex:${globexKey}`,
+      SWITCHYARD_SERVER_TIMING: 'true',
+      ...env,
+    },
+  });
+  return {
+    url: runtime.url,
+    runtime,
+    call(path, init = {}) {
+      const { key = acmeKey, json, headers, ...rest } = init;
+      const merged = new Headers(headers);
+      if (key !== null && !merged.has('authorization')) merged.set('authorization', `Bearer ${key}`);
+      if (json !== undefined && !merged.has('content-type')) merged.set('content-type', 'application/json');
+      return fetch(runtime.url + path, {
+        ...rest,
+        headers: merged,
+        ...(json !== undefined && { body: JSON.stringify(json) }),
+      });
+    },
+    async stop() {
+      await runtime.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+};
+
+/** Queries the request ran, from the `Server-Timing` header the runtime turns on. */
+export const queriesOf = (response: Response): number => {
+  const match = /queries=(\d+)/.exec(response.headers.get('server-timing') ?? '');
+  if (!match) throw new Error('response has no Server-Timing query count');
+  return Number(match[1]);
+};
