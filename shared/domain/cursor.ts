@@ -18,7 +18,9 @@ export const decodeCursor = (cursor: string): KeysetPosition | undefined => {
     const [at, id] = decoded as unknown[];
     if (typeof at !== 'string' || typeof id !== 'string' || !isUuid(id)) return undefined;
     const createdAt = new Date(at);
-    return Number.isNaN(createdAt.getTime()) ? undefined : { createdAt, id };
+    // Only what encodeCursor writes: a forged or rolled-over date is not one of ours.
+    if (Number.isNaN(createdAt.getTime()) || createdAt.toISOString() !== at) return undefined;
+    return { createdAt, id };
   } catch {
     return undefined;
   }

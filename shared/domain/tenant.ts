@@ -14,7 +14,7 @@ export const generateApiKey = (): string => `sy_${randomBytes(32).toString('base
 export const hashApiKey = (key: string): string => createHash('sha256').update(key, 'utf8').digest('hex');
 
 /** What a listing shows of a key: enough to tell keys apart, too little to use one. */
-export const apiKeyPrefix = (key: string): string => key.slice(0, Math.min(8, Math.max(1, key.length - 4)));
+export const apiKeyPrefix = (key: string): string => key.slice(0, Math.min(8, Math.max(0, key.length - 4)));
 
 const tenantName = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
@@ -26,13 +26,15 @@ export const parseApiKeysSetting = (value: string): { tenant: string; key: strin
     .split(',')
     .map((pair) => pair.trim())
     .filter((pair) => pair.length > 0)
-    .map((pair) => {
+    .map((pair, index) => {
       const separator = pair.indexOf(':');
+      // Never quote the entry itself: without a ':' it may be a bare key.
+      if (separator <= 0) throw new Error(`SWITCHYARD_API_KEYS: entry ${index + 1} is not "tenant:key"`);
       const tenant = pair.slice(0, separator).trim();
       const key = pair.slice(separator + 1).trim();
-      if (separator <= 0 || key.length === 0 || !isValidTenantName(tenant)) {
+      if (key.length === 0 || !isValidTenantName(tenant)) {
         throw new Error(
-          `SWITCHYARD_API_KEYS: "${tenant || pair.split(':')[0]}" is not "tenant:key" with a tenant name of ` +
+          `SWITCHYARD_API_KEYS: "${tenant}" (entry ${index + 1}) needs a key and a tenant name of ` +
             'lower-case letters, digits, - and _',
         );
       }

@@ -12,7 +12,8 @@ export const preferredEncoding = (acceptEncoding: string | undefined): Encoding 
   if (!acceptEncoding) return undefined;
   const accepted = new Map<string, number>();
   for (const part of acceptEncoding.split(',')) {
-    const [name, ...params] = part.trim().toLowerCase().split(';');
+    const [rawName, ...params] = part.toLowerCase().split(';');
+    const name = rawName?.trim();
     if (!name) continue;
     const q = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
     const weight = q ? Number(q.slice(2)) : 1;
@@ -60,6 +61,11 @@ export const finalizeResponse = (
   if (response.lastModified) headers['last-modified'] = response.lastModified.toUTCString();
   if (response.cacheControl) headers['cache-control'] = response.cacheControl;
 
+  // The representation varies by encoding; a 304 carries the Vary its 200 would (RFC 9110 §15.4.5).
+  if (response.body !== undefined && response.status !== 204) {
+    headers['vary'] = headers['vary'] ? `${headers['vary']}, Accept-Encoding` : 'Accept-Encoding';
+  }
+
   const conditional = context.method === 'GET' || context.method === 'HEAD';
   if (conditional && response.status === 200 && response.etag) {
     if (etagMatches(context.headers['if-none-match'], response.etag)) {
@@ -72,10 +78,8 @@ export const finalizeResponse = (
 
   const text = JSON.stringify(response.body);
   headers['content-type'] = response.contentType ?? 'application/json';
-  // The representation varies by encoding even when this one is not compressed.
-  headers['vary'] = headers['vary'] ? `${headers['vary']}, Accept-Encoding` : 'Accept-Encoding';
   const encoding =
-    text.length >= compressionThresholdBytes
+    Buffer.byteLength(text, 'utf8') >= compressionThresholdBytes
       ? preferredEncoding(context.headers['accept-encoding'])
       : undefined;
   if (!encoding) return { statusCode: response.status, headers, body: text };

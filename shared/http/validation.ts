@@ -7,14 +7,18 @@ import { validationFailed } from '../domain/errors.ts';
 z.config(en());
 
 /** Zod issues as per-field errors: `unknown field` for each key the schema does not allow. */
-export const toFieldErrors = (issues: readonly z.core.$ZodIssue[]): FieldError[] =>
-  issues.flatMap((issue): FieldError[] => {
+export const toFieldErrors = (issues: readonly z.core.$ZodIssue[]): FieldError[] => {
+  // zod/mini runs length checks even after a type failure; the type error alone is the useful one.
+  const mistyped = new Set(issues.filter((i) => i.code === 'invalid_type').map((i) => i.path.join('.')));
+  return issues.flatMap((issue): FieldError[] => {
     const path = issue.path.map(String).join('.');
     if (issue.code === 'unrecognized_keys') {
       return issue.keys.map((key) => ({ field: path ? `${path}.${key}` : key, detail: 'unknown field' }));
     }
+    if (issue.code !== 'invalid_type' && mistyped.has(issue.path.join('.'))) return [];
     return [{ field: path || '(body)', detail: issue.message }];
   });
+};
 
 /** Validates a parsed JSON body against a schema: 422 with every field error on failure. */
 export const validateBody = <S extends z.ZodMiniType>(schema: S, body: unknown): z.infer<S> => {
