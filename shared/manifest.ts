@@ -50,6 +50,7 @@ export const functions = {
   health: { entry: 'functions/api/health.ts', kind: 'api', memoryMb: 256, timeoutSeconds: 5 },
   openapi: { entry: 'functions/api/openapi.ts', kind: 'api', memoryMb: 256, timeoutSeconds: 5 },
   fallback: { entry: 'functions/api/fallback.ts', kind: 'api', memoryMb: 128, timeoutSeconds: 3 },
+  admin: { entry: 'functions/api/admin.ts', kind: 'api', memoryMb: 256, timeoutSeconds: 10 },
   workerHigh: { entry: 'functions/workers/high.ts', kind: 'worker', memoryMb: 1024, timeoutSeconds: 60 },
   workerDefault: { entry: 'functions/workers/default.ts', kind: 'worker', memoryMb: 512, timeoutSeconds: 60 },
   workerLow: { entry: 'functions/workers/low.ts', kind: 'worker', memoryMb: 512, timeoutSeconds: 120 },
@@ -88,6 +89,13 @@ export const routes = [
     function: 'agents',
     auth: 'tenant',
     summary: 'Delete an agent',
+  },
+  {
+    method: 'GET',
+    path: '/v1/admin/tenants',
+    function: 'admin',
+    auth: 'admin',
+    summary: 'List tenants with their live keys and agents (operator)',
   },
 ] as const satisfies readonly RouteDef[];
 

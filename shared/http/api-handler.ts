@@ -68,7 +68,9 @@ const requestEnvelope = (): middy.MiddlewareObj<
   return {
     before: (request) => {
       started.set(request, performance.now());
-      logger.appendKeys({ requestId: requestIdOf(request.event), route: request.event.routeKey });
+      // The request id is the correlation id: the same value as the X-Request-Id header.
+      logger.setCorrelationId(requestIdOf(request.event));
+      logger.appendKeys({ route: request.event.routeKey });
     },
     after: finish,
     onError: finish,

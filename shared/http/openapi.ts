@@ -62,6 +62,30 @@ const docs: Record<string, RouteDoc> = {
     conditional: 'write',
   },
   'DELETE /v1/agents/{id}': { response: { status: 204 }, conditional: 'write' },
+  'GET /v1/admin/tenants': {
+    response: {
+      status: 200,
+      schema: {
+        type: 'object',
+        required: ['data'],
+        properties: {
+          data: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: {
+                id: { type: 'string', format: 'uuid' },
+                name: { type: 'string' },
+                created_at: { type: 'string', format: 'date-time' },
+                active_keys: { type: 'integer' },
+                agents: { type: 'integer' },
+              },
+            },
+          },
+        },
+      },
+    },
+  },
   'GET /v1/agents': {
     query: [
       {

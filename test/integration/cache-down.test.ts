@@ -5,7 +5,12 @@ describe('agents API with its Redis unreachable', () => {
   let api: TestApi;
   beforeAll(async () => {
     // Nothing listens on port 1: every L2 call fails, as when ElastiCache is away.
-    api = await startTestApi({ REDIS_URL: 'redis://127.0.0.1:1', CACHE_L1_TTL_MS: '0' });
+    // No operator key configured either: operator routes must then be closed.
+    api = await startTestApi({
+      REDIS_URL: 'redis://127.0.0.1:1',
+      CACHE_L1_TTL_MS: '0',
+      SWITCHYARD_ADMIN_KEY: '',
+    });
   });
   afterAll(async () => {
     await api?.stop();
@@ -27,6 +32,12 @@ describe('agents API with its Redis unreachable', () => {
     expect(reread.headers.get('etag')).toBe(patched.headers.get('etag'));
     expect((await api.call(`/v1/agents/${id}`, { method: 'DELETE' })).status).toBe(204);
     expect((await api.call(`/v1/agents/${id}`)).status).toBe(404);
+  });
+
+  it('keeps operator routes closed when no operator key is configured', async () => {
+    for (const key of [null, '', 'anything']) {
+      expect((await api.call('/v1/admin/tenants', { key })).status).toBe(401);
+    }
   });
 
   it('reports the cache as down and the service as degraded, not failed', async () => {

@@ -75,13 +75,19 @@ describeRealServers('two-tier cache on Redis 7', (servers) => {
     const gate = new Promise<void>((resolve) => {
       release = resolve;
     });
+    let entered: () => void = () => {};
+    const loading = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
     const reader = container(redis());
     const writer = container(redis());
-    // The reader loads version 1 and stalls before caching it…
+    // The reader misses L2, loads version 1 and stalls before caching it…
     const slowRead = reader.get(k, async () => {
+      entered();
       await gate;
       return { version: 1, value: 'old' };
     });
+    await loading;
     // …meanwhile the writer commits version 2.
     await writer.put(k, 2, 'new');
     release();

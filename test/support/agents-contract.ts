@@ -1,7 +1,7 @@
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { expect, it } from 'vitest';
 import { routes } from '../../shared/manifest.ts';
-import { globexKey, queriesOf, type TestApi } from './api.ts';
+import { adminKey, globexKey, queriesOf, type TestApi } from './api.ts';
 
 const uuidV7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const rfc3339Utc = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
@@ -333,6 +333,26 @@ export const agentsApiContract = (api: () => TestApi): void => {
     expect((await api().call(`/v1/agents/${agent.id}`)).status).toBe(200);
   });
 
+  it('serves operator routes only with the operator key', async () => {
+    await createAgent({}, globexKey);
+    const tenants = await api().call('/v1/admin/tenants', { key: adminKey });
+    expect(tenants.status).toBe(200);
+    expect(tenants.headers.get('cache-control')).toBe('no-store');
+    const body = (await tenants.json()) as { data: { name: string; active_keys: number; agents: number }[] };
+    const byName = new Map(body.data.map((t) => [t.name, t]));
+    expect(byName.get('acme')?.active_keys).toBe(1);
+    expect(byName.get('globex')?.active_keys).toBe(1);
+    expect(byName.get('globex')?.agents).toBeGreaterThanOrEqual(1);
+    expect(queriesOf(tenants)).toBe(1);
+    for (const key of [null, globexKey, 'acme-test-key-0123456789abcdef', `${adminKey}x`]) {
+      const denied = await api().call('/v1/admin/tenants', { key });
+      expect(denied.status, String(key)).toBe(401);
+      expect(denied.headers.get('content-type')).toBe('application/problem+json');
+    }
+    // The operator key is not a tenant key.
+    expect((await api().call('/v1/agents', { key: adminKey })).status).toBe(401);
+  });
+
   it("isolates tenants: another tenant's agent is 404 on every route and never listed", async () => {
     const acmeAgent = await createAgent({ name: 'acme secret' });
     const other = { key: globexKey };
@@ -346,9 +366,10 @@ export const agentsApiContract = (api: () => TestApi): void => {
     const del = await api().call(`/v1/agents/${acmeAgent.id}`, { ...other, method: 'DELETE' });
     expect(del.status).toBe(404);
     const globexAgent = await createAgent({ name: 'globex own' }, globexKey);
-    const globexList = await api().call('/v1/agents?limit=100&fields=id', other);
-    const globexIds = ((await globexList.json()) as { data: { id: string }[] }).data.map((a) => a.id);
-    expect(globexIds).toEqual([globexAgent.id]);
+    const globexList = await api().call('/v1/agents?limit=100&fields=id,name', other);
+    const globexItems = ((await globexList.json()) as { data: { id: string; name: string }[] }).data;
+    expect(globexItems.map((a) => a.id)).toContain(globexAgent.id);
+    expect(globexItems.map((a) => a.name)).not.toContain('acme secret');
     const acmeList = await api().call('/v1/agents?limit=100&fields=id');
     expect(((await acmeList.json()) as { data: { id: string }[] }).data.map((a) => a.id)).not.toContain(
       globexAgent.id,

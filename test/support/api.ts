@@ -7,6 +7,7 @@ import { startLocalRuntime } from '../../shared/local/runtime.ts';
 /** Two tenants with known keys, as `SWITCHYARD_API_KEYS` sets them up. */
 export const acmeKey = 'acme-test-key-0123456789abcdef';
 export const globexKey = 'globex-test-key-0123456789abcdef';
+export const adminKey = 'operator-test-key-0123456789abcdef';
 
 export interface TestApi {
   readonly url: string;
@@ -28,6 +29,7 @@ export const startTestApi = async (env: Record<string, string> = {}): Promise<Te
     workers: false,
     env: {
       SWITCHYARD_API_KEYS: `acme:${acmeKey},globex:${globexKey}`,
+      SWITCHYARD_ADMIN_KEY: adminKey,
       SWITCHYARD_SERVER_TIMING: 'true',
       ...env,
     },

@@ -126,9 +126,11 @@ describe('manifest: routes', () => {
     }
   });
 
-  it('requires tenant auth on every /v1 route', () => {
-    for (const route of routes.filter((r) => r.path.startsWith('/v1/'))) {
-      expect(route.auth, routeKey(route)).toBe('tenant');
+  it('requires the operator key on /v1/admin/* and a tenant key on every other /v1 route', () => {
+    const v1 = routes.filter((r) => r.path.startsWith('/v1/'));
+    expect(v1.some((r) => r.path.startsWith('/v1/admin/'))).toBe(true);
+    for (const route of v1) {
+      expect(route.auth, routeKey(route)).toBe(route.path.startsWith('/v1/admin/') ? 'admin' : 'tenant');
     }
   });
 

@@ -12,6 +12,14 @@ export interface ApiKeyListing {
   readonly revokedAt: Date | null;
 }
 
+export interface TenantOverview {
+  readonly id: string;
+  readonly name: string;
+  readonly createdAt: Date;
+  readonly activeKeys: number;
+  readonly agents: number;
+}
+
 interface PrincipalRow {
   key_id: string;
   tenant_id: string;
@@ -82,6 +90,30 @@ export class TenantRepository {
       label: r.label,
       createdAt: r.created_at,
       revokedAt: r.revoked_at,
+    }));
+  }
+
+  /** Every tenant with its live keys and agents: one query, counts from correlated subqueries on indexes. */
+  async overview(): Promise<TenantOverview[]> {
+    const rows = await this.db.query<{
+      id: string;
+      name: string;
+      created_at: Date;
+      active_keys: number;
+      agents: number;
+    }>(
+      `SELECT t.id, t.name, t.created_at,
+              (SELECT count(*)::int FROM api_keys k WHERE k.tenant_id = t.id AND k.revoked_at IS NULL) AS active_keys,
+              (SELECT count(*)::int FROM agents a WHERE a.tenant_id = t.id AND a.deleted_at IS NULL) AS agents
+         FROM tenants t
+        ORDER BY t.name`,
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      name: r.name,
+      createdAt: r.created_at,
+      activeKeys: r.active_keys,
+      agents: r.agents,
     }));
   }
 
