@@ -114,30 +114,35 @@ const start = async (
     settings['AWS_SECRET_ACCESS_KEY'] = 'local';
   }
 
-  // SQS: fauxqs unless an endpoint is given; queues and DLQs from the manifest either way.
-  let sqsEndpoint = env['AWS_ENDPOINT_URL_SQS'];
-  if (sqsEndpoint) {
-    standIns.queues = `SQS API at ${sqsEndpoint}`;
-  } else {
-    const { startLocalSqs } = await import('./sqs.ts');
-    const sqs = await startLocalSqs();
-    closers.push({ name: 'fauxqs', close: () => sqs.stop() });
-    sqsEndpoint = sqs.endpoint;
-    standIns.queues = `fauxqs (in-process) at ${sqsEndpoint}`;
-  }
-  settings['AWS_ENDPOINT_URL_SQS'] = sqsEndpoint;
-
-  let dynamoEndpoint = env['AWS_ENDPOINT_URL_DYNAMODB'];
-  if (dynamoEndpoint) {
-    standIns.idempotency = `DynamoDB API at ${dynamoEndpoint}`;
-  } else {
-    const { startLocalDynamo } = await import('./dynamodb.ts');
-    const dynamo = await startLocalDynamo();
-    closers.push({ name: 'dynalite', close: () => dynamo.stop() });
-    dynamoEndpoint = dynamo.endpoint;
-    standIns.idempotency = `dynalite (in-process) at ${dynamoEndpoint}`;
-  }
-  settings['AWS_ENDPOINT_URL_DYNAMODB'] = dynamoEndpoint;
+  /** The configured endpoint of an AWS API, or an in-process stand-in started for it. */
+  const endpointOrStandIn = async (
+    variable: 'AWS_ENDPOINT_URL_SQS' | 'AWS_ENDPOINT_URL_DYNAMODB',
+    service: string,
+    standIn: { name: string; start: () => Promise<{ endpoint: string; stop(): Promise<void> }> },
+  ): Promise<{ endpoint: string; description: string }> => {
+    const configured = env[variable];
+    if (configured) {
+      settings[variable] = configured;
+      return { endpoint: configured, description: `${service} API at ${configured}` };
+    }
+    const server = await standIn.start();
+    closers.push({ name: standIn.name, close: () => server.stop() });
+    settings[variable] = server.endpoint;
+    return { endpoint: server.endpoint, description: `${standIn.name} (in-process) at ${server.endpoint}` };
+  };
+  // Queues, DLQs and the idempotency table are created from the manifest on either.
+  const sqs = await endpointOrStandIn('AWS_ENDPOINT_URL_SQS', 'SQS', {
+    name: 'fauxqs',
+    start: async () => (await import('./sqs.ts')).startLocalSqs(),
+  });
+  const dynamo = await endpointOrStandIn('AWS_ENDPOINT_URL_DYNAMODB', 'DynamoDB', {
+    name: 'dynalite',
+    start: async () => (await import('./dynamodb.ts')).startLocalDynamo(),
+  });
+  const sqsEndpoint = sqs.endpoint;
+  const dynamoEndpoint = dynamo.endpoint;
+  standIns.queues = sqs.description;
+  standIns.idempotency = dynamo.description;
   if (env['REDIS_URL']) standIns.cache = `L1 in-process + L2 Redis at ${redactUrl(env['REDIS_URL'])}`;
 
   // Handlers read their configuration from the environment, as in Lambda.
