@@ -1,6 +1,7 @@
 import type { Agent, AgentSummary } from '../../shared/domain/agent.ts';
 import {
   agentListFields,
+  agentPageLimit,
   agentStatuses,
   createAgentBody,
   toAgentResource,
@@ -81,7 +82,7 @@ export const handler = createApiHandler({
   'GET /v1/agents': async (request) => {
     const { tenantId } = requirePrincipal(request);
     const query = new QueryReader(request.query);
-    const limit = query.integer('limit', { min: 1, max: 100, fallback: 20 });
+    const limit = query.integer('limit', agentPageLimit);
     const after = query.cursor('cursor');
     const fields = query.fields('fields', agentListFields, 'id');
     const status = query.oneOf('status', agentStatuses);

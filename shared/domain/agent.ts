@@ -46,6 +46,9 @@ export const updateAgentBody = z.strictObject({
 });
 export type UpdateAgentBody = z.infer<typeof updateAgentBody>;
 
+/** Page size of `GET /v1/agents`: read by the handler and documented in OpenAPI from here. */
+export const agentPageLimit = { min: 1, max: 100, fallback: 20 } as const;
+
 /** Fields a list may ask for; the SELECT is built from these and nothing else. */
 export const agentListFields = [
   'id',

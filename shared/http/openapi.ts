@@ -1,6 +1,7 @@
 import * as z from 'zod/mini';
 import {
   agentListFields,
+  agentPageLimit,
   agentResource,
   agentStatuses,
   createAgentBody,
@@ -90,7 +91,12 @@ const docs: Record<string, RouteDoc> = {
     query: [
       {
         name: 'limit',
-        schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 },
+        schema: {
+          type: 'integer',
+          minimum: agentPageLimit.min,
+          maximum: agentPageLimit.max,
+          default: agentPageLimit.fallback,
+        },
         description: 'Page size',
       },
       { name: 'cursor', schema: { type: 'string' }, description: 'next_cursor of the previous page' },
