@@ -15,6 +15,7 @@ import type { ApiResponse } from '../../shared/http/types.ts';
 import { requirePrincipal } from '../../shared/http/types.ts';
 import { validateBody } from '../../shared/http/validation.ts';
 import { AgentService } from '../../shared/services/agents.ts';
+import { recordAudit } from '../../shared/services/audit.ts';
 import { agentRepository, sharedCache } from '../../shared/services/container.ts';
 
 let service: AgentService | undefined;
@@ -26,9 +27,15 @@ const agents = (): AgentService => {
 /** Authenticated, may change at any time: clients revalidate with the ETag. */
 const agentCacheControl = 'private, no-cache';
 
-const agentResponse = (status: number, agent: Agent, headers?: Record<string, string>): ApiResponse => ({
+const agentResponse = (
+  status: number,
+  agent: Agent,
+  headers?: Record<string, string>,
+  webhookSecret?: string,
+): ApiResponse => ({
   status,
-  body: toAgentResource(agent),
+  // The webhook secret appears in the response of the write that set it, and never again.
+  body: webhookSecret ? { ...toAgentResource(agent), webhook_secret: webhookSecret } : toAgentResource(agent),
   etag: versionEtag(agent.version),
   lastModified: agent.updatedAt,
   cacheControl: agentCacheControl,
@@ -48,8 +55,17 @@ const listItem = (agent: AgentSummary): Record<string, unknown> => {
 export const handler = createApiHandler({
   'POST /v1/agents': async (request) => {
     const { tenantId } = requirePrincipal(request);
-    const agent = await agents().create(tenantId, validateBody(createAgentBody, request.body));
-    return agentResponse(201, agent, { location: `/v1/agents/${agent.id}` });
+    const { agent, webhookSecret } = await agents().create(
+      tenantId,
+      validateBody(createAgentBody, request.body),
+    );
+    await recordAudit(requirePrincipal(request), {
+      action: 'agent.created',
+      resourceType: 'agent',
+      resourceId: agent.id,
+      requestId: request.requestId,
+    });
+    return agentResponse(201, agent, { location: `/v1/agents/${agent.id}` }, webhookSecret);
   },
 
   'GET /v1/agents/{id}': async (request) => {
@@ -60,22 +76,31 @@ export const handler = createApiHandler({
   'PATCH /v1/agents/{id}': async (request) => {
     const { tenantId } = requirePrincipal(request);
     const body = validateBody(updateAgentBody, request.body);
-    const agent = await agents().update(
+    const { agent, webhookSecret } = await agents().update(
       tenantId,
       request.pathParameters['id']!,
       body,
       ifMatchVersions(request.headers['if-match']),
     );
-    return agentResponse(200, agent);
+    await recordAudit(requirePrincipal(request), {
+      action: 'agent.updated',
+      resourceType: 'agent',
+      resourceId: agent.id,
+      requestId: request.requestId,
+    });
+    return agentResponse(200, agent, undefined, webhookSecret);
   },
 
   'DELETE /v1/agents/{id}': async (request) => {
-    const { tenantId } = requirePrincipal(request);
-    await agents().delete(
-      tenantId,
-      request.pathParameters['id']!,
-      ifMatchVersions(request.headers['if-match']),
-    );
+    const principal = requirePrincipal(request);
+    const id = request.pathParameters['id']!;
+    await agents().delete(principal.tenantId, id, ifMatchVersions(request.headers['if-match']));
+    await recordAudit(principal, {
+      action: 'agent.deleted',
+      resourceType: 'agent',
+      resourceId: id,
+      requestId: request.requestId,
+    });
     return { status: 204 };
   },
 

@@ -1,4 +1,5 @@
+import { defaultPriorityJobs } from '../../shared/services/workers.ts';
 import { createQueueConsumer } from '../../shared/workers/consumer.ts';
 
-/** Consumer of the default-priority queue. Job types register here as features add them. */
-export const handler = createQueueConsumer('default', {});
+/** Consumer of the default-priority queue. */
+export const handler = createQueueConsumer('default', defaultPriorityJobs);

@@ -1,4 +1,5 @@
+import { highPriorityJobs } from '../../shared/services/workers.ts';
 import { createQueueConsumer } from '../../shared/workers/consumer.ts';
 
-/** Consumer of the high-priority queue. Job types register here as features add them. */
-export const handler = createQueueConsumer('high', {});
+/** Consumer of the high-priority queue. */
+export const handler = createQueueConsumer('high', highPriorityJobs);

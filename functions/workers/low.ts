@@ -1,4 +1,5 @@
+import { lowPriorityJobs } from '../../shared/services/workers.ts';
 import { createQueueConsumer } from '../../shared/workers/consumer.ts';
 
-/** Consumer of the low-priority queue. Job types register here as features add them. */
-export const handler = createQueueConsumer('low', {});
+/** Consumer of the low-priority queue. */
+export const handler = createQueueConsumer('low', lowPriorityJobs);

@@ -11,6 +11,8 @@ export interface Agent {
   readonly systemPrompt: string;
   readonly configuration: Record<string, unknown>;
   readonly status: AgentStatus;
+  /** Completion webhook; its signing secret never leaves the database but once, when set. */
+  readonly webhookUrl: string | null;
   /** Bumped by every change, soft delete included: the source of ETags and cache versions. */
   readonly version: number;
   readonly createdAt: Date;
@@ -28,12 +30,14 @@ const name = z.string().check(z.trim(), z.minLength(1), z.maxLength(200));
 const model = z.string().check(z.trim(), z.minLength(1), z.maxLength(200));
 const systemPrompt = z.string().check(z.minLength(1), z.maxLength(100_000));
 const configuration = z.record(z.string(), z.unknown());
+const webhookUrl = z.nullable(z.string().check(z.maxLength(2048)));
 
 export const createAgentBody = z.strictObject({
   name,
   model,
   system_prompt: systemPrompt,
   configuration: z.optional(configuration),
+  webhook_url: z.optional(webhookUrl),
 });
 export type CreateAgentBody = z.infer<typeof createAgentBody>;
 
@@ -43,6 +47,7 @@ export const updateAgentBody = z.strictObject({
   system_prompt: z.optional(systemPrompt),
   configuration: z.optional(configuration),
   status: z.optional(z.enum(agentStatuses)),
+  webhook_url: z.optional(webhookUrl),
 });
 export type UpdateAgentBody = z.infer<typeof updateAgentBody>;
 
@@ -72,6 +77,7 @@ export const agentResource = z.object({
   system_prompt: z.string(),
   configuration: configuration,
   status: z.enum(agentStatuses),
+  webhook_url: z.nullable(z.string()),
   created_at: z.string(),
   updated_at: z.string(),
 });
@@ -83,6 +89,7 @@ export const toAgentResource = (agent: Agent) => ({
   system_prompt: agent.systemPrompt,
   configuration: agent.configuration,
   status: agent.status,
+  webhook_url: agent.webhookUrl,
   created_at: agent.createdAt.toISOString(),
   updated_at: agent.updatedAt.toISOString(),
 });

@@ -15,7 +15,59 @@ export const jobEnvelope = z.object({
 });
 export type JobEnvelope = z.infer<typeof jobEnvelope>;
 
-/** A failure that retrying cannot fix (unknown job type, bad envelope): fail the record at once. */
+/** Job types, by the queue that carries them. */
+export const jobTypes = {
+  executeAgent: 'agent.execute',
+  deliverWebhook: 'webhook.deliver',
+  slowExecutionAlert: 'execution.slow_alert',
+  recordAudit: 'audit.record',
+  sweepExecutions: 'executions.sweep',
+} as const;
+
+export const newJob = (
+  type: string,
+  tenantId: string,
+  ids: Record<string, string>,
+  idempotencyKey: string,
+  trace?: string,
+): JobEnvelope => ({
+  type,
+  tenant_id: tenantId,
+  ids,
+  idempotency_key: idempotencyKey,
+  ...(trace && { trace }),
+  enqueued_at: new Date().toISOString(),
+});
+
+/** A failure that retrying cannot fix (unknown job type, bad envelope, 400 from a model): to the DLQ at once. */
 export class NonRetryableError extends Error {
   override name = 'NonRetryableError';
 }
+
+/** A failure worth another attempt, possibly not before `retryAfterMs`. */
+export class RetryableError extends Error {
+  override name = 'RetryableError';
+  constructor(
+    message: string,
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+  }
+}
+
+/** Errors are retryable unless they say otherwise (`retryable: false`, or NonRetryableError). */
+export const isRetryable = (error: unknown): boolean => {
+  if (error instanceof NonRetryableError) return false;
+  if (typeof error === 'object' && error !== null && 'retryable' in error) {
+    return (error as { retryable: unknown }).retryable !== false;
+  }
+  return true;
+};
+
+export const retryAfterOf = (error: unknown): number | undefined => {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const direct = (error as { retryAfterMs?: unknown }).retryAfterMs;
+  if (typeof direct === 'number') return direct;
+  const nested = (error as { options?: { retryAfterMs?: unknown } }).options?.retryAfterMs;
+  return typeof nested === 'number' ? nested : undefined;
+};

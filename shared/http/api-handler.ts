@@ -92,7 +92,10 @@ const problemErrors = (): middy.MiddlewareObj<APIGatewayProxyEventV2, APIGateway
  * problem+json errors and per-request counters.
  */
 export const createApiHandler = (handlers: RouteHandlers): ApiHandler => {
-  const dispatch = async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
+  const dispatch = async (
+    event: APIGatewayProxyEventV2,
+    lambdaContext: Context,
+  ): Promise<APIGatewayProxyStructuredResultV2> => {
     const handle = handlers[event.routeKey];
     if (!handle) throw new Error(`no handler for route ${event.routeKey}`);
     const auth = authByRoute.get(event.routeKey) ?? 'tenant';
@@ -111,6 +114,7 @@ export const createApiHandler = (handlers: RouteHandlers): ApiHandler => {
       body: takesBody.has(method) ? parseJsonBody(event) : undefined,
       requestId: requestIdOf(event),
       principal,
+      lambdaContext,
     };
     const response = await handle(request);
     return finalizeResponse(response, { method, headers: request.headers });

@@ -47,6 +47,24 @@ export class QueryReader {
     return new Set([always, ...(asked.filter((f) => !unknown.includes(f)) as T[])]);
   }
 
+  /** A calendar day, `YYYY-MM-DD`. */
+  day(name: string, fallback: string): string {
+    const raw = this.query[name];
+    if (raw === undefined || raw === '') return fallback;
+    const valid =
+      /^\d{4}-\d{2}-\d{2}$/.test(raw) && new Date(`${raw}T00:00:00Z`).toISOString().startsWith(raw);
+    if (!valid) {
+      this.errors.push({ field: name, detail: 'must be a date, YYYY-MM-DD' });
+      return fallback;
+    }
+    return raw;
+  }
+
+  /** Records a problem that involves more than one parameter. */
+  reject(name: string, detail: string): void {
+    this.errors.push({ field: name, detail });
+  }
+
   cursor(name: string): KeysetPosition | undefined {
     const raw = this.query[name];
     if (raw === undefined || raw === '') return undefined;

@@ -1,3 +1,4 @@
+import type { Context } from 'aws-lambda';
 import type { Principal } from '../domain/tenant.ts';
 
 /** A request as route handlers see it: parsed, authenticated, nothing AWS-specific. */
@@ -13,6 +14,8 @@ export interface ApiRequest {
   readonly body: unknown;
   readonly requestId: string;
   readonly principal: Principal | undefined;
+  /** The Lambda context: remaining time for idempotency records, ids for logs. */
+  readonly lambdaContext: Context;
 }
 
 /** What a route handler answers; `finalizeResponse` turns it into the HTTP response. */

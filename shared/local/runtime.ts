@@ -187,6 +187,7 @@ const start = async (
       await closeDatabase();
       await resetContainer();
       resetAwsClients();
+      (await import('../adapters/aws/job-queue.ts')).resetJobQueue();
       resetConfig();
     },
   });
@@ -223,6 +224,21 @@ const start = async (
       // Closed before the gateway and the database: pollers drain in-flight batches first.
       closers.push({ name: `${queue.name} poller`, close: () => poller.stop() });
     }
+  }
+
+  if (options.workers !== false) {
+    // In AWS an EventBridge schedule puts this job on the low queue; here, at start (a
+    // restart loses in-memory queues) and then every minute.
+    const { jobQueue } = await import('../adapters/aws/job-queue.ts');
+    const { jobTypes, newJob } = await import('../domain/jobs.ts');
+    const sweep = () =>
+      jobQueue()
+        .enqueue('low', newJob(jobTypes.sweepExecutions, 'system', {}, `sweep:${Date.now()}`))
+        .catch((error: unknown) => console.error('could not schedule the sweeper:', error));
+    await sweep();
+    const timer = setInterval(sweep, Number(env['SWEEPER_INTERVAL_MS'] ?? 60_000));
+    timer.unref();
+    closers.push({ name: 'sweeper schedule', close: async () => clearInterval(timer) });
   }
 
   return { url: gateway.url, devKey, tenants, standIns, databaseUrl, stop: stopAll };

@@ -19,9 +19,13 @@ export interface RuntimeConfig {
     /** How long "no such row" is remembered, against lookups of ids and keys that do not exist. */
     readonly negativeTtlSeconds: number;
   };
+  /** Local mode: webhooks may target private and loopback addresses, over http too. */
+  readonly webhooksAllowPrivate: boolean;
   /** Expose per-request query counts and timings in a `Server-Timing` header. */
   readonly serverTiming: boolean;
   readonly queueUrls: Readonly<Record<'high' | 'default' | 'low', string | undefined>>;
+  /** Where non-retryable messages go at once, and what operators inspect and redrive. */
+  readonly dlqUrls: Readonly<Record<'high' | 'default' | 'low', string | undefined>>;
   readonly idempotencyTable: string | undefined;
 }
 
@@ -65,10 +69,16 @@ export const loadConfig = (env: Env = process.env): RuntimeConfig => {
       negativeTtlSeconds: intFrom(env, 'CACHE_NEGATIVE_TTL_SECONDS', 30, 1, 3_600),
     },
     serverTiming: boolFrom(env, 'SWITCHYARD_SERVER_TIMING', false),
+    webhooksAllowPrivate: boolFrom(env, 'SWITCHYARD_WEBHOOKS_ALLOW_PRIVATE', false),
     queueUrls: {
       high: env['QUEUE_URL_HIGH'] || undefined,
       default: env['QUEUE_URL_DEFAULT'] || undefined,
       low: env['QUEUE_URL_LOW'] || undefined,
+    },
+    dlqUrls: {
+      high: env['DLQ_URL_HIGH'] || undefined,
+      default: env['DLQ_URL_DEFAULT'] || undefined,
+      low: env['DLQ_URL_LOW'] || undefined,
     },
     idempotencyTable: env['IDEMPOTENCY_TABLE'] || undefined,
   };

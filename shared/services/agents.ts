@@ -8,8 +8,10 @@ import type {
   CreateAgentBody,
   UpdateAgentBody,
 } from '../domain/agent.ts';
-import { notFound, preconditionFailed } from '../domain/errors.ts';
+import { notFound, preconditionFailed, validationFailed } from '../domain/errors.ts';
 import { isUuid, newId } from '../domain/ids.ts';
+import { generateWebhookSecret, validateWebhookUrl } from '../domain/webhooks.ts';
+import { config } from '../runtime/config.ts';
 
 /** Agents as the cache holds them: JSON, so dates travel as strings. */
 interface CachedAgent extends Omit<Agent, 'createdAt' | 'updatedAt'> {
@@ -29,6 +31,19 @@ const fromCached = (cached: CachedAgent): Agent => ({
   updatedAt: new Date(cached.updatedAt),
 });
 
+/** A webhook URL checked against the SSRF rules (422 if refused), with a fresh secret. */
+const newWebhook = (url: string): { url: string; secret: string } => {
+  const checked = validateWebhookUrl(url, { allowPrivate: config().webhooksAllowPrivate });
+  if (!checked.ok) throw validationFailed([{ field: 'webhook_url', detail: checked.reason }]);
+  return { url: checked.url.href, secret: generateWebhookSecret() };
+};
+
+/** An agent just written, with the webhook secret when this write set one: shown this once. */
+export interface AgentWrite {
+  readonly agent: Agent;
+  readonly webhookSecret?: string;
+}
+
 export const agentCacheKey = (tenantId: string, id: string): string => `agent:${tenantId}:${id}`;
 
 export interface AgentPage {
@@ -46,22 +61,27 @@ export class AgentService {
     private readonly cache: TwoTierCache,
   ) {}
 
-  async create(tenantId: string, body: CreateAgentBody): Promise<Agent> {
+  async create(tenantId: string, body: CreateAgentBody): Promise<AgentWrite> {
+    const webhook = body.webhook_url ? newWebhook(body.webhook_url) : null;
     const now = new Date();
-    const agent = await this.repository.insert({
-      id: newId(),
-      tenantId,
-      name: body.name,
-      model: body.model,
-      systemPrompt: body.system_prompt,
-      configuration: body.configuration ?? {},
-      status: 'active',
-      version: 1,
-      createdAt: now,
-      updatedAt: now,
-    });
+    const agent = await this.repository.insert(
+      {
+        id: newId(),
+        tenantId,
+        name: body.name,
+        model: body.model,
+        systemPrompt: body.system_prompt,
+        configuration: body.configuration ?? {},
+        status: 'active',
+        webhookUrl: webhook?.url ?? null,
+        version: 1,
+        createdAt: now,
+        updatedAt: now,
+      },
+      webhook?.secret ?? null,
+    );
     await this.remember(agent);
-    return agent;
+    return webhook ? { agent, webhookSecret: webhook.secret } : { agent };
   }
 
   async get(tenantId: string, id: string): Promise<Agent> {
@@ -80,24 +100,31 @@ export class AgentService {
     id: string,
     body: UpdateAgentBody,
     expectedVersions: readonly number[] | undefined,
-  ): Promise<Agent> {
+  ): Promise<AgentWrite> {
     if (!isUuid(id)) throw notFound('agent');
+    const webhook =
+      body.webhook_url === undefined
+        ? undefined
+        : body.webhook_url === null
+          ? null
+          : newWebhook(body.webhook_url);
     const patch: AgentPatch = {
       ...(body.name !== undefined && { name: body.name }),
       ...(body.model !== undefined && { model: body.model }),
       ...(body.system_prompt !== undefined && { systemPrompt: body.system_prompt }),
       ...(body.configuration !== undefined && { configuration: body.configuration }),
       ...(body.status !== undefined && { status: body.status }),
+      ...(webhook !== undefined && { webhook }),
     };
     if (Object.keys(patch).length === 0) {
       // Nothing to change: no new version, but the precondition still holds or fails.
       const current = await this.get(tenantId, id);
       if (expectedVersions && !expectedVersions.includes(current.version)) throw preconditionFailed();
-      return current;
+      return { agent: current };
     }
     const written = this.settle(await this.repository.update(tenantId, id, patch, expectedVersions));
     await this.remember(written);
-    return written;
+    return webhook ? { agent: written, webhookSecret: webhook.secret } : { agent: written };
   }
 
   async delete(tenantId: string, id: string, expectedVersions: readonly number[] | undefined): Promise<void> {

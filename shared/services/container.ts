@@ -3,6 +3,7 @@ import { RedisCache } from '../adapters/cache/redis.ts';
 import { TwoTierCache } from '../adapters/cache/two-tier.ts';
 import { AgentRepository } from '../adapters/postgres/agents.ts';
 import { database } from '../adapters/postgres/db.ts';
+import { ExecutionRepository } from '../adapters/postgres/executions.ts';
 import { TenantRepository } from '../adapters/postgres/tenants.ts';
 import { config } from '../runtime/config.ts';
 
@@ -33,6 +34,7 @@ export const sharedCache = (): TwoTierCache => {
 
 export const agentRepository = (): AgentRepository => new AgentRepository(database());
 export const tenantRepository = (): TenantRepository => new TenantRepository(database());
+export const executionRepository = (): ExecutionRepository => new ExecutionRepository(database());
 
 /** For the local runtime and tests: forget every adapter (after closing them elsewhere). */
 export const resetContainer = async (): Promise<void> => {

@@ -3,13 +3,25 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { sqsClient } from '../adapters/aws/clients.ts';
 import type { JobEnvelope } from '../domain/jobs.ts';
-import { jobEnvelope, NonRetryableError } from '../domain/jobs.ts';
+import { isRetryable, jobEnvelope, NonRetryableError, retryAfterOf } from '../domain/jobs.ts';
+import { isFinalAttempt, retryDelaySeconds } from '../domain/retry.ts';
 import type { QueueName } from '../manifest.ts';
+import { queues } from '../manifest.ts';
+import { config } from '../runtime/config.ts';
 import { logger, metrics } from '../runtime/observability.ts';
 
-/** Does one job; throwing fails its record (retried by SQS, or DLQ'd after the last attempt). */
-export type JobHandler = (job: JobEnvelope, record: SQSRecord) => Promise<void>;
+export interface JobContext {
+  readonly queue: QueueName;
+  readonly receiveCount: number;
+  /** This receive is the last: a retryable failure now sends the message to the DLQ. */
+  readonly finalAttempt: boolean;
+  readonly record: SQSRecord;
+}
+
+/** Does one job; throwing fails its record (retried with backoff, or DLQ'd). */
+export type JobHandler = (job: JobEnvelope, context: JobContext) => Promise<void>;
 
 export type QueueConsumer = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
 
@@ -25,34 +37,97 @@ const parseEnvelope = (record: SQSRecord): JobEnvelope => {
   return parsed.data;
 };
 
+const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
 /**
- * The Lambda handler of one queue's worker: each record is parsed and dispatched to the
- * handler of its job type; failures are reported per record (partial batch response), so
- * one bad message never makes the good ones run again.
+ * The Lambda handler of one queue's worker. Records are processed in parallel, each
+ * dispatched to the handler of its job type, and failures are reported per record
+ * (partial batch response), so one bad message never makes the good ones run again.
+ *
+ * Retries are per message and never sleep: a retryable failure sets the message's
+ * visibility to the backoff for its receive count (the manifest's retry policy, with
+ * jitter); the final attempt's failure makes it visible at once, so SQS moves it to the
+ * DLQ on its next receive; a non-retryable failure is sent to the DLQ directly.
  */
 export const createQueueConsumer = (
   queue: QueueName,
   jobs: Readonly<Record<string, JobHandler>>,
 ): QueueConsumer => {
+  const policy = queues.find((q) => q.name === queue)!.retry;
   const processor = new BatchProcessor(EventType.SQS);
 
+  const changeVisibility = async (record: SQSRecord, seconds: number): Promise<void> => {
+    const url = config().queueUrls[queue];
+    if (!url) return;
+    const { ChangeMessageVisibilityCommand } = await import('@aws-sdk/client-sqs');
+    await (await sqsClient()).send(
+      new ChangeMessageVisibilityCommand({
+        QueueUrl: url,
+        ReceiptHandle: record.receiptHandle,
+        VisibilityTimeout: seconds,
+      }),
+    );
+  };
+
+  /** Moves a message that can never succeed to the DLQ now; false if there is no DLQ to move it to. */
+  const deadLetter = async (record: SQSRecord, reason: string): Promise<boolean> => {
+    const url = config().dlqUrls[queue];
+    if (!url) return false;
+    const { SendMessageCommand } = await import('@aws-sdk/client-sqs');
+    await (await sqsClient()).send(
+      new SendMessageCommand({
+        QueueUrl: url,
+        MessageBody: record.body,
+        MessageAttributes: {
+          ...Object.fromEntries(
+            Object.entries(record.messageAttributes)
+              .filter(([, a]) => a.stringValue !== undefined)
+              .map(([name, a]) => [name, { DataType: a.dataType, StringValue: a.stringValue }]),
+          ),
+          failure: { DataType: 'String', StringValue: reason.slice(0, 1000) },
+        },
+      }),
+    );
+    return true;
+  };
+
   const processRecord = async (record: SQSRecord): Promise<void> => {
-    const job = parseEnvelope(record);
-    const handle = jobs[job.type];
-    if (!handle) throw new NonRetryableError(`no handler for job type "${job.type}" on the ${queue} queue`);
+    const receiveCount = Number(record.attributes.ApproximateReceiveCount ?? '1');
+    const finalAttempt = isFinalAttempt(policy, receiveCount);
     const started = performance.now();
+    let type = 'unknown';
     try {
-      await handle(job, record);
+      const job = parseEnvelope(record);
+      type = job.type;
+      const handle = jobs[job.type];
+      if (!handle) throw new NonRetryableError(`no handler for job type "${job.type}" on the ${queue} queue`);
+      await handle(job, { queue, receiveCount, finalAttempt, record });
       metrics.addMetric('JobsSucceeded', 'Count', 1);
     } catch (error) {
       metrics.addMetric('JobsFailed', 'Count', 1);
+      const retryable = isRetryable(error);
       logger.warn('job failed', {
         queue,
-        type: job.type,
+        type,
         messageId: record.messageId,
-        receiveCount: record.attributes.ApproximateReceiveCount,
-        error: error instanceof Error ? error.message : String(error),
+        receiveCount,
+        retryable,
+        finalAttempt,
+        error: errorText(error),
       });
+      if (!retryable && (await deadLetter(record, errorText(error)))) {
+        metrics.addMetric('JobsDeadLettered', 'Count', 1);
+        return; // Parked in the DLQ: delete it from the queue.
+      }
+      const delay = finalAttempt
+        ? 0
+        : retryDelaySeconds(policy, receiveCount, { retryAfterMs: retryAfterOf(error) });
+      await changeVisibility(record, delay).catch((visibilityError: unknown) =>
+        logger.warn('could not set the retry delay', {
+          messageId: record.messageId,
+          error: errorText(visibilityError),
+        }),
+      );
       throw error;
     } finally {
       metrics.addMetric('JobDuration', 'Milliseconds', performance.now() - started);
@@ -60,7 +135,7 @@ export const createQueueConsumer = (
   };
 
   const handler = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> =>
-    processPartialResponse(event, processRecord, processor, { context });
+    processPartialResponse(event, processRecord, processor, { context, throwOnFullBatchFailure: false });
 
   return middy<SQSEvent, SQSBatchResponse>(handler)
     .use(injectLambdaContext(logger, { resetKeys: true }))

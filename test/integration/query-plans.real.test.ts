@@ -57,8 +57,11 @@ describeRealServers('query plans on PostgreSQL 15', (servers) => {
              now() - a * interval '1 minute', now(),
              CASE WHEN a % 20 = 0 THEN now() END
         FROM generate_series(1, 20) t, generate_series(1, 2000) a;
-      INSERT INTO agent_executions (id, tenant_id, agent_id, status, queued_at)
-      SELECT gen_random_uuid(), tenant_id, id, 'succeeded', now() FROM agents WHERE name LIKE 'agent 1%';
+      INSERT INTO executions (id, tenant_id, agent_id, status, input, model, system_prompt, configuration,
+                              queued_at, updated_at)
+      SELECT gen_random_uuid(), tenant_id, id, 'succeeded', '"hi"'::jsonb, model, system_prompt, configuration,
+             now(), now()
+        FROM agents WHERE name LIKE 'agent 1%';
       ANALYZE;
     `);
   }, 60_000);
@@ -94,9 +97,10 @@ describeRealServers('query plans on PostgreSQL 15', (servers) => {
 
   it('execution statistics come from the per-agent executions index, one lookup per listed agent', async () => {
     const nodes = await planOf({ limit: 21, fields: new Set(agentListFields) });
-    expect(indexScans(nodes)).toEqual(
-      expect.arrayContaining(['agents_tenant_live_page', 'agent_executions_agent_queued']),
-    );
+    const indexes = indexScans(nodes);
+    expect(indexes).toContain('agents_tenant_live_page');
+    // Either of the per-agent executions indexes answers the count and the latest time.
+    expect(indexes.some((name) => name?.startsWith('executions_agent_'))).toBe(true);
     expect(nodes.filter((n) => n['Node Type'] === 'Seq Scan')).toEqual([]);
   });
 });

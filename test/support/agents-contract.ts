@@ -65,6 +65,7 @@ export const agentsApiContract = (api: () => TestApi): void => {
       system_prompt: 'You research topics.',
       configuration: {},
       status: 'active',
+      webhook_url: null,
       created_at: expect.stringMatching(rfc3339Utc),
       updated_at: expect.stringMatching(rfc3339Utc),
     });

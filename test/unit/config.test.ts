@@ -36,7 +36,9 @@ describe('loadConfig', () => {
       adminKey: undefined,
       cache: { l1TtlMs: 5_000, l1MaxEntries: 10_000, l2TtlSeconds: 300, negativeTtlSeconds: 30 },
       serverTiming: false,
+      webhooksAllowPrivate: false,
       queueUrls: { high: undefined, default: undefined, low: undefined },
+      dlqUrls: { high: undefined, default: undefined, low: undefined },
       idempotencyTable: undefined,
     });
   });

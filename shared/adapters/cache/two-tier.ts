@@ -45,14 +45,27 @@ export class TwoTierCache {
   }
 
   /** Stores a value just written, so the next read anywhere sees it without a query. */
-  async put<T>(key: string, version: number, value: T | null): Promise<void> {
+  async put<T>(key: string, version: number, value: T | null, ttlSeconds?: number): Promise<void> {
     const entry: CacheEntry = { version, value };
     this.l1.set(key, entry);
-    await this.l2Set(
-      key,
-      entry,
-      value === null ? this.options.negativeTtlSeconds : this.options.l2TtlSeconds,
-    );
+    const ttl = ttlSeconds ?? (value === null ? this.options.negativeTtlSeconds : this.options.l2TtlSeconds);
+    await this.l2Set(key, entry, ttl);
+  }
+
+  /** A cached value without loading on a miss (for caches of results, not of rows). */
+  async peek<T>(key: string): Promise<T | undefined> {
+    const local = this.l1.get(key);
+    if (local) return (local.value ?? undefined) as T | undefined;
+    if (!this.l2) return undefined;
+    try {
+      const shared = await this.l2.get(key);
+      if (shared?.value === undefined || shared.value === null) return undefined;
+      this.l1.set(key, shared);
+      return shared.value as T;
+    } catch (error) {
+      this.l2Failed(error);
+      return undefined;
+    }
   }
 
   private async fill<T>(key: string, load: Loader<T>): Promise<CacheEntry> {

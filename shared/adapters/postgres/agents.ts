@@ -9,13 +9,14 @@ interface AgentRow {
   system_prompt: string;
   configuration: Record<string, unknown>;
   status: AgentStatus;
+  webhook_url: string | null;
   version: number;
   created_at: Date;
   updated_at: Date;
 }
 
 const agentColumns =
-  'id, tenant_id, name, model, system_prompt, configuration, status, version, created_at, updated_at';
+  'id, tenant_id, name, model, system_prompt, configuration, status, webhook_url, version, created_at, updated_at';
 
 const toAgent = (row: AgentRow): Agent => ({
   id: row.id,
@@ -25,6 +26,7 @@ const toAgent = (row: AgentRow): Agent => ({
   systemPrompt: row.system_prompt,
   configuration: row.configuration,
   status: row.status,
+  webhookUrl: row.webhook_url,
   version: row.version,
   createdAt: row.created_at,
   updatedAt: row.updated_at,
@@ -56,6 +58,8 @@ export interface AgentPatch {
   readonly systemPrompt?: string;
   readonly configuration?: Record<string, unknown>;
   readonly status?: AgentStatus;
+  /** A new webhook with its new secret, or null to remove it. */
+  readonly webhook?: { readonly url: string; readonly secret: string } | null;
 }
 
 export type ConditionalWrite = { kind: 'done'; agent: Agent } | { kind: 'not-found' } | { kind: 'stale' };
@@ -63,11 +67,11 @@ export type ConditionalWrite = { kind: 'done'; agent: Agent } | { kind: 'not-fou
 export class AgentRepository {
   constructor(private readonly db: Queryable) {}
 
-  async insert(agent: Agent): Promise<Agent> {
+  async insert(agent: Agent, webhookSecret: string | null): Promise<Agent> {
     const rows = await this.db.query<AgentRow>(
       `INSERT INTO agents (id, tenant_id, name, model, system_prompt, configuration, status, version,
-                           created_at, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
+                           created_at, updated_at, webhook_url, webhook_secret)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11)
        RETURNING ${agentColumns}`,
       [
         agent.id,
@@ -79,6 +83,8 @@ export class AgentRepository {
         agent.status,
         agent.version,
         agent.createdAt,
+        agent.webhookUrl,
+        webhookSecret,
       ],
     );
     return toAgent(rows[0]!);
@@ -109,6 +115,8 @@ export class AgentRepository {
           system_prompt = COALESCE($5, system_prompt),
           configuration = COALESCE($6::jsonb, configuration),
           status = COALESCE($7, status),
+          webhook_url = CASE WHEN $9::boolean THEN $10 ELSE webhook_url END,
+          webhook_secret = CASE WHEN $9::boolean THEN $11 ELSE webhook_secret END,
           version = version + 1,
           updated_at = greatest(now(), updated_at + interval '1 millisecond')
         WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL AND ($8::int[] IS NULL OR version = ANY($8::int[]))
@@ -122,6 +130,9 @@ export class AgentRepository {
         patch.configuration === undefined ? null : JSON.stringify(patch.configuration),
         patch.status ?? null,
         expectedVersions ?? null,
+        patch.webhook !== undefined,
+        patch.webhook?.url ?? null,
+        patch.webhook?.secret ?? null,
       ],
     );
     if (rows[0]) return { kind: 'done', agent: toAgent(rows[0]) };
@@ -185,7 +196,7 @@ export class AgentRepository {
     const stats = withStats
       ? `LEFT JOIN LATERAL (
            SELECT count(*)::int AS execution_count, max(e.queued_at) AS last_execution_at
-             FROM agent_executions e WHERE e.agent_id = a.id
+             FROM executions e WHERE e.agent_id = a.id
          ) s ON true`
       : '';
     const rows = await this.db.query<Record<string, unknown>>(

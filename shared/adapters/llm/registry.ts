@@ -1,0 +1,77 @@
+import type { LlmProvider, ProviderName } from '../../domain/llm.ts';
+import { createBedrockProvider } from './bedrock.ts';
+import { createLocalProvider } from './local.ts';
+import { createOpenAiProvider } from './openai.ts';
+
+/**
+ * One provider of each kind per container, created on first use from the environment:
+ * - `local`: always available (latency from `SWITCHYARD_LOCAL_LLM_LATENCY_MS`).
+ * - `openai`: `OPENAI_BASE_URL` (default `https://api.openai.com/v1`), with the key from
+ *   `OPENAI_API_KEY`, or in AWS from the Secrets Manager secret `OPENAI_API_KEY_SECRET_ARN`.
+ * - `bedrock`: `AWS_REGION`.
+ */
+const providers = new Map<ProviderName, Promise<LlmProvider>>();
+
+const defaultOpenAiBaseUrl = 'https://api.openai.com/v1';
+// Powertools caches the secret this long, so a rotated key is picked up within minutes.
+const secretMaxAgeSeconds = 300;
+const openAiConnectTimeoutMs = 3_000;
+
+/** The secret holds the key itself, or JSON with an `apiKey` or `OPENAI_API_KEY` field. */
+export const apiKeyFromSecret = (secret: unknown): string => {
+  const text = typeof secret === 'string' ? secret.trim() : '';
+  if (text.startsWith('{')) {
+    const fields = JSON.parse(text) as Record<string, unknown>;
+    const key = fields['apiKey'] ?? fields['OPENAI_API_KEY'];
+    if (typeof key === 'string' && key) return key;
+  } else if (text) {
+    return text;
+  }
+  throw new Error('the OpenAI API key secret holds no key');
+};
+
+const secretApiKey = (secretArn: string) => async (): Promise<string> => {
+  // Loaded only where a secret is configured, i.e. in AWS; local runs never pay for it.
+  const { getSecret } = await import('@aws-lambda-powertools/parameters/secrets');
+  return apiKeyFromSecret(await getSecret(secretArn, { maxAge: secretMaxAgeSeconds }));
+};
+
+const create = (name: ProviderName): LlmProvider => {
+  const env = process.env;
+  switch (name) {
+    case 'local':
+      return createLocalProvider();
+    case 'openai': {
+      const secretArn = env['OPENAI_API_KEY_SECRET_ARN'];
+      const apiKey = env['OPENAI_API_KEY'] || (secretArn ? secretApiKey(secretArn) : undefined);
+      return createOpenAiProvider({
+        baseUrl: env['OPENAI_BASE_URL'] || defaultOpenAiBaseUrl,
+        ...(apiKey && { apiKey }),
+        connectTimeoutMs: openAiConnectTimeoutMs,
+      });
+    }
+    case 'bedrock': {
+      const region = env['AWS_REGION'];
+      return createBedrockProvider(region ? { region } : {});
+    }
+  }
+};
+
+export const providerFor = (name: ProviderName): Promise<LlmProvider> => {
+  let provider = providers.get(name);
+  if (!provider) {
+    provider = Promise.resolve().then(() => create(name));
+    providers.set(name, provider);
+    // A failed creation (bad configuration) is not cached: the next call tries again.
+    const created = provider;
+    created.catch(() => {
+      if (providers.get(name) === created) providers.delete(name);
+    });
+  }
+  return provider;
+};
+
+/** Forgets every provider, so tests can change the environment between cases. */
+export const resetProviders = (): void => {
+  providers.clear();
+};

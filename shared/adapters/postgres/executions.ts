@@ -1,0 +1,350 @@
+import type { Execution, ExecutionError, ExecutionStatus } from '../../domain/execution.ts';
+import type { Queryable } from './db.ts';
+
+interface ExecutionRow {
+  id: string;
+  tenant_id: string;
+  agent_id: string;
+  status: ExecutionStatus;
+  input: string | Record<string, unknown>;
+  metadata: Record<string, unknown> | null;
+  model: string;
+  system_prompt: string;
+  configuration: Record<string, unknown>;
+  output: string | null;
+  error: ExecutionError | null;
+  provider: string | null;
+  model_used: string | null;
+  input_tokens: number | null;
+  output_tokens: number | null;
+  cost_usd: string | null;
+  cached: boolean;
+  attempts: number;
+  version: number;
+  queued_at: Date;
+  started_at: Date | null;
+  completed_at: Date | null;
+}
+
+/** Everything but the prompt snapshot, which only the worker needs. */
+const resourceColumns = `id, tenant_id, agent_id, status, input, metadata, model, output, error, provider, model_used,
+  input_tokens, output_tokens, cost_usd, cached, attempts, version, queued_at, started_at, completed_at`;
+const workerColumns = `${resourceColumns}, system_prompt, configuration`;
+
+/** A column list with every column prefixed by a table alias, for joins. */
+const qualified = (alias: string, columns: string): string =>
+  columns
+    .split(',')
+    .map((column) => `${alias}.${column.trim()}`)
+    .join(', ');
+
+const toExecution = (row: ExecutionRow): Execution => ({
+  id: row.id,
+  tenantId: row.tenant_id,
+  agentId: row.agent_id,
+  status: row.status,
+  input: row.input,
+  metadata: row.metadata,
+  model: row.model,
+  systemPrompt: row.system_prompt ?? '',
+  configuration: row.configuration ?? {},
+  output: row.output,
+  error: row.error,
+  provider: row.provider,
+  modelUsed: row.model_used,
+  inputTokens: row.input_tokens,
+  outputTokens: row.output_tokens,
+  costUsd: row.cost_usd === null ? null : Number(row.cost_usd),
+  cached: row.cached,
+  attempts: row.attempts,
+  version: row.version,
+  queuedAt: row.queued_at,
+  startedAt: row.started_at,
+  completedAt: row.completed_at,
+});
+
+export interface NewExecution {
+  readonly id: string;
+  readonly tenantId: string;
+  readonly agentId: string;
+  readonly input: string | Record<string, unknown>;
+  readonly metadata: Record<string, unknown> | null;
+  readonly model: string;
+  readonly systemPrompt: string;
+  readonly configuration: Record<string, unknown>;
+  readonly queuedAt: Date;
+}
+
+export interface CompletedCall {
+  readonly output: string;
+  readonly provider: string;
+  readonly modelUsed: string;
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+  readonly costUsd: number;
+  readonly cached: boolean;
+}
+
+/** Why a claim did not start an attempt. */
+export type ClaimRefusal =
+  | { kind: 'missing' }
+  | { kind: 'finished'; status: ExecutionStatus; announced: boolean }
+  | { kind: 'leased' };
+
+export type Claim = { kind: 'claimed'; execution: Execution; hasWebhook: boolean } | ClaimRefusal;
+
+/** The usage rollup of the execution a statement just finished, in that same statement. */
+const rollUp = (outcome: 'succeeded' | 'failed', inputTokens: string, outputTokens: string, cost: string) => `
+  usage AS (
+    INSERT INTO usage_daily (tenant_id, day, agent_id, model, executions, succeeded, failed, cached,
+                             input_tokens, output_tokens, cost_usd)
+    SELECT tenant_id, (completed_at AT TIME ZONE 'UTC')::date, agent_id, COALESCE(model_used, model), 1,
+           ${outcome === 'succeeded' ? 1 : 0}, ${outcome === 'failed' ? 1 : 0}, CASE WHEN cached THEN 1 ELSE 0 END,
+           ${inputTokens}, ${outputTokens}, ${cost}
+      FROM done
+    ON CONFLICT (tenant_id, day, agent_id, model) DO UPDATE SET
+      executions = usage_daily.executions + 1,
+      succeeded = usage_daily.succeeded + EXCLUDED.succeeded,
+      failed = usage_daily.failed + EXCLUDED.failed,
+      cached = usage_daily.cached + EXCLUDED.cached,
+      input_tokens = usage_daily.input_tokens + EXCLUDED.input_tokens,
+      output_tokens = usage_daily.output_tokens + EXCLUDED.output_tokens,
+      cost_usd = usage_daily.cost_usd + EXCLUDED.cost_usd
+  )`;
+
+/**
+ * Executions. Each state change is one conditional statement, so a redelivered message,
+ * a cancellation racing a worker, or two workers on one message resolve in Postgres:
+ * the statement that does not match changes nothing.
+ */
+export class ExecutionRepository {
+  constructor(private readonly db: Queryable) {}
+
+  async insert(execution: NewExecution): Promise<Execution> {
+    const rows = await this.db.query<ExecutionRow>(
+      `INSERT INTO executions (id, tenant_id, agent_id, status, input, metadata, model, system_prompt,
+                               configuration, queued_at, updated_at)
+       VALUES ($1, $2, $3, 'queued', $4::jsonb, $5::jsonb, $6, $7, $8::jsonb, $9, $9)
+       RETURNING ${resourceColumns}`,
+      [
+        execution.id,
+        execution.tenantId,
+        execution.agentId,
+        JSON.stringify(execution.input),
+        execution.metadata === null ? null : JSON.stringify(execution.metadata),
+        execution.model,
+        execution.systemPrompt,
+        JSON.stringify(execution.configuration),
+        execution.queuedAt,
+      ],
+    );
+    return toExecution(rows[0]!);
+  }
+
+  async findById(tenantId: string, id: string): Promise<Execution | null> {
+    const rows = await this.db.query<ExecutionRow>(
+      `SELECT ${resourceColumns} FROM executions WHERE tenant_id = $1 AND id = $2`,
+      [tenantId, id],
+    );
+    return rows[0] ? toExecution(rows[0]) : null;
+  }
+
+  async page(query: {
+    tenantId: string;
+    agentId: string;
+    limit: number;
+    status?: ExecutionStatus;
+    after?: { createdAt: Date; id: string };
+  }): Promise<Execution[]> {
+    const values: unknown[] = [query.tenantId, query.agentId, query.limit];
+    let where = 'tenant_id = $1 AND agent_id = $2';
+    if (query.status) {
+      values.push(query.status);
+      where += ` AND status = $${values.length}`;
+    }
+    if (query.after) {
+      values.push(query.after.createdAt, query.after.id);
+      where += ` AND (queued_at, id) < ($${values.length - 1}::timestamptz, $${values.length}::uuid)`;
+    }
+    const rows = await this.db.query<ExecutionRow>(
+      `SELECT ${resourceColumns} FROM executions WHERE ${where} ORDER BY queued_at DESC, id DESC LIMIT $3`,
+      values,
+    );
+    return rows.map(toExecution);
+  }
+
+  /**
+   * Starts an attempt: a queued execution, or a running one whose lease ran out (its worker
+   * died). Anything else is refused, so a redelivered message never runs a finished one.
+   */
+  async claim(tenantId: string, id: string, leaseSeconds: number): Promise<Claim> {
+    const rows = await this.db.query<ExecutionRow & { has_webhook: boolean }>(
+      `UPDATE executions e SET status = 'running', attempts = attempts + 1,
+              started_at = COALESCE(started_at, now()), lease_until = now() + make_interval(secs => $3),
+              version = version + 1, updated_at = now()
+        WHERE tenant_id = $1 AND id = $2
+          AND (status = 'queued' OR (status = 'running' AND lease_until < now()))
+        RETURNING ${workerColumns},
+                  (SELECT a.webhook_url IS NOT NULL FROM agents a WHERE a.id = e.agent_id) AS has_webhook`,
+      [tenantId, id, leaseSeconds],
+    );
+    const row = rows[0];
+    if (row) return { kind: 'claimed', execution: toExecution(row), hasWebhook: row.has_webhook };
+    const current = await this.db.query<{ status: ExecutionStatus; announced: boolean }>(
+      'SELECT status, notified_at IS NOT NULL AS announced FROM executions WHERE tenant_id = $1 AND id = $2',
+      [tenantId, id],
+    );
+    const found = current[0];
+    if (!found) return { kind: 'missing' };
+    if (found.status === 'running' || found.status === 'queued') return { kind: 'leased' };
+    return { kind: 'finished', status: found.status, announced: found.announced };
+  }
+
+  /** Records the answer of attempt `attempt`, unless the execution was cancelled or re-claimed meanwhile. */
+  async succeed(id: string, attempt: number, call: CompletedCall): Promise<Execution | null> {
+    const rows = await this.db.query<ExecutionRow>(
+      `WITH done AS (
+         UPDATE executions SET status = 'succeeded', output = $3, provider = $4, model_used = $5,
+                input_tokens = $6, output_tokens = $7, cost_usd = $8, cached = $9, error = NULL,
+                completed_at = now(), lease_until = NULL, version = version + 1, updated_at = now()
+          WHERE id = $1 AND status = 'running' AND attempts = $2
+          RETURNING ${resourceColumns}
+       ), ${rollUp('succeeded', '$6', '$7', '$8')}
+       SELECT * FROM done`,
+      [
+        id,
+        attempt,
+        call.output,
+        call.provider,
+        call.modelUsed,
+        call.inputTokens,
+        call.outputTokens,
+        call.costUsd,
+        call.cached,
+      ],
+    );
+    return rows[0] ? toExecution(rows[0]) : null;
+  }
+
+  /** Fails the execution for good: a non-retryable error, or the last attempt spent. */
+  async fail(id: string, error: ExecutionError, attempt?: number): Promise<Execution | null> {
+    const rows = await this.db.query<ExecutionRow>(
+      `WITH done AS (
+         UPDATE executions SET status = 'failed', error = $2::jsonb, completed_at = now(), lease_until = NULL,
+                version = version + 1, updated_at = now()
+          WHERE id = $1 AND status IN ('queued', 'running') AND ($3::int IS NULL OR attempts = $3)
+          RETURNING ${resourceColumns}
+       ), ${rollUp('failed', '0', '0', '0')}
+       SELECT * FROM done`,
+      [id, JSON.stringify(error), attempt ?? null],
+    );
+    return rows[0] ? toExecution(rows[0]) : null;
+  }
+
+  /** Back to queued after a retryable failure; the message comes back after its backoff. */
+  async requeue(id: string, attempt: number, error: ExecutionError): Promise<boolean> {
+    const rows = await this.db.query<{ id: string }>(
+      `UPDATE executions SET status = 'queued', error = $3::jsonb, lease_until = NULL,
+              version = version + 1, updated_at = now()
+        WHERE id = $1 AND status = 'running' AND attempts = $2
+        RETURNING id`,
+      [id, attempt, JSON.stringify(error)],
+    );
+    return rows.length > 0;
+  }
+
+  async cancel(tenantId: string, id: string): Promise<Execution | 'finished' | null> {
+    const rows = await this.db.query<ExecutionRow>(
+      `UPDATE executions SET status = 'cancelled', completed_at = now(), lease_until = NULL,
+              version = version + 1, updated_at = now()
+        WHERE tenant_id = $1 AND id = $2 AND status IN ('queued', 'running')
+        RETURNING ${resourceColumns}`,
+      [tenantId, id],
+    );
+    if (rows[0]) return toExecution(rows[0]);
+    const exists = await this.db.query<{ exists: boolean }>(
+      'SELECT EXISTS (SELECT 1 FROM executions WHERE tenant_id = $1 AND id = $2) AS exists',
+      [tenantId, id],
+    );
+    return exists[0]?.exists ? 'finished' : null;
+  }
+
+  /** A finished execution with its agent's webhook, for delivery; null when the agent has none now. */
+  async webhookTarget(
+    tenantId: string,
+    id: string,
+  ): Promise<{ execution: Execution; url: string; secret: string } | null> {
+    const rows = await this.db.query<
+      ExecutionRow & { webhook_url: string | null; webhook_secret: string | null }
+    >(
+      `SELECT ${qualified('e', resourceColumns)}, a.webhook_url, a.webhook_secret
+         FROM executions e JOIN agents a ON a.id = e.agent_id
+        WHERE e.tenant_id = $1 AND e.id = $2`,
+      [tenantId, id],
+    );
+    const row = rows[0];
+    if (!row?.webhook_url || !row.webhook_secret) return null;
+    return { execution: toExecution(row), url: row.webhook_url, secret: row.webhook_secret };
+  }
+
+  async agentHasWebhook(agentId: string): Promise<boolean> {
+    const rows = await this.db.query<{ has: boolean }>(
+      'SELECT webhook_url IS NOT NULL AS has FROM agents WHERE id = $1',
+      [agentId],
+    );
+    return rows[0]?.has ?? false;
+  }
+
+  async markAnnounced(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.db.query('UPDATE executions SET notified_at = now() WHERE id = ANY($1::uuid[])', [ids]);
+  }
+
+  /**
+   * Unfinished executions nobody is working on: queued past `staleSeconds` (an enqueue
+   * that was lost) or running past their lease (a worker that died). Touching them
+   * keeps the next sweep from picking them again before the re-sent message is handled.
+   */
+  async takeStuck(
+    staleSeconds: number,
+    limit: number,
+  ): Promise<{ id: string; tenantId: string; attempts: number }[]> {
+    const rows = await this.db.query<{ id: string; tenant_id: string; attempts: number }>(
+      `UPDATE executions SET updated_at = now()
+        WHERE id IN (
+          SELECT id FROM executions
+           WHERE status IN ('queued', 'running') AND updated_at < now() - make_interval(secs => $1)
+             AND (status = 'queued' OR lease_until < now())
+           ORDER BY updated_at LIMIT $2
+           FOR UPDATE SKIP LOCKED
+        )
+        RETURNING id, tenant_id, attempts`,
+      [staleSeconds, limit],
+    );
+    return rows.map((r) => ({ id: r.id, tenantId: r.tenant_id, attempts: r.attempts }));
+  }
+
+  /** Finished executions whose completion events never reached the queue. */
+  async takeUnannounced(staleSeconds: number, limit: number): Promise<{ id: string; tenantId: string }[]> {
+    const rows = await this.db.query<{ id: string; tenant_id: string }>(
+      `SELECT id, tenant_id FROM executions
+        WHERE notified_at IS NULL AND completed_at IS NOT NULL AND completed_at < now() - make_interval(secs => $1)
+        ORDER BY completed_at LIMIT $2`,
+      [staleSeconds, limit],
+    );
+    return rows.map((r) => ({ id: r.id, tenantId: r.tenant_id }));
+  }
+
+  /** Operator redrive: the executions of messages moved back from a DLQ run again. */
+  async redrive(ids: readonly string[]): Promise<string[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.db.query<{ id: string }>(
+      `UPDATE executions SET status = 'queued', error = NULL, completed_at = NULL, lease_until = NULL,
+              notified_at = NULL, version = version + 1, updated_at = now()
+        WHERE id = ANY($1::uuid[]) AND status IN ('failed', 'queued', 'running')
+        RETURNING id`,
+      [ids],
+    );
+    return rows.map((r) => r.id);
+  }
+}

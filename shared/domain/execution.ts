@@ -1,0 +1,135 @@
+import * as z from 'zod/mini';
+import type { ProviderName, ProviderTarget } from './llm.ts';
+
+export const executionStatuses = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+export type ExecutionStatus = (typeof executionStatuses)[number];
+
+export const finishedStatuses: ReadonlySet<ExecutionStatus> = new Set(['succeeded', 'failed', 'cancelled']);
+export const isFinished = (status: ExecutionStatus): boolean => finishedStatuses.has(status);
+
+export interface ExecutionError {
+  readonly code: string;
+  readonly message: string;
+}
+
+export interface Execution {
+  readonly id: string;
+  readonly tenantId: string;
+  readonly agentId: string;
+  readonly status: ExecutionStatus;
+  readonly input: string | Record<string, unknown>;
+  readonly metadata: Record<string, unknown> | null;
+  readonly model: string;
+  readonly systemPrompt: string;
+  readonly configuration: Record<string, unknown>;
+  readonly output: string | null;
+  readonly error: ExecutionError | null;
+  readonly provider: string | null;
+  readonly modelUsed: string | null;
+  readonly inputTokens: number | null;
+  readonly outputTokens: number | null;
+  readonly costUsd: number | null;
+  readonly cached: boolean;
+  readonly attempts: number;
+  readonly version: number;
+  readonly queuedAt: Date;
+  readonly startedAt: Date | null;
+  readonly completedAt: Date | null;
+}
+
+export const createExecutionBody = z.strictObject({
+  input: z.union([z.string().check(z.maxLength(200_000)), z.record(z.string(), z.unknown())]),
+  metadata: z.optional(z.record(z.string(), z.unknown())),
+});
+export type CreateExecutionBody = z.infer<typeof createExecutionBody>;
+
+/** `?wait=N`: hold the request up to N seconds for the result. */
+export const maxWaitSeconds = 20;
+
+export const toExecutionResource = (execution: Execution) => ({
+  id: execution.id,
+  agent_id: execution.agentId,
+  status: execution.status,
+  input: execution.input,
+  metadata: execution.metadata,
+  model: execution.model,
+  output: execution.output,
+  error: execution.error,
+  usage: {
+    input_tokens: execution.inputTokens ?? 0,
+    output_tokens: execution.outputTokens ?? 0,
+    cost_usd: execution.costUsd ?? 0,
+    cached: execution.cached,
+  },
+  provider: execution.provider,
+  model_used: execution.modelUsed,
+  attempts: execution.attempts,
+  queued_at: execution.queuedAt.toISOString(),
+  started_at: execution.startedAt?.toISOString() ?? null,
+  completed_at: execution.completedAt?.toISOString() ?? null,
+  duration_ms:
+    execution.startedAt && execution.completedAt
+      ? execution.completedAt.getTime() - execution.startedAt.getTime()
+      : null,
+});
+
+/** What an agent's configuration says about running it. Unknown keys are passed over. */
+export interface ExecutionSettings {
+  readonly targets: readonly ProviderTarget[];
+  readonly temperature?: number;
+  readonly maxTokens?: number;
+  /** LLM response cache lifetime; 0 turns it off. */
+  readonly cacheTtlSeconds: number;
+}
+
+const providers: readonly ProviderName[] = ['local', 'openai', 'bedrock'];
+const providerOf = (value: unknown, fallback: ProviderName): ProviderName =>
+  typeof value === 'string' && (providers as readonly string[]).includes(value)
+    ? (value as ProviderName)
+    : fallback;
+const positiveInt = (value: unknown, fallback: number, max: number): number =>
+  typeof value === 'number' && Number.isInteger(value) && value > 0 ? Math.min(value, max) : fallback;
+
+/** Seed 004: the primary gets 30 s, each fallback 60 s, unless configured. */
+export const defaultTimeouts = { primaryMs: 30_000, fallbackMs: 60_000, maxMs: 300_000 } as const;
+export const defaultLlmCacheTtlSeconds = 3_600;
+
+/**
+ * Reads the keys the platform understands from an agent's free-form configuration:
+ * `provider`, `timeout_ms`, `fallback: [{provider, model, timeout_ms}]`, `temperature`,
+ * `max_tokens`, `cache_ttl_seconds`.
+ */
+export const executionSettings = (
+  model: string,
+  configuration: Readonly<Record<string, unknown>>,
+  defaultProvider: ProviderName,
+): ExecutionSettings => {
+  const primary: ProviderTarget = {
+    provider: providerOf(configuration['provider'], defaultProvider),
+    model,
+    timeoutMs: positiveInt(configuration['timeout_ms'], defaultTimeouts.primaryMs, defaultTimeouts.maxMs),
+  };
+  const fallbacks = Array.isArray(configuration['fallback']) ? configuration['fallback'] : [];
+  const targets = [primary];
+  for (const entry of fallbacks.slice(0, 3)) {
+    if (typeof entry !== 'object' || entry === null) continue;
+    const step = entry as Record<string, unknown>;
+    targets.push({
+      provider: providerOf(step['provider'], primary.provider),
+      model: typeof step['model'] === 'string' && step['model'] ? step['model'] : model,
+      timeoutMs: positiveInt(step['timeout_ms'], defaultTimeouts.fallbackMs, defaultTimeouts.maxMs),
+    });
+  }
+  const temperature = configuration['temperature'];
+  const maxTokens = configuration['max_tokens'];
+  const ttl = configuration['cache_ttl_seconds'];
+  return {
+    targets,
+    ...(typeof temperature === 'number' && { temperature }),
+    ...(typeof maxTokens === 'number' && Number.isInteger(maxTokens) && maxTokens > 0 && { maxTokens }),
+    cacheTtlSeconds:
+      typeof ttl === 'number' && Number.isInteger(ttl) && ttl >= 0
+        ? Math.min(ttl, 86_400)
+        : defaultLlmCacheTtlSeconds,
+  };
+};

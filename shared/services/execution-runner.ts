@@ -1,0 +1,228 @@
+import { createHash } from 'node:crypto';
+import type { JobQueue } from '../adapters/aws/job-queue.ts';
+import type { TwoTierCache } from '../adapters/cache/two-tier.ts';
+import type { ExecutionRepository } from '../adapters/postgres/executions.ts';
+import type { Execution, ExecutionError, ExecutionSettings } from '../domain/execution.ts';
+import { executionSettings } from '../domain/execution.ts';
+import type { JobEnvelope } from '../domain/jobs.ts';
+import { isRetryable, jobTypes, NonRetryableError, newJob } from '../domain/jobs.ts';
+import type { LlmRequest, LlmResult, ProviderName } from '../domain/llm.ts';
+import { costUsd } from '../domain/pricing.ts';
+import { logger, metrics } from '../runtime/observability.ts';
+import type { JobContext } from '../workers/consumer.ts';
+
+/** Calls the agent's provider chain. */
+export type CompleteCall = (
+  settings: ExecutionSettings,
+  request: Omit<LlmRequest, 'model' | 'timeoutMs'>,
+) => Promise<LlmResult>;
+
+/** Seed 000: an execution slower than this raises an alert on the default queue. */
+export const slowExecutionMs = 30_000;
+
+const errorOf = (error: unknown, code: string): ExecutionError => ({
+  code,
+  message: (error instanceof Error ? error.message : String(error)).slice(0, 2_000),
+});
+
+/** Tenant-scoped: one tenant's prompt never answers another's, even when identical. */
+export const llmCacheKey = (
+  tenantId: string,
+  settings: ExecutionSettings,
+  systemPrompt: string,
+  input: unknown,
+) => {
+  const primary = settings.targets[0]!;
+  const digest = createHash('sha256')
+    .update(
+      JSON.stringify([
+        primary.provider,
+        primary.model,
+        systemPrompt,
+        input,
+        settings.temperature ?? null,
+        settings.maxTokens ?? null,
+      ]),
+    )
+    .digest('base64url');
+  return `llm:${tenantId}:${digest}`;
+};
+
+interface CachedAnswer {
+  readonly output: string;
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+  readonly provider: string;
+  readonly model: string;
+}
+
+/**
+ * Completion of an execution, whatever its outcome: metrics, then the webhook and slow
+ * alert jobs on the default queue, then the mark that it was announced. A crash between
+ * the commit and the mark is repaired by the sweeper (at least once; receivers dedupe
+ * on the event id).
+ */
+export class ExecutionAnnouncer {
+  constructor(
+    private readonly repository: ExecutionRepository,
+    private readonly queue: JobQueue,
+  ) {}
+
+  async announce(execution: Execution, hasWebhook: boolean): Promise<void> {
+    const duration =
+      execution.startedAt && execution.completedAt
+        ? execution.completedAt.getTime() - execution.startedAt.getTime()
+        : 0;
+    metrics.addMetric(`Executions_${execution.status}`, 'Count', 1);
+    metrics.addMetric('ExecutionDuration', 'Milliseconds', duration);
+    metrics.addMetric('TokensIn', 'Count', execution.inputTokens ?? 0);
+    metrics.addMetric('TokensOut', 'Count', execution.outputTokens ?? 0);
+    const jobs: Promise<void>[] = [];
+    const ids = { execution_id: execution.id };
+    if (hasWebhook) {
+      jobs.push(
+        this.queue.enqueue(
+          'default',
+          newJob(
+            jobTypes.deliverWebhook,
+            execution.tenantId,
+            ids,
+            `webhook:${execution.id}:${execution.version}`,
+          ),
+        ),
+      );
+    }
+    if (duration > slowExecutionMs) {
+      jobs.push(
+        this.queue.enqueue(
+          'default',
+          newJob(
+            jobTypes.slowExecutionAlert,
+            execution.tenantId,
+            ids,
+            `slow:${execution.id}:${execution.version}`,
+          ),
+        ),
+      );
+    }
+    await Promise.all(jobs);
+    await this.repository.markAnnounced([execution.id]);
+  }
+}
+
+/**
+ * Runs `agent.execute` jobs. Idempotent by construction: the claim only starts an attempt
+ * on a queued execution (or one whose worker's lease ran out), and the result is written
+ * only if that attempt still owns it — a redelivered message never calls the model twice
+ * for a finished execution, and a cancelled one discards its late answer.
+ */
+export class ExecutionRunner {
+  constructor(
+    private readonly repository: ExecutionRepository,
+    private readonly announcer: ExecutionAnnouncer,
+    private readonly complete: CompleteCall,
+    private readonly cache: TwoTierCache,
+    private readonly options: { leaseSeconds: number; defaultProvider: ProviderName },
+  ) {}
+
+  async run(job: JobEnvelope, context: JobContext): Promise<void> {
+    const executionId = job.ids['execution_id'];
+    if (!executionId) throw new NonRetryableError('agent.execute job without an execution_id');
+    const claim = await this.repository.claim(job.tenant_id, executionId, this.options.leaseSeconds);
+    if (claim.kind === 'missing') {
+      logger.warn('execution not found; dropping its job', { executionId });
+      return;
+    }
+    if (claim.kind === 'leased') return; // Another worker holds it; the sweeper covers that worker dying.
+    if (claim.kind === 'finished') {
+      if (!claim.announced) {
+        const execution = await this.repository.findById(job.tenant_id, executionId);
+        if (execution) await this.announcer.announce(execution, await this.hasWebhook(execution));
+      }
+      return;
+    }
+    const { execution, hasWebhook } = claim;
+    try {
+      const answer = await this.answer(execution);
+      const done = await this.repository.succeed(execution.id, execution.attempts, {
+        ...answer,
+        // A cache hit costs nothing, nor does the built-in local provider, whatever model it plays.
+        costUsd:
+          answer.cached || answer.provider === 'local'
+            ? 0
+            : costUsd(answer.modelUsed, answer.inputTokens, answer.outputTokens),
+      });
+      if (done) await this.announcer.announce(done, hasWebhook);
+      else metrics.addMetric('ExecutionResultsDiscarded', 'Count', 1); // cancelled meanwhile
+    } catch (error) {
+      if (!isRetryable(error)) {
+        const failed = await this.repository.fail(
+          execution.id,
+          errorOf(error, 'provider_error'),
+          execution.attempts,
+        );
+        if (failed) await this.announcer.announce(failed, hasWebhook);
+      } else if (context.finalAttempt) {
+        const failed = await this.repository.fail(
+          execution.id,
+          errorOf(error, 'retries_exhausted'),
+          execution.attempts,
+        );
+        if (failed) await this.announcer.announce(failed, hasWebhook);
+      } else {
+        await this.repository.requeue(execution.id, execution.attempts, errorOf(error, 'retrying'));
+      }
+      throw error;
+    }
+  }
+
+  private async hasWebhook(execution: Execution): Promise<boolean> {
+    // Only on the rare re-announce path; the claim answers it on the hot path.
+    return this.repository.agentHasWebhook(execution.agentId);
+  }
+
+  private async answer(
+    execution: Execution,
+  ): Promise<{
+    output: string;
+    provider: string;
+    modelUsed: string;
+    inputTokens: number;
+    outputTokens: number;
+    cached: boolean;
+  }> {
+    const settings = executionSettings(
+      execution.model,
+      execution.configuration,
+      this.options.defaultProvider,
+    );
+    const key =
+      settings.cacheTtlSeconds > 0
+        ? llmCacheKey(execution.tenantId, settings, execution.systemPrompt, execution.input)
+        : undefined;
+    if (key) {
+      const hit = await this.cache.peek<CachedAnswer>(key);
+      if (hit) {
+        metrics.addMetric('LlmCacheHits', 'Count', 1);
+        return { ...hit, modelUsed: hit.model, cached: true };
+      }
+    }
+    const result = await this.complete(settings, {
+      systemPrompt: execution.systemPrompt,
+      input: execution.input,
+      ...(settings.temperature !== undefined && { temperature: settings.temperature }),
+      ...(settings.maxTokens !== undefined && { maxTokens: settings.maxTokens }),
+    });
+    if (key) {
+      const cached: CachedAnswer = {
+        output: result.output,
+        inputTokens: result.inputTokens,
+        outputTokens: result.outputTokens,
+        provider: result.provider,
+        model: result.model,
+      };
+      await this.cache.put(key, 1, cached, settings.cacheTtlSeconds);
+    }
+    return { ...result, modelUsed: result.model, cached: false };
+  }
+}

@@ -1,0 +1,117 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { JobQueue } from '../adapters/aws/job-queue.ts';
+import type { ExecutionRepository } from '../adapters/postgres/executions.ts';
+import type { Agent } from '../domain/agent.ts';
+import { conflict, notFound } from '../domain/errors.ts';
+import type { CreateExecutionBody, Execution, ExecutionStatus } from '../domain/execution.ts';
+import { isFinished } from '../domain/execution.ts';
+import { isUuid, newId } from '../domain/ids.ts';
+import { jobTypes, newJob } from '../domain/jobs.ts';
+import { logger, metrics } from '../runtime/observability.ts';
+
+/** Finds an agent of a tenant (through the cache), or throws 404. */
+export type AgentLookup = (tenantId: string, agentId: string) => Promise<Agent>;
+
+export const executeJob = (execution: Pick<Execution, 'id' | 'tenantId'>, trace?: string) =>
+  newJob(
+    jobTypes.executeAgent,
+    execution.tenantId,
+    { execution_id: execution.id },
+    `execute:${execution.id}`,
+    trace,
+  );
+
+/**
+ * Agent executions as the API sees them. Accepting one commits the row before answering
+ * 202, then enqueues it; if the enqueue fails, the sweeper re-sends it, so an accepted
+ * execution is never lost.
+ */
+export class ExecutionService {
+  constructor(
+    private readonly repository: ExecutionRepository,
+    private readonly queue: JobQueue,
+    private readonly findAgent: AgentLookup,
+  ) {}
+
+  async accept(
+    tenantId: string,
+    agentId: string,
+    body: CreateExecutionBody,
+    trace?: string,
+  ): Promise<Execution> {
+    const agent = await this.findAgent(tenantId, agentId);
+    if (agent.status === 'paused')
+      throw conflict('The agent is paused; resume it (status "active") to execute it.');
+    const execution = await this.repository.insert({
+      id: newId(),
+      tenantId,
+      agentId: agent.id,
+      input: body.input,
+      metadata: body.metadata ?? null,
+      // A snapshot: edits to the agent after acceptance do not change this run.
+      model: agent.model,
+      systemPrompt: agent.systemPrompt,
+      configuration: agent.configuration,
+      queuedAt: new Date(),
+    });
+    try {
+      await this.queue.enqueue('high', executeJob(execution, trace));
+    } catch (error) {
+      // Committed is accepted: the sweeper re-sends what did not reach the queue.
+      metrics.addMetric('EnqueueFailures', 'Count', 1);
+      logger.error('execution committed but not enqueued; the sweeper will resend it', {
+        executionId: execution.id,
+        error: (error as Error).message,
+      });
+    }
+    return execution;
+  }
+
+  async get(tenantId: string, id: string): Promise<Execution> {
+    if (!isUuid(id)) throw notFound('execution');
+    const execution = await this.repository.findById(tenantId, id);
+    if (!execution) throw notFound('execution');
+    return execution;
+  }
+
+  /**
+   * Holds until the execution is finished or `seconds` pass, polling with a growing
+   * interval (20 ms to 500 ms): cheap indexed reads, and no connection held between them.
+   */
+  async waitForFinish(tenantId: string, execution: Execution, seconds: number): Promise<Execution> {
+    const deadline = Date.now() + seconds * 1000;
+    let current = execution;
+    let interval = 20;
+    while (!isFinished(current.status) && Date.now() < deadline) {
+      await sleep(Math.min(interval, Math.max(0, deadline - Date.now())));
+      interval = Math.min(500, interval * 2);
+      current = await this.get(tenantId, current.id);
+    }
+    return current;
+  }
+
+  async listForAgent(query: {
+    tenantId: string;
+    agentId: string;
+    limit: number;
+    status?: ExecutionStatus;
+    after?: { createdAt: Date; id: string };
+  }): Promise<{ items: Execution[]; next: { createdAt: Date; id: string } | null }> {
+    await this.findAgent(query.tenantId, query.agentId);
+    const rows = await this.repository.page({ ...query, limit: query.limit + 1 });
+    const items = rows.slice(0, query.limit);
+    const last = items[items.length - 1];
+    return {
+      items,
+      next: rows.length > query.limit && last ? { createdAt: last.queuedAt, id: last.id } : null,
+    };
+  }
+
+  async cancel(tenantId: string, id: string): Promise<Execution> {
+    if (!isUuid(id)) throw notFound('execution');
+    const result = await this.repository.cancel(tenantId, id);
+    if (result === null) throw notFound('execution');
+    if (result === 'finished') throw conflict('The execution has already finished.');
+    return result;
+  }
+}

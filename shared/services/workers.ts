@@ -1,0 +1,126 @@
+import { createHash } from 'node:crypto';
+import { jobQueue } from '../adapters/aws/job-queue.ts';
+import { AuditRepository } from '../adapters/postgres/audit.ts';
+import { database } from '../adapters/postgres/db.ts';
+import type { ExecutionSettings } from '../domain/execution.ts';
+import { toExecutionResource } from '../domain/execution.ts';
+import type { JobEnvelope } from '../domain/jobs.ts';
+import { NonRetryableError } from '../domain/jobs.ts';
+import type { ProviderName } from '../domain/llm.ts';
+import { functions } from '../manifest.ts';
+import { config } from '../runtime/config.ts';
+import { logger, metrics } from '../runtime/observability.ts';
+import type { JobContext } from '../workers/consumer.ts';
+import { executionRepository, sharedCache } from './container.ts';
+import { type CompleteCall, ExecutionAnnouncer, ExecutionRunner } from './execution-runner.ts';
+import { sweepExecutions } from './sweeper.ts';
+
+/** The job handlers of the three workers, and the container-wide objects they share. */
+
+const defaultProvider = (): ProviderName => {
+  const configured = process.env['SWITCHYARD_DEFAULT_PROVIDER'];
+  return configured === 'openai' || configured === 'bedrock' ? configured : 'local';
+};
+
+const completeWithChain: CompleteCall = async (settings: ExecutionSettings, request) => {
+  const [{ completeWithFallback }, { providerFor }] = await Promise.all([
+    import('../adapters/llm/chain.ts'),
+    import('../adapters/llm/registry.ts'),
+  ]);
+  const result = await completeWithFallback(settings.targets, request, providerFor);
+  if (result.attempts.length > 1) metrics.addMetric('LlmFallbacks', 'Count', result.attempts.length - 1);
+  return result;
+};
+
+let announcer: ExecutionAnnouncer | undefined;
+let runner: ExecutionRunner | undefined;
+
+export const executionAnnouncer = (): ExecutionAnnouncer => {
+  announcer ??= new ExecutionAnnouncer(executionRepository(), jobQueue());
+  return announcer;
+};
+
+const executionRunner = (): ExecutionRunner => {
+  runner ??= new ExecutionRunner(
+    executionRepository(),
+    executionAnnouncer(),
+    completeWithChain,
+    sharedCache(),
+    {
+      // The lease outlives one invocation of the worker, so only a dead worker loses it.
+      leaseSeconds: functions.workerHigh.timeoutSeconds + 30,
+      defaultProvider: defaultProvider(),
+    },
+  );
+  return runner;
+};
+
+/** A UUID derived from a job's idempotency key: a redelivered audit message inserts nothing. */
+const idFromKey = (key: string): string => {
+  const hex = createHash('sha256').update(key).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+};
+
+const requireId = (job: JobEnvelope, name: string): string => {
+  const value = job.ids[name];
+  if (!value) throw new NonRetryableError(`${job.type} job without ${name}`);
+  return value;
+};
+
+export const highPriorityJobs = {
+  'agent.execute': (job: JobEnvelope, context: JobContext) => executionRunner().run(job, context),
+};
+
+export const defaultPriorityJobs = {
+  'webhook.deliver': async (job: JobEnvelope) => {
+    const executionId = requireId(job, 'execution_id');
+    const target = await executionRepository().webhookTarget(job.tenant_id, executionId);
+    if (!target) return; // The agent's webhook was removed meanwhile: nothing to deliver.
+    const { execution, url, secret } = target;
+    const { deliverWebhook } = await import('../adapters/webhooks/deliver.ts');
+    const eventId = `${execution.id}.${execution.version}`;
+    const body = JSON.stringify({
+      id: eventId,
+      type: `execution.${execution.status}`,
+      created_at: (execution.completedAt ?? new Date()).toISOString(),
+      data: toExecutionResource(execution),
+    });
+    const result = await deliverWebhook({
+      url,
+      secret,
+      body,
+      eventId,
+      allowPrivate: config().webhooksAllowPrivate,
+    });
+    metrics.addMetric('WebhooksDelivered', 'Count', 1);
+    logger.info('webhook delivered', { executionId, status: result.status, ms: result.ms });
+  },
+  'execution.slow_alert': async (job: JobEnvelope) => {
+    const executionId = requireId(job, 'execution_id');
+    const execution = await executionRepository().findById(job.tenant_id, executionId);
+    if (!execution?.startedAt || !execution.completedAt) return;
+    const ms = execution.completedAt.getTime() - execution.startedAt.getTime();
+    // The alert itself: a metric the SLO alarm watches, and a log line with the context.
+    metrics.addMetric('SlowExecutions', 'Count', 1);
+    logger.warn('slow execution', { executionId, agentId: execution.agentId, model: execution.model, ms });
+  },
+};
+
+export const lowPriorityJobs = {
+  'audit.record': async (job: JobEnvelope) => {
+    await new AuditRepository(database()).insert(job.tenant_id, {
+      id: idFromKey(job.idempotency_key),
+      at: new Date(job.ids['at'] ?? job.enqueued_at),
+      action: requireId(job, 'action'),
+      resourceType: requireId(job, 'resource_type'),
+      resourceId: requireId(job, 'resource_id'),
+      keyId: job.ids['key_id'] ?? null,
+      requestId: job.ids['request_id'] ?? null,
+    });
+  },
+  'executions.sweep': async () => {
+    await sweepExecutions(executionRepository(), jobQueue(), executionAnnouncer(), {
+      staleSeconds: Number(process.env['SWEEPER_STALE_SECONDS'] ?? 300),
+    });
+  },
+};

@@ -1,0 +1,350 @@
+import { once } from 'node:events';
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
+import { type AddressInfo, createServer as createTcpServer, type Socket } from 'node:net';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createOpenAiProvider } from '../../shared/adapters/llm/openai.ts';
+import { LlmError, type LlmRequest } from '../../shared/domain/llm.ts';
+
+/**
+ * A real HTTP server speaking the chat-completions protocol. The model name in each request
+ * picks the scripted behaviour, so one server serves every case.
+ */
+interface Received {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: Record<string, unknown>;
+  readonly socket: number;
+}
+
+const completion = (content: string, usage = true) => ({
+  id: 'chatcmpl-1',
+  object: 'chat.completion',
+  created: 1_700_000_000,
+  model: 'stub',
+  choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
+  ...(usage && { usage: { prompt_tokens: 21, completion_tokens: 5, total_tokens: 26 } }),
+});
+
+const json = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  res.end(JSON.stringify(body));
+};
+
+const openAiError = (type: string, code: string) => ({
+  error: { message: 'The model `gpt-x` does not exist or you do not have access to it.', type, code },
+});
+
+const behaviours: Record<string, (res: ServerResponse) => void> = {
+  'gpt-ok': (res) => json(res, 200, completion('Hello from the stub')),
+  'gpt-no-usage': (res) => json(res, 200, completion('x'.repeat(40), false)),
+  'gpt-no-choices': (res) => json(res, 200, { ...completion(''), choices: [] }),
+  'gpt-429': (res) => json(res, 429, openAiError('requests', 'rate_limit_exceeded'), { 'retry-after': '2' }),
+  'gpt-429-date': (res) =>
+    json(res, 429, openAiError('requests', 'rate_limit_exceeded'), {
+      'retry-after': new Date(Date.now() + 3_000).toUTCString(),
+    }),
+  'gpt-429-ms': (res) =>
+    json(res, 429, openAiError('tokens', 'rate_limit_exceeded'), {
+      'retry-after-ms': '1500',
+      'retry-after': '2',
+    }),
+  'gpt-503': (res) => json(res, 503, { error: { message: 'overloaded', type: 'server_error' } }),
+  'gpt-503-retry': (res) => json(res, 503, { error: { message: 'overloaded' } }, { 'retry-after': '5' }),
+  'gpt-500': (res) => json(res, 500, {}),
+  'gpt-408': (res) => json(res, 408, {}),
+  'gpt-400': (res) => json(res, 400, openAiError('invalid_request_error', 'model_not_found')),
+  'gpt-401': (res) => json(res, 401, openAiError('invalid_request_error', 'invalid_api_key')),
+  'gpt-404': (res) => json(res, 404, {}),
+  'gpt-redirect': (res) => {
+    res.writeHead(307, { location: 'http://127.0.0.1:1/v1/chat/completions' });
+    res.end();
+  },
+  'gpt-malformed': (res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end('{"choices": [ not json');
+  },
+  // Never answers; the client's deadline or abort has to end it.
+  'gpt-hang': () => {},
+};
+
+let server: Server;
+let baseUrl: string;
+const received: Received[] = [];
+const socketIds = new WeakMap<Socket, number>();
+let connections = 0;
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
+      received.push({
+        method: req.method!,
+        url: req.url!,
+        headers: req.headers,
+        body,
+        socket: socketIds.get(req.socket)!,
+      });
+      const behave = behaviours[String(body['model'])];
+      if (behave) behave(res);
+      else json(res, 404, openAiError('invalid_request_error', 'model_not_found'));
+    });
+  });
+  server.on('connection', (socket: Socket) => socketIds.set(socket, ++connections));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  // A trailing slash, as people write it, must not give `//chat/completions`.
+  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/`;
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  server.close();
+  await once(server, 'close');
+});
+
+beforeEach(() => {
+  received.length = 0;
+});
+
+const request = (overrides: Partial<LlmRequest> = {}): LlmRequest => ({
+  model: 'gpt-ok',
+  systemPrompt: 'You are terse.',
+  input: 'Say hello.',
+  timeoutMs: 5_000,
+  ...overrides,
+});
+
+const failureOf = async (promise: Promise<unknown>): Promise<unknown> =>
+  promise.then(
+    () => {
+      throw new Error('expected a rejection');
+    },
+    (error: unknown) => error,
+  );
+
+describe('openai provider: request and response', () => {
+  it('posts the chat-completions request with the key, messages and settings', async () => {
+    const openai = createOpenAiProvider({ baseUrl, apiKey: 'sk-test-123' });
+    await openai.complete(request({ temperature: 0.3, maxTokens: 50 }));
+    expect(received).toHaveLength(1);
+    const [call] = received;
+    expect(call!.method).toBe('POST');
+    expect(call!.url).toBe('/v1/chat/completions');
+    expect(call!.headers['authorization']).toBe('Bearer sk-test-123');
+    expect(call!.headers['content-type']).toBe('application/json');
+    expect(call!.body).toEqual({
+      model: 'gpt-ok',
+      messages: [
+        { role: 'system', content: 'You are terse.' },
+        { role: 'user', content: 'Say hello.' },
+      ],
+      temperature: 0.3,
+      max_tokens: 50,
+    });
+  });
+
+  it('sends object input as JSON text, and no unset settings or missing key', async () => {
+    const openai = createOpenAiProvider({ baseUrl });
+    await openai.complete(request({ input: { ticket: 7, text: 'hi' } }));
+    const [call] = received;
+    expect(call!.headers['authorization']).toBeUndefined();
+    expect(call!.body).toEqual({
+      model: 'gpt-ok',
+      messages: [
+        { role: 'system', content: 'You are terse.' },
+        { role: 'user', content: '{"ticket":7,"text":"hi"}' },
+      ],
+    });
+  });
+
+  it('asks a key getter on every call, so a rotated key is used once its source has it', async () => {
+    const keys = ['sk-old', 'sk-new'];
+    const openai = createOpenAiProvider({ baseUrl, apiKey: async () => keys.shift()! });
+    await openai.complete(request());
+    await openai.complete(request());
+    expect(received.map((r) => r.headers['authorization'])).toEqual(['Bearer sk-old', 'Bearer sk-new']);
+  });
+
+  it('reports a failing key getter as a retryable failure without calling the server', async () => {
+    const openai = createOpenAiProvider({
+      baseUrl,
+      apiKey: () => Promise.reject(new Error('secrets manager unreachable')),
+    });
+    const error = await failureOf(openai.complete(request()));
+    expect(error).toMatchObject({ retryable: true, message: 'openai: API key unavailable' });
+    expect(received).toHaveLength(0);
+  });
+
+  it('returns the first choice’s content and the usage token counts', async () => {
+    const result = await createOpenAiProvider({ baseUrl }).complete(request());
+    expect(result).toEqual({
+      output: 'Hello from the stub',
+      inputTokens: 21,
+      outputTokens: 5,
+      provider: 'openai',
+      model: 'gpt-ok',
+    });
+  });
+
+  it('estimates tokens when the server reports no usage', async () => {
+    const result = await createOpenAiProvider({ baseUrl }).complete(request({ model: 'gpt-no-usage' }));
+    expect(result.outputTokens).toBe(10);
+    expect(result.inputTokens).toBeGreaterThan(0);
+  });
+
+  it('uses an injected fetch', async () => {
+    const urls: string[] = [];
+    const counting: typeof fetch = (input, init) => {
+      urls.push(String(input));
+      return fetch(input, init);
+    };
+    await createOpenAiProvider({ baseUrl, fetch: counting }).complete(request());
+    expect(urls).toEqual([`${baseUrl}chat/completions`]);
+  });
+});
+
+describe('openai provider: error mapping', () => {
+  const cases: [model: string, status: number, retryable: boolean][] = [
+    ['gpt-429', 429, true],
+    ['gpt-503', 503, true],
+    ['gpt-500', 500, true],
+    ['gpt-408', 408, true],
+    ['gpt-400', 400, false],
+    ['gpt-401', 401, false],
+    ['gpt-404', 404, false],
+    ['gpt-redirect', 307, false],
+  ];
+
+  it.each(cases)('%s → HTTP %i, retryable: %s', async (model, status, retryable) => {
+    const error = await failureOf(createOpenAiProvider({ baseUrl }).complete(request({ model })));
+    expect(error).toBeInstanceOf(LlmError);
+    expect(error).toMatchObject({ provider: 'openai', retryable, options: { status } });
+  });
+
+  it('names the error by its type and code only: no body prose, no key', async () => {
+    const openai = createOpenAiProvider({ baseUrl, apiKey: 'sk-secret-value' });
+    const error = (await failureOf(openai.complete(request({ model: 'gpt-401' })))) as LlmError;
+    expect(error.message).toBe('openai: HTTP 401 (invalid_request_error/invalid_api_key)');
+    expect(JSON.stringify({ message: error.message, options: error.options })).not.toMatch(
+      /sk-secret|model `/,
+    );
+  });
+
+  it('takes retryAfterMs from Retry-After in seconds', async () => {
+    const error = await failureOf(createOpenAiProvider({ baseUrl }).complete(request({ model: 'gpt-429' })));
+    expect(error).toMatchObject({ retryable: true, options: { status: 429, retryAfterMs: 2_000 } });
+  });
+
+  it('takes retryAfterMs from Retry-After as an HTTP date', async () => {
+    const error = (await failureOf(
+      createOpenAiProvider({ baseUrl }).complete(request({ model: 'gpt-429-date' })),
+    )) as LlmError;
+    // The date has whole seconds: 3 s ahead is 2–3 s away by the time it is read.
+    expect(error.options.retryAfterMs).toBeGreaterThanOrEqual(1_000);
+    expect(error.options.retryAfterMs).toBeLessThanOrEqual(3_000);
+  });
+
+  it('prefers retry-after-ms, and honours Retry-After on a 503 too', async () => {
+    const openai = createOpenAiProvider({ baseUrl });
+    const throttled = await failureOf(openai.complete(request({ model: 'gpt-429-ms' })));
+    expect(throttled).toMatchObject({ options: { retryAfterMs: 1_500 } });
+    const unavailable = await failureOf(openai.complete(request({ model: 'gpt-503-retry' })));
+    expect(unavailable).toMatchObject({ retryable: true, options: { status: 503, retryAfterMs: 5_000 } });
+    const plain = (await failureOf(openai.complete(request({ model: 'gpt-503' })))) as LlmError;
+    expect(plain.options.retryAfterMs).toBeUndefined();
+  });
+
+  it('treats a body that is not JSON, or has no choice, as a retryable failure', async () => {
+    const openai = createOpenAiProvider({ baseUrl });
+    const malformed = await failureOf(openai.complete(request({ model: 'gpt-malformed' })));
+    expect(malformed).toMatchObject({ retryable: true, message: 'openai: response is not JSON' });
+    const empty = await failureOf(openai.complete(request({ model: 'gpt-no-choices' })));
+    expect(empty).toMatchObject({ retryable: true, provider: 'openai' });
+  });
+
+  it('treats a refused connection as retryable', async () => {
+    const closed = createTcpServer().listen(0, '127.0.0.1');
+    await once(closed, 'listening');
+    const { port } = closed.address() as AddressInfo;
+    closed.close();
+    await once(closed, 'close');
+    const openai = createOpenAiProvider({ baseUrl: `http://127.0.0.1:${port}/v1` });
+    const error = await failureOf(openai.complete(request()));
+    expect(error).toBeInstanceOf(LlmError);
+    expect(error).toMatchObject({ retryable: true, message: 'openai: request failed (ECONNREFUSED)' });
+  });
+});
+
+describe('openai provider: deadline, abort, connections', () => {
+  it('gives up at timeoutMs with a retryable timeout', async () => {
+    const started = performance.now();
+    const error = await failureOf(
+      createOpenAiProvider({ baseUrl }).complete(request({ model: 'gpt-hang', timeoutMs: 300 })),
+    );
+    const ms = performance.now() - started;
+    expect(error).toBeInstanceOf(LlmError);
+    expect(error).toMatchObject({ retryable: true, message: 'openai: timed out after 300 ms' });
+    expect(ms).toBeGreaterThanOrEqual(250);
+    expect(ms).toBeLessThan(3_000);
+  });
+
+  it('surfaces the caller’s abort as the signal’s AbortError, not as a timeout', async () => {
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 50);
+    const started = performance.now();
+    const error = await failureOf(
+      createOpenAiProvider({ baseUrl }).complete(
+        request({ model: 'gpt-hang', timeoutMs: 10_000, signal: controller.signal }),
+      ),
+    );
+    expect(error).not.toBeInstanceOf(LlmError);
+    expect(error).toBe(controller.signal.reason);
+    expect(error).toMatchObject({ name: 'AbortError' });
+    expect(performance.now() - started).toBeLessThan(3_000);
+  });
+
+  // Back-to-back calls may find the last socket not yet released and open a second one (undici
+  // frees it a tick after the body ends), so the bound is two connections, not one per call.
+  it('keeps connections alive across calls', async () => {
+    const openai = createOpenAiProvider({ baseUrl });
+    const before = connections;
+    for (let i = 0; i < 6; i++) await openai.complete(request());
+    // Success and error responses alike return the socket to the pool.
+    await failureOf(openai.complete(request({ model: 'gpt-400' })));
+    for (let i = 0; i < 3; i++) await openai.complete(request());
+    expect(received).toHaveLength(10);
+    // The global pool may still hold sockets from earlier cases; count only new connections.
+    expect(connections - before).toBeLessThanOrEqual(2);
+  });
+
+  it('bounds the connect phase with connectTimeoutMs, well before timeoutMs', async () => {
+    // Accepts TCP but never answers the TLS handshake: the connection is never established.
+    const silent = createTcpServer(() => {}).listen(0, '127.0.0.1');
+    await once(silent, 'listening');
+    const { port } = silent.address() as AddressInfo;
+    try {
+      const openai = createOpenAiProvider({ baseUrl: `https://127.0.0.1:${port}/v1`, connectTimeoutMs: 200 });
+      const started = performance.now();
+      const error = await failureOf(openai.complete(request({ timeoutMs: 20_000 })));
+      expect(error).toBeInstanceOf(LlmError);
+      expect(error).toMatchObject({
+        retryable: true,
+        message: 'openai: request failed (UND_ERR_CONNECT_TIMEOUT)',
+      });
+      expect(performance.now() - started).toBeLessThan(5_000);
+    } finally {
+      silent.close();
+    }
+  });
+
+  it('answers through the connect-bounded client, which has its own pool, kept alive too', async () => {
+    const openai = createOpenAiProvider({ baseUrl, connectTimeoutMs: 1_000 });
+    const before = connections;
+    for (let i = 0; i < 8; i++) expect((await openai.complete(request())).output).toBe('Hello from the stub');
+    expect(new Set(received.map((r) => r.socket)).size).toBeLessThanOrEqual(2);
+    expect(connections - before).toBeLessThanOrEqual(2);
+  });
+});
