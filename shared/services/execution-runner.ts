@@ -48,6 +48,16 @@ export const llmCacheKey = (
   return `llm:${tenantId}:${digest}`;
 };
 
+/** The model's answer to an execution, from the provider chain or the response cache. */
+interface Answer {
+  readonly output: string;
+  readonly provider: string;
+  readonly modelUsed: string;
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+  readonly cached: boolean;
+}
+
 interface CachedAnswer {
   readonly output: string;
   readonly inputTokens: number;
@@ -181,16 +191,7 @@ export class ExecutionRunner {
     return this.repository.agentHasWebhook(execution.agentId);
   }
 
-  private async answer(
-    execution: Execution,
-  ): Promise<{
-    output: string;
-    provider: string;
-    modelUsed: string;
-    inputTokens: number;
-    outputTokens: number;
-    cached: boolean;
-  }> {
+  private async answer(execution: Execution): Promise<Answer> {
     const settings = executionSettings(
       execution.model,
       execution.configuration,
