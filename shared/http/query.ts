@@ -51,8 +51,12 @@ export class QueryReader {
   day(name: string, fallback: string): string {
     const raw = this.query[name];
     if (raw === undefined || raw === '') return fallback;
+    const parsed = new Date(`${raw}T00:00:00Z`);
+    // Rejects what Date cannot parse (2026-13-01) and what it would roll over (2026-02-30).
     const valid =
-      /^\d{4}-\d{2}-\d{2}$/.test(raw) && new Date(`${raw}T00:00:00Z`).toISOString().startsWith(raw);
+      /^\d{4}-\d{2}-\d{2}$/.test(raw) &&
+      !Number.isNaN(parsed.getTime()) &&
+      parsed.toISOString().startsWith(raw);
     if (!valid) {
       this.errors.push({ field: name, detail: 'must be a date, YYYY-MM-DD' });
       return fallback;

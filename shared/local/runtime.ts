@@ -154,6 +154,10 @@ const start = async (
     'SWITCHYARD_ADMIN_KEY',
     'CACHE_L1_TTL_MS',
     'CACHE_L2_TTL_SECONDS',
+    'SWITCHYARD_WEBHOOKS_ALLOW_PRIVATE',
+    'SWITCHYARD_DEFAULT_PROVIDER',
+    'SWITCHYARD_LOCAL_LLM_LATENCY_MS',
+    'SWEEPER_STALE_SECONDS',
   ] as const) {
     if (env[name] === undefined) delete process.env[name];
     else process.env[name] = env[name];

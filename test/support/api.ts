@@ -19,14 +19,17 @@ export interface TestApi {
 
 /**
  * The local runtime on a free port with a fresh data folder: embedded stand-ins unless
- * `env` points at real servers. Workers are off: these suites test the API.
+ * `env` points at real servers. Workers are off unless asked for.
  */
-export const startTestApi = async (env: Record<string, string> = {}): Promise<TestApi> => {
+export const startTestApi = async (
+  env: Record<string, string> = {},
+  options: { workers?: boolean } = {},
+): Promise<TestApi> => {
   const dataDir = await mkdtemp(join(tmpdir(), 'switchyard-test-'));
   const runtime = await startLocalRuntime({
     port: 0,
     dataDir,
-    workers: false,
+    workers: options.workers ?? false,
     env: {
       SWITCHYARD_API_KEYS: `acme:${acmeKey},globex:${globexKey}`,
       SWITCHYARD_ADMIN_KEY: adminKey,
