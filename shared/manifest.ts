@@ -142,6 +142,27 @@ export const routes = [
     auth: 'admin',
     summary: 'List tenants with their live keys and agents (operator)',
   },
+  {
+    method: 'GET',
+    path: '/v1/admin/queues',
+    function: 'admin',
+    auth: 'admin',
+    summary: 'Depth, in flight and oldest message age of every queue and DLQ (operator)',
+  },
+  {
+    method: 'GET',
+    path: '/v1/admin/dlq/{queue}',
+    function: 'admin',
+    auth: 'admin',
+    summary: "Peek at a queue's dead letters (operator)",
+  },
+  {
+    method: 'POST',
+    path: '/v1/admin/dlq/{queue}/redrive',
+    function: 'admin',
+    auth: 'admin',
+    summary: "Move a queue's dead letters back; their executions return to queued (operator)",
+  },
 ] as const satisfies readonly RouteDef[];
 
 export type Route = (typeof routes)[number];

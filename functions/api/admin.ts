@@ -1,5 +1,26 @@
+import { notFound } from '../../shared/domain/errors.ts';
 import { createApiHandler } from '../../shared/http/api-handler.ts';
-import { tenantRepository } from '../../shared/services/container.ts';
+import { QueryReader } from '../../shared/http/query.ts';
+import type { ApiRequest } from '../../shared/http/types.ts';
+import { type QueueName, queues } from '../../shared/manifest.ts';
+import { executionRepository, tenantRepository } from '../../shared/services/container.ts';
+import { peekDeadLetters, queueOverview, redriveDeadLetters } from '../../shared/services/dead-letters.ts';
+
+const queueNames = queues.map((q) => q.name) as readonly string[];
+
+const queueOf = (request: ApiRequest): QueueName => {
+  const name = request.pathParameters['queue'] ?? '';
+  if (!queueNames.includes(name)) throw notFound(`queue (one of ${queueNames.join(', ')})`);
+  return name as QueueName;
+};
+
+const statsBody = (s: Awaited<ReturnType<typeof queueOverview>>[number]['queue']) => ({
+  name: s.queue,
+  visible: s.visible,
+  in_flight: s.inFlight,
+  delayed: s.delayed,
+  oldest_message_age_seconds: s.oldestMessageAgeSeconds,
+});
 
 /** Operator endpoints (`SWITCHYARD_ADMIN_KEY`); never cached, never tenant-scoped. */
 export const handler = createApiHandler({
@@ -16,6 +37,58 @@ export const handler = createApiHandler({
           agents: t.agents,
         })),
       },
+      cacheControl: 'no-store',
+    };
+  },
+
+  'GET /v1/admin/queues': async () => {
+    const overview = await queueOverview();
+    return {
+      status: 200,
+      body: {
+        data: overview.map((entry, i) => ({
+          queue: queues[i]!.name,
+          priority: queues[i]!.priority,
+          main: statsBody(entry.queue),
+          dlq: statsBody(entry.dlq),
+        })),
+      },
+      cacheControl: 'no-store',
+    };
+  },
+
+  'GET /v1/admin/dlq/{queue}': async (request) => {
+    const queue = queueOf(request);
+    const query = new QueryReader(request.query);
+    const limit = query.integer('limit', { min: 1, max: 10, fallback: 10 });
+    query.done();
+    const letters = await peekDeadLetters(queue, limit);
+    return {
+      status: 200,
+      body: {
+        queue,
+        data: letters.map((l) => ({
+          message_id: l.messageId,
+          type: l.type,
+          ids: l.ids,
+          failure: l.failure,
+          sent_at: l.sentAt,
+          receive_count: l.receiveCount,
+        })),
+      },
+      cacheControl: 'no-store',
+    };
+  },
+
+  'POST /v1/admin/dlq/{queue}/redrive': async (request) => {
+    const queue = queueOf(request);
+    const query = new QueryReader(request.query);
+    const limit = query.integer('limit', { min: 1, max: 10_000, fallback: 1_000 });
+    query.done();
+    const result = await redriveDeadLetters(queue, executionRepository(), limit);
+    return {
+      status: 200,
+      body: { queue, moved: result.moved, executions_requeued: result.executionsRequeued },
       cacheControl: 'no-store',
     };
   },

@@ -21,9 +21,12 @@ export interface LocalRuntimeOptions {
   readonly onRequestLog?: (entry: RequestLogEntry) => void;
   /** Start the queue pollers (default true). */
   readonly workers?: boolean;
+  /** Serve the API (default true); off for a workers-only process (bin/worker.ts). */
+  readonly api?: boolean;
 }
 
 export interface LocalRuntime {
+  /** The API's base URL; empty in a workers-only process. */
   readonly url: string;
   /** Tenants whose keys this start created or knows: the dev key when no keys were configured. */
   readonly devKey: string | undefined;
@@ -142,6 +145,10 @@ const start = async (
   const sqsEndpoint = sqs.endpoint;
   const dynamoEndpoint = dynamo.endpoint;
   standIns.queues = sqs.description;
+  // The operator API reads queue ages from the stand-in's inspection endpoint (CloudWatch in AWS).
+  settings['SWITCHYARD_SQS_INSPECTION_URL'] = env['AWS_ENDPOINT_URL_SQS']
+    ? (env['SWITCHYARD_SQS_INSPECTION_URL'] ?? '')
+    : sqsEndpoint;
   standIns.idempotency = dynamo.description;
   if (env['REDIS_URL']) standIns.cache = `L1 in-process + L2 Redis at ${redactUrl(env['REDIS_URL'])}`;
 
@@ -168,8 +175,10 @@ const start = async (
   closers.push({ name: 'SQS client', close: async () => sqsClient.destroy() });
   const { ensureQueues } = await import('./sqs.ts');
   const provisioned = await ensureQueues(sqsClient, stage);
-  for (const queue of queues)
+  for (const queue of queues) {
     process.env[`QUEUE_URL_${queue.name.toUpperCase()}`] = provisioned[queue.name].url;
+    process.env[`DLQ_URL_${queue.name.toUpperCase()}`] = provisioned[queue.name].dlqUrl;
+  }
 
   const { DynamoDBClient } = await import('@aws-sdk/client-dynamodb');
   const dynamoClient = new DynamoDBClient({ endpoint: dynamoEndpoint, region: settings['AWS_REGION'] });
@@ -196,18 +205,23 @@ const start = async (
     },
   });
 
-  const { tenants, devKey } = await bootstrapTenants(env, dataDir);
+  const { tenants, devKey } =
+    options.api === false ? { tenants: [], devKey: undefined } : await bootstrapTenants(env, dataDir);
 
-  const { startLocalGateway } = await import('./gateway.ts');
-  const gateway = await startLocalGateway({
-    port: options.port ?? Number(env['PORT'] ?? 3000),
-    host: options.host ?? env['HOST'] ?? '127.0.0.1',
-    routes,
-    stage,
-    resolveHandler: (fn) => loadHandler<ApiHandler>(fn),
-    ...(options.onRequestLog && { onRequestLog: options.onRequestLog }),
-  });
-  closers.push({ name: 'gateway', close: () => gateway.close() });
+  let url = '';
+  if (options.api !== false) {
+    const { startLocalGateway } = await import('./gateway.ts');
+    const gateway = await startLocalGateway({
+      port: options.port ?? Number(env['PORT'] ?? 3000),
+      host: options.host ?? env['HOST'] ?? '127.0.0.1',
+      routes,
+      stage,
+      resolveHandler: (fn) => loadHandler<ApiHandler>(fn),
+      ...(options.onRequestLog && { onRequestLog: options.onRequestLog }),
+    });
+    closers.push({ name: 'gateway', close: () => gateway.close() });
+    url = gateway.url;
+  }
 
   if (options.workers !== false) {
     const { SqsEventSourcePoller } = await import('./sqs-poller.ts');
@@ -245,7 +259,7 @@ const start = async (
     closers.push({ name: 'sweeper schedule', close: async () => clearInterval(timer) });
   }
 
-  return { url: gateway.url, devKey, tenants, standIns, databaseUrl, stop: stopAll };
+  return { url, devKey, tenants, standIns, databaseUrl, stop: stopAll };
 };
 
 /**
