@@ -17,6 +17,11 @@ export type CompleteCall = (
   request: Omit<LlmRequest, 'model' | 'timeoutMs'>,
 ) => Promise<LlmResult>;
 
+/** The execution was cancelled while its model call ran: the call was abandoned, nothing is written. */
+export class ExecutionCancelled extends Error {
+  override name = 'ExecutionCancelled';
+}
+
 /** Seed 000: an execution slower than this raises an alert on the default queue. */
 export const slowExecutionMs = 30_000;
 
@@ -132,7 +137,11 @@ export class ExecutionRunner {
     private readonly announcer: ExecutionAnnouncer,
     private readonly complete: CompleteCall,
     private readonly cache: TwoTierCache,
-    private readonly options: { leaseSeconds: number; defaultProvider: ProviderName },
+    private readonly options: {
+      leaseSeconds: number;
+      defaultProvider: ProviderName;
+      cancellationPollMs?: number;
+    },
   ) {}
 
   async run(job: JobEnvelope, context: JobContext): Promise<void> {
@@ -165,6 +174,10 @@ export class ExecutionRunner {
       if (done) await this.announcer.announce(done, hasWebhook);
       else metrics.addMetric('ExecutionResultsDiscarded', 'Count', 1); // cancelled meanwhile
     } catch (error) {
+      if (error instanceof ExecutionCancelled) {
+        metrics.addMetric('ExecutionResultsDiscarded', 'Count', 1);
+        return; // Cancelled meanwhile: the message is done with.
+      }
       if (!isRetryable(error)) {
         const failed = await this.repository.fail(
           execution.id,
@@ -184,6 +197,24 @@ export class ExecutionRunner {
       }
       throw error;
     }
+  }
+
+  /**
+   * Aborts the model call when the execution is cancelled meanwhile: one indexed read per
+   * interval, and none at all for calls that answer within the first interval.
+   */
+  private watchForCancellation(execution: Execution): { signal: AbortSignal; stop: () => void } {
+    const controller = new AbortController();
+    const timer = setInterval(() => {
+      this.repository
+        .statusOf(execution.tenantId, execution.id)
+        .then((status) => {
+          if (status === 'cancelled') controller.abort(new ExecutionCancelled());
+        })
+        .catch(() => {});
+    }, this.options.cancellationPollMs ?? 2_000);
+    timer.unref();
+    return { signal: controller.signal, stop: () => clearInterval(timer) };
   }
 
   private async hasWebhook(execution: Execution): Promise<boolean> {
@@ -208,12 +239,22 @@ export class ExecutionRunner {
         return { ...hit, modelUsed: hit.model, cached: true };
       }
     }
-    const result = await this.complete(settings, {
-      systemPrompt: execution.systemPrompt,
-      input: execution.input,
-      ...(settings.temperature !== undefined && { temperature: settings.temperature }),
-      ...(settings.maxTokens !== undefined && { maxTokens: settings.maxTokens }),
-    });
+    const cancellation = this.watchForCancellation(execution);
+    let result: LlmResult;
+    try {
+      result = await this.complete(settings, {
+        systemPrompt: execution.systemPrompt,
+        input: execution.input,
+        signal: cancellation.signal,
+        ...(settings.temperature !== undefined && { temperature: settings.temperature }),
+        ...(settings.maxTokens !== undefined && { maxTokens: settings.maxTokens }),
+      });
+    } catch (error) {
+      if (cancellation.signal.aborted) throw new ExecutionCancelled();
+      throw error;
+    } finally {
+      cancellation.stop();
+    }
     if (key) {
       const cached: CachedAnswer = {
         output: result.output,

@@ -7,7 +7,7 @@ import { newId } from '../../shared/domain/ids.ts';
 import { jobTypes, newJob } from '../../shared/domain/jobs.ts';
 import { verifyWebhookSignature } from '../../shared/domain/webhooks.ts';
 import { executeJob } from '../../shared/services/executions.ts';
-import { acmeKey, globexKey, queriesOf, type TestApi } from './api.ts';
+import { acmeKey, adminKey, globexKey, queriesOf, type TestApi } from './api.ts';
 
 interface ExecutionBody {
   id: string;
@@ -203,6 +203,35 @@ export const executionsContract = (api: () => TestApi): void => {
     await sleep(300);
     const after = (await (await api().call(`/v1/executions/${queued.id}`)).json()) as ExecutionBody;
     expect(after).toMatchObject({ status: 'cancelled', attempts: 0, output: null });
+  });
+
+  it('cancelling a running execution abandons its model call and discards its answer', async () => {
+    const agent = await createAgent({ model: 'local-slow-6000', configuration: { cache_ttl_seconds: 0 } });
+    const accepted = (await (await execute(agent.id, { input: 'slowly' })).json()) as ExecutionBody;
+    const deadline = Date.now() + 10_000;
+    let status = 'queued';
+    while (status !== 'running' && Date.now() < deadline) {
+      await sleep(50);
+      status = ((await (await api().call(`/v1/executions/${accepted.id}`)).json()) as ExecutionBody).status;
+    }
+    expect(status).toBe('running');
+    const cancelledAt = Date.now();
+    const cancel = await api().call(`/v1/executions/${accepted.id}/cancel`, { method: 'POST' });
+    expect(cancel.status).toBe(200);
+    // The worker notices within its poll interval (2 s) and lets go of the message long
+    // before the 6 s call would have answered.
+    let inFlight = 1;
+    while (inFlight > 0 && Date.now() - cancelledAt < 5_000) {
+      await sleep(100);
+      const queues = (await (await api().call('/v1/admin/queues', { key: adminKey })).json()) as {
+        data: { queue: string; main: { in_flight: number } }[];
+      };
+      inFlight = queues.data.find((q) => q.queue === 'high')!.main.in_flight;
+    }
+    expect(inFlight).toBe(0);
+    expect(Date.now() - cancelledAt).toBeLessThan(5_000);
+    const after = (await (await api().call(`/v1/executions/${accepted.id}`)).json()) as ExecutionBody;
+    expect(after).toMatchObject({ status: 'cancelled', output: null });
   });
 
   it('a duplicate delivery of a finished execution calls no model and writes nothing', async () => {

@@ -11,6 +11,7 @@ import { inputText } from './input.ts';
  * - `local-fail-retryable`: 503, retryable (the chain moves on; the job retries later).
  * - `local-fail-throttled`: 429, retryable, asking to retry after 1 s.
  * - `local-fail-fatal`: 400, not retryable (the execution fails at once).
+ * - `local-slow-<ms>`: answers after `<ms>` milliseconds (cancellation and slow-execution paths).
  * The latency is spent before answering or failing. A latency beyond the call's `timeoutMs`
  * fails as a retryable timeout once `timeoutMs` has passed, as a real provider would.
  */
@@ -46,6 +47,13 @@ const simulatedFailures = new Map<string, () => LlmError>([
     () => new LlmError('local: simulated 400 Bad Request', 'local', false, { status: 400 }),
   ],
 ]);
+
+/** `local-slow-<ms>`: this model alone answers after that long (at most a minute), for slow-path tests. */
+const slowModel = /^local-slow-(\d{1,5})$/;
+const slowModelLatency = (model: string): number | undefined => {
+  const match = slowModel.exec(model);
+  return match ? Math.min(60_000, Number(match[1])) : undefined;
+};
 
 const latencyEnv = 'SWITCHYARD_LOCAL_LLM_LATENCY_MS';
 const echoWords = 16;
@@ -86,9 +94,11 @@ export const createLocalProvider = (options: LocalProviderOptions = {}): LlmProv
     async complete(request: LlmRequest): Promise<LlmResult> {
       const { model, systemPrompt, signal, timeoutMs } = request;
       if (signal?.aborted) throw abortReason(signal);
-      const waitMs = Math.min(latencyMs, timeoutMs);
+      const modelLatencyMs = slowModelLatency(model) ?? latencyMs;
+      const waitMs = Math.min(modelLatencyMs, timeoutMs);
       if (waitMs > 0) await wait(waitMs, signal);
-      if (latencyMs > timeoutMs) throw new LlmError(`local: timed out after ${timeoutMs} ms`, 'local', true);
+      if (modelLatencyMs > timeoutMs)
+        throw new LlmError(`local: timed out after ${timeoutMs} ms`, 'local', true);
       const failure = simulatedFailures.get(model);
       if (failure) throw failure();
 

@@ -287,6 +287,14 @@ export class ExecutionRepository {
     return { execution: toExecution(row), url: row.webhook_url, secret: row.webhook_secret };
   }
 
+  async statusOf(tenantId: string, id: string): Promise<ExecutionStatus | null> {
+    const rows = await this.db.query<{ status: ExecutionStatus }>(
+      'SELECT status FROM executions WHERE tenant_id = $1 AND id = $2',
+      [tenantId, id],
+    );
+    return rows[0]?.status ?? null;
+  }
+
   async agentHasWebhook(agentId: string): Promise<boolean> {
     const rows = await this.db.query<{ has: boolean }>(
       'SELECT webhook_url IS NOT NULL AS has FROM agents WHERE id = $1',
