@@ -1,4 +1,4 @@
-import { dynamoClient, sqsClient } from '../../shared/adapters/aws/clients.ts';
+import { dynamoClient, sqsClient, sqsCommands } from '../../shared/adapters/aws/clients.ts';
 import { database } from '../../shared/adapters/postgres/db.ts';
 import { createApiHandler } from '../../shared/http/api-handler.ts';
 import { config } from '../../shared/runtime/config.ts';
@@ -43,7 +43,7 @@ export const handler = createApiHandler({
       check(
         queueUrls.high
           ? async () => {
-              const { GetQueueAttributesCommand } = await import('@aws-sdk/client-sqs');
+              const { GetQueueAttributesCommand } = await sqsCommands();
               const client = await sqsClient();
               await client.send(
                 new GetQueueAttributesCommand({ QueueUrl: queueUrls.high, AttributeNames: ['QueueArn'] }),

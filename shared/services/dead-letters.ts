@@ -1,5 +1,5 @@
 import type { Message, SQSClient } from '@aws-sdk/client-sqs';
-import { sqsClient } from '../adapters/aws/clients.ts';
+import { sqsClient, sqsCommands } from '../adapters/aws/clients.ts';
 import type { ExecutionRepository } from '../adapters/postgres/executions.ts';
 import { jobEnvelope, jobTypes } from '../domain/jobs.ts';
 import { type QueueName, queueResourceName, queues } from '../manifest.ts';
@@ -18,7 +18,7 @@ export interface QueueStats {
 
 const sqs = async (): Promise<{ client: SQSClient; commands: typeof import('@aws-sdk/client-sqs') }> => ({
   client: await sqsClient(),
-  commands: await import('@aws-sdk/client-sqs'),
+  commands: await sqsCommands(),
 });
 
 const urlsOf = (queue: QueueName): { url: string; dlqUrl: string } => {

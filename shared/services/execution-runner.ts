@@ -83,7 +83,8 @@ export class ExecutionAnnouncer {
     private readonly queue: JobQueue,
   ) {}
 
-  async announce(execution: Execution, hasWebhook: boolean): Promise<void> {
+  /** `alreadyAnnounced`: the completing statement found nothing to send; only metrics remain. */
+  async announce(execution: Execution, hasWebhook: boolean, alreadyAnnounced = false): Promise<void> {
     const duration =
       execution.startedAt && execution.completedAt
         ? execution.completedAt.getTime() - execution.startedAt.getTime()
@@ -121,7 +122,7 @@ export class ExecutionAnnouncer {
       );
     }
     await Promise.all(jobs);
-    await this.repository.markAnnounced([execution.id]);
+    if (!alreadyAnnounced || jobs.length > 0) await this.repository.markAnnounced([execution.id]);
   }
 }
 
@@ -163,15 +164,21 @@ export class ExecutionRunner {
     const { execution, hasWebhook } = claim;
     try {
       const answer = await this.answer(execution);
-      const done = await this.repository.succeed(execution.id, execution.attempts, {
-        ...answer,
-        // A cache hit costs nothing, nor does the built-in local provider, whatever model it plays.
-        costUsd:
-          answer.cached || answer.provider === 'local'
-            ? 0
-            : costUsd(answer.modelUsed, answer.inputTokens, answer.outputTokens),
-      });
-      if (done) await this.announcer.announce(done, hasWebhook);
+      const done = await this.repository.succeed(
+        execution.id,
+        execution.attempts,
+        {
+          ...answer,
+          // A cache hit costs nothing, nor does the built-in local provider, whatever model it plays.
+          costUsd:
+            answer.cached || answer.provider === 'local'
+              ? 0
+              : costUsd(answer.modelUsed, answer.inputTokens, answer.outputTokens),
+        },
+        // Without a webhook, a fast run has no event to send: marked announced in the same statement.
+        hasWebhook ? null : slowExecutionMs,
+      );
+      if (done) await this.announcer.announce(done, hasWebhook, done.announced);
       else metrics.addMetric('ExecutionResultsDiscarded', 'Count', 1); // cancelled meanwhile
     } catch (error) {
       if (error instanceof ExecutionCancelled) {

@@ -3,7 +3,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { sqsClient } from '../adapters/aws/clients.ts';
+import { sqsClient, sqsCommands } from '../adapters/aws/clients.ts';
 import type { JobEnvelope } from '../domain/jobs.ts';
 import { isRetryable, jobEnvelope, NonRetryableError, retryAfterOf } from '../domain/jobs.ts';
 import { isFinalAttempt, retryDelaySeconds } from '../domain/retry.ts';
@@ -59,7 +59,7 @@ export const createQueueConsumer = (
   const changeVisibility = async (record: SQSRecord, seconds: number): Promise<void> => {
     const url = config().queueUrls[queue];
     if (!url) return;
-    const { ChangeMessageVisibilityCommand } = await import('@aws-sdk/client-sqs');
+    const { ChangeMessageVisibilityCommand } = await sqsCommands();
     await (await sqsClient()).send(
       new ChangeMessageVisibilityCommand({
         QueueUrl: url,
@@ -73,7 +73,7 @@ export const createQueueConsumer = (
   const deadLetter = async (record: SQSRecord, reason: string): Promise<boolean> => {
     const url = config().dlqUrls[queue];
     if (!url) return false;
-    const { SendMessageCommand } = await import('@aws-sdk/client-sqs');
+    const { SendMessageCommand } = await sqsCommands();
     await (await sqsClient()).send(
       new SendMessageCommand({
         QueueUrl: url,

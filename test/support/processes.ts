@@ -25,8 +25,18 @@ export interface RunningProcess {
 }
 
 /** Runs a project entry point (`bin/…`) under tsx, as `npm start` / `npm run keys` do. */
-export const runEntry = (entry: string, args: string[], env: Record<string, string>): RunningProcess => {
-  const child = spawn(tsx, [join(projectRoot, entry), ...args], {
+export const runEntry = (
+  entry: string,
+  args: string[],
+  env: Record<string, string>,
+  nodeFlags: readonly string[] = [],
+): RunningProcess => {
+  // Node flags (e.g. --cpu-prof) go to node itself, which loads tsx as a module hook.
+  const [command, commandArgs] =
+    nodeFlags.length === 0
+      ? [tsx, [join(projectRoot, entry), ...args]]
+      : [process.execPath, [...nodeFlags, '--import', 'tsx', join(projectRoot, entry), ...args]];
+  const child = spawn(command, commandArgs, {
     cwd: projectRoot,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -8,11 +8,18 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
  */
 let sqs: Promise<SQSClient> | undefined;
 let dynamo: Promise<DynamoDBClient> | undefined;
+let sqsModule: Promise<typeof import('@aws-sdk/client-sqs')> | undefined;
+
+/** The SQS module (commands), loaded once: an `import()` per call is not free. */
+export const sqsCommands = (): Promise<typeof import('@aws-sdk/client-sqs')> => {
+  sqsModule ??= import('@aws-sdk/client-sqs');
+  return sqsModule;
+};
 
 export const sqsClient = (): Promise<SQSClient> => {
   // With an explicit endpoint (stand-in, LocalStack) the queue URL's host may not resolve.
   const explicitEndpoint = Boolean(process.env['AWS_ENDPOINT_URL_SQS'] || process.env['AWS_ENDPOINT_URL']);
-  sqs ??= import('@aws-sdk/client-sqs').then(
+  sqs ??= sqsCommands().then(
     ({ SQSClient }) => new SQSClient(explicitEndpoint ? { useQueueUrlAsEndpoint: false } : {}),
   );
   return sqs;

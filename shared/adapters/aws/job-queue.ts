@@ -2,7 +2,7 @@ import type { SendMessageBatchRequestEntry, SQSClient } from '@aws-sdk/client-sq
 import type { JobEnvelope } from '../../domain/jobs.ts';
 import type { QueueName } from '../../manifest.ts';
 import { config } from '../../runtime/config.ts';
-import { sqsClient } from './clients.ts';
+import { sqsClient, sqsCommands } from './clients.ts';
 
 /** What services need of the queues: put jobs on them. */
 export interface JobQueue {
@@ -63,10 +63,7 @@ export class SqsJobQueue implements JobQueue {
 
   private async send(queue: QueueName, batch: Pending[]): Promise<void> {
     try {
-      const [{ SendMessageBatchCommand }, client] = await Promise.all([
-        import('@aws-sdk/client-sqs'),
-        this.client(),
-      ]);
+      const [{ SendMessageBatchCommand }, client] = await Promise.all([sqsCommands(), this.client()]);
       const result = await client.send(
         new SendMessageBatchCommand({ QueueUrl: this.urlOf(queue), Entries: batch.map((p) => p.entry) }),
       );

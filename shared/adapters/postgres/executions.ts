@@ -200,15 +200,27 @@ export class ExecutionRepository {
     return { kind: 'finished', status: found.status, announced: found.announced };
   }
 
-  /** Records the answer of attempt `attempt`, unless the execution was cancelled or re-claimed meanwhile. */
-  async succeed(id: string, attempt: number, call: CompletedCall): Promise<Execution | null> {
-    const rows = await this.db.query<ExecutionRow>(
+  /**
+   * Records the answer of attempt `attempt`, unless the execution was cancelled or re-claimed
+   * meanwhile. `silentUnderMs`: with no webhook to call, a run shorter than this has no
+   * completion event to send, so it is marked announced in the same statement.
+   */
+  async succeed(
+    id: string,
+    attempt: number,
+    call: CompletedCall,
+    silentUnderMs: number | null,
+  ): Promise<(Execution & { announced: boolean }) | null> {
+    const rows = await this.db.query<ExecutionRow & { announced: boolean }>(
       `WITH done AS (
          UPDATE executions SET status = 'succeeded', output = $3, provider = $4, model_used = $5,
                 input_tokens = $6, output_tokens = $7, cost_usd = $8, cached = $9, error = NULL,
-                completed_at = now(), lease_until = NULL, version = version + 1, updated_at = now()
+                completed_at = now(), lease_until = NULL, version = version + 1, updated_at = now(),
+                notified_at = CASE
+                  WHEN $10::int IS NOT NULL AND now() - started_at < make_interval(secs => $10::int / 1000.0)
+                  THEN now() END
           WHERE id = $1 AND status = 'running' AND attempts = $2
-          RETURNING ${resourceColumns}
+          RETURNING ${resourceColumns}, notified_at IS NOT NULL AS announced
        ), ${rollUp('succeeded', '$6', '$7', '$8')}
        SELECT * FROM done`,
       [
@@ -221,9 +233,11 @@ export class ExecutionRepository {
         call.outputTokens,
         call.costUsd,
         call.cached,
+        silentUnderMs,
       ],
     );
-    return rows[0] ? toExecution(rows[0]) : null;
+    const row = rows[0];
+    return row ? { ...toExecution(row), announced: row.announced } : null;
   }
 
   /** Fails the execution for good: a non-retryable error, or the last attempt spent. */
