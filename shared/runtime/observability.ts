@@ -1,11 +1,11 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { Tracer } from '@aws-lambda-powertools/tracer';
 
 /**
- * One logger, metrics and tracer per container, shared by every module, with the
- * same service name and namespace everywhere (POWERTOOLS_SERVICE_NAME / _METRICS_NAMESPACE
- * override them). Locally the runtime turns metrics and tracing off and logs at WARN.
+ * One logger and metrics per container, shared by every module, with the same service
+ * name and namespace everywhere (POWERTOOLS_SERVICE_NAME / _METRICS_NAMESPACE override
+ * them). Locally the runtime turns metrics off and logs at WARN. The tracer lives in
+ * tracing.ts: it is loaded only where tracing is on.
  */
 const serviceName = process.env['POWERTOOLS_SERVICE_NAME'] ?? 'switchyard';
 
@@ -16,8 +16,6 @@ export const metrics = new Metrics({
   namespace: process.env['POWERTOOLS_METRICS_NAMESPACE'] ?? 'Switchyard',
   defaultDimensions: { stage: process.env['STAGE'] ?? 'local' },
 });
-
-export const tracer = new Tracer({ serviceName });
 
 /** Warn at most once per interval for a recurring condition (e.g. the cache being down). */
 export const throttledWarn = (intervalMs: number) => {

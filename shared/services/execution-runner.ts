@@ -4,6 +4,7 @@ import type { TwoTierCache } from '../adapters/cache/two-tier.ts';
 import type { ExecutionRepository } from '../adapters/postgres/executions.ts';
 import type { Execution, ExecutionError, ExecutionSettings } from '../domain/execution.ts';
 import { executionSettings } from '../domain/execution.ts';
+import { isUuid } from '../domain/ids.ts';
 import type { JobEnvelope } from '../domain/jobs.ts';
 import { isRetryable, jobTypes, NonRetryableError, newJob } from '../domain/jobs.ts';
 import type { LlmRequest, LlmResult, ProviderName } from '../domain/llm.ts';
@@ -146,28 +147,51 @@ export class ExecutionRunner {
   ) {}
 
   async run(job: JobEnvelope, context: JobContext): Promise<void> {
-    const executionId = job.ids['execution_id'];
-    if (!executionId) throw new NonRetryableError('agent.execute job without an execution_id');
-    const claim = await this.repository.claim(job.tenant_id, executionId, this.options.leaseSeconds);
-    if (claim.kind === 'missing') {
-      logger.warn('execution not found; dropping its job', { executionId });
-      return;
-    }
-    if (claim.kind === 'leased') return; // Another worker holds it; the sweeper covers that worker dying.
-    if (claim.kind === 'finished') {
-      if (!claim.announced) {
-        const execution = await this.repository.findById(job.tenant_id, executionId);
-        if (execution) await this.announcer.announce(execution, await this.hasWebhook(execution));
-      }
-      return;
-    }
-    const { execution, hasWebhook } = claim;
-    try {
-      const answer = await this.answer(execution);
-      const done = await this.repository.succeed(
-        execution.id,
-        execution.attempts,
-        {
+    const [outcome] = await this.runBatch([{ job, context }]);
+    if (outcome !== undefined) throw outcome;
+  }
+
+  /**
+   * Runs an SQS batch of `agent.execute` jobs with one claim and one completion statement
+   * for all of them; the model calls run in parallel. Answers each job with undefined
+   * (done: delete the message) or the error to report for it (retry or dead-letter).
+   */
+  async runBatch(items: readonly { job: JobEnvelope; context: JobContext }[]): Promise<unknown[]> {
+    const outcomes: unknown[] = items.map(() => undefined);
+    const keys: { tenantId: string; id: string }[] = [];
+    items.forEach(({ job }, i) => {
+      const id = job.ids['execution_id'];
+      if (id && isUuid(id)) keys.push({ tenantId: job.tenant_id, id });
+      else outcomes[i] = new NonRetryableError('agent.execute job without a valid execution_id');
+    });
+    const claimed = await this.repository.claimMany(keys, this.options.leaseSeconds);
+
+    type Answered = { i: number; execution: Execution; hasWebhook: boolean; answer: Answer };
+    const answered: Answered[] = [];
+    await Promise.all(
+      items.map(async ({ job, context }, i) => {
+        if (outcomes[i] !== undefined) return;
+        const id = job.ids['execution_id']!;
+        const claim = claimed.get(id);
+        try {
+          if (!claim) {
+            await this.settleRefusal(job.tenant_id, id);
+            return;
+          }
+          answered.push({ i, ...claim, answer: await this.answer(claim.execution) });
+        } catch (error) {
+          outcomes[i] = claim
+            ? await this.failAttempt(claim.execution, claim.hasWebhook, error, context)
+            : error;
+        }
+      }),
+    );
+
+    const done = await this.repository.succeedMany(
+      answered.map(({ execution, hasWebhook, answer }) => ({
+        id: execution.id,
+        attempt: execution.attempts,
+        call: {
           ...answer,
           // A cache hit costs nothing, nor does the built-in local provider, whatever model it plays.
           costUsd:
@@ -176,34 +200,58 @@ export class ExecutionRunner {
               : costUsd(answer.modelUsed, answer.inputTokens, answer.outputTokens),
         },
         // Without a webhook, a fast run has no event to send: marked announced in the same statement.
-        hasWebhook ? null : slowExecutionMs,
-      );
-      if (done) await this.announcer.announce(done, hasWebhook, done.announced);
-      else metrics.addMetric('ExecutionResultsDiscarded', 'Count', 1); // cancelled meanwhile
-    } catch (error) {
-      if (error instanceof ExecutionCancelled) {
-        metrics.addMetric('ExecutionResultsDiscarded', 'Count', 1);
-        return; // Cancelled meanwhile: the message is done with.
-      }
-      if (!isRetryable(error)) {
-        const failed = await this.repository.fail(
-          execution.id,
-          errorOf(error, 'provider_error'),
-          execution.attempts,
-        );
-        if (failed) await this.announcer.announce(failed, hasWebhook);
-      } else if (context.finalAttempt) {
-        const failed = await this.repository.fail(
-          execution.id,
-          errorOf(error, 'retries_exhausted'),
-          execution.attempts,
-        );
-        if (failed) await this.announcer.announce(failed, hasWebhook);
-      } else {
-        await this.repository.requeue(execution.id, execution.attempts, errorOf(error, 'retrying'));
-      }
-      throw error;
+        silentUnderMs: hasWebhook ? null : slowExecutionMs,
+      })),
+    );
+    await Promise.all(
+      answered.map(async ({ execution, hasWebhook }) => {
+        const finished = done.get(execution.id);
+        if (!finished) {
+          metrics.addMetric('ExecutionResultsDiscarded', 'Count', 1); // cancelled meanwhile
+          return;
+        }
+        try {
+          await this.announcer.announce(finished, hasWebhook, finished.announced);
+        } catch (error) {
+          // The result is committed; the sweeper re-announces what did not get out.
+          logger.warn('completion not announced yet', {
+            executionId: execution.id,
+            error: (error as Error).message,
+          });
+        }
+      }),
+    );
+    return outcomes;
+  }
+
+  /** A claim was refused: a finished execution may still owe its completion events. */
+  private async settleRefusal(tenantId: string, id: string): Promise<void> {
+    const refusal = await this.repository.claimRefusal(tenantId, id);
+    if (refusal.kind === 'missing') logger.warn('execution not found; dropping its job', { executionId: id });
+    if (refusal.kind !== 'finished' || refusal.announced) return; // leased: another worker holds it
+    const execution = await this.repository.findById(tenantId, id);
+    if (execution) await this.announcer.announce(execution, await this.hasWebhook(execution));
+  }
+
+  /** An attempt failed: give up now, give up for good on the last attempt, or queue it for the retry. */
+  private async failAttempt(
+    execution: Execution,
+    hasWebhook: boolean,
+    error: unknown,
+    context: JobContext,
+  ): Promise<unknown> {
+    if (error instanceof ExecutionCancelled) {
+      metrics.addMetric('ExecutionResultsDiscarded', 'Count', 1);
+      return undefined; // Cancelled meanwhile: the message is done with.
     }
+    if (!isRetryable(error) || context.finalAttempt) {
+      const code = isRetryable(error) ? 'retries_exhausted' : 'provider_error';
+      const failed = await this.repository.fail(execution.id, errorOf(error, code), execution.attempts);
+      if (failed) await this.announcer.announce(failed, hasWebhook);
+    } else {
+      await this.repository.requeue(execution.id, execution.attempts, errorOf(error, 'retrying'));
+    }
+    return error;
   }
 
   /**

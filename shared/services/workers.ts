@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { jobQueue } from '../adapters/aws/job-queue.ts';
-import { AuditRepository } from '../adapters/postgres/audit.ts';
+import { type AuditEvent, AuditRepository } from '../adapters/postgres/audit.ts';
 import { database } from '../adapters/postgres/db.ts';
 import type { ExecutionSettings } from '../domain/execution.ts';
 import { toExecutionResource } from '../domain/execution.ts';
@@ -71,6 +71,12 @@ export const highPriorityJobs = {
   'agent.execute': (job: JobEnvelope, context: JobContext) => executionRunner().run(job, context),
 };
 
+/** Executions of one SQS batch are claimed and completed with one statement each. */
+export const highPriorityBatchJobs = {
+  'agent.execute': (items: readonly { job: JobEnvelope; context: JobContext }[]) =>
+    executionRunner().runBatch(items),
+};
+
 export const defaultPriorityJobs = {
   'webhook.deliver': async (job: JobEnvelope) => {
     const executionId = requireId(job, 'execution_id');
@@ -106,18 +112,36 @@ export const defaultPriorityJobs = {
   },
 };
 
-export const lowPriorityJobs = {
-  'audit.record': async (job: JobEnvelope) => {
-    await new AuditRepository(database()).insert(job.tenant_id, {
-      id: idFromKey(job.idempotency_key),
-      at: new Date(job.ids['at'] ?? job.enqueued_at),
-      action: requireId(job, 'action'),
-      resourceType: requireId(job, 'resource_type'),
-      resourceId: requireId(job, 'resource_id'),
-      keyId: job.ids['key_id'] ?? null,
-      requestId: job.ids['request_id'] ?? null,
-    });
+/** An audit message as a row; a malformed one fails alone (non-retryable), not its batch. */
+const auditRow = (job: JobEnvelope): AuditEvent => ({
+  id: idFromKey(job.idempotency_key),
+  at: new Date(job.ids['at'] ?? job.enqueued_at),
+  action: requireId(job, 'action'),
+  resourceType: requireId(job, 'resource_type'),
+  resourceId: requireId(job, 'resource_id'),
+  keyId: job.ids['key_id'] ?? null,
+  requestId: job.ids['request_id'] ?? null,
+});
+
+/** Audit messages of one SQS batch go in with one multi-row insert. */
+export const lowPriorityBatchJobs = {
+  'audit.record': async (items: readonly { job: JobEnvelope }[]) => {
+    const outcomes: unknown[] = [];
+    const rows: { tenantId: string; event: AuditEvent }[] = [];
+    for (const { job } of items) {
+      try {
+        rows.push({ tenantId: job.tenant_id, event: auditRow(job) });
+        outcomes.push(undefined);
+      } catch (error) {
+        outcomes.push(error);
+      }
+    }
+    await new AuditRepository(database()).insertMany(rows);
+    return outcomes;
   },
+};
+
+export const lowPriorityJobs = {
   'executions.sweep': async () => {
     await sweepExecutions(executionRepository(), jobQueue(), executionAnnouncer(), {
       staleSeconds: Number(process.env['SWEEPER_STALE_SECONDS'] ?? 300),

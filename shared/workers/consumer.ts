@@ -11,6 +11,7 @@ import type { QueueName } from '../manifest.ts';
 import { queues } from '../manifest.ts';
 import { config } from '../runtime/config.ts';
 import { logger, metrics } from '../runtime/observability.ts';
+import { tracingMiddleware } from '../runtime/tracing.ts';
 
 export interface JobContext {
   readonly queue: QueueName;
@@ -23,7 +24,17 @@ export interface JobContext {
 /** Does one job; throwing fails its record (retried with backoff, or DLQ'd). */
 export type JobHandler = (job: JobEnvelope, context: JobContext) => Promise<void>;
 
+/**
+ * Does the jobs of one type in an SQS batch together (one statement instead of one per
+ * message); answers, per job, undefined for done or the error to report for it.
+ */
+export type BatchJobHandler = (
+  items: readonly { job: JobEnvelope; context: JobContext }[],
+) => Promise<readonly unknown[]>;
+
 export type QueueConsumer = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
+
+const done = Symbol('done');
 
 const parseEnvelope = (record: SQSRecord): JobEnvelope => {
   let json: unknown;
@@ -52,6 +63,7 @@ const errorText = (error: unknown): string => (error instanceof Error ? error.me
 export const createQueueConsumer = (
   queue: QueueName,
   jobs: Readonly<Record<string, JobHandler>>,
+  batchJobs: Readonly<Record<string, BatchJobHandler>> = {},
 ): QueueConsumer => {
   const policy = queues.find((q) => q.name === queue)!.retry;
   const processor = new BatchProcessor(EventType.SQS);
@@ -91,17 +103,58 @@ export const createQueueConsumer = (
     return true;
   };
 
-  const processRecord = async (record: SQSRecord): Promise<void> => {
+  const contextOf = (record: SQSRecord): JobContext => {
     const receiveCount = Number(record.attributes.ApproximateReceiveCount ?? '1');
-    const finalAttempt = isFinalAttempt(policy, receiveCount);
+    return { queue, receiveCount, finalAttempt: isFinalAttempt(policy, receiveCount), record };
+  };
+
+  /** Outcomes of the batch handlers, by message id: `done`, or the error to report. */
+  const runBatches = async (records: readonly SQSRecord[]): Promise<Map<string, unknown>> => {
+    const groups = new Map<string, { job: JobEnvelope; context: JobContext; messageId: string }[]>();
+    for (const record of records) {
+      let job: JobEnvelope;
+      try {
+        job = parseEnvelope(record);
+      } catch {
+        continue; // Reported by the per-record pass.
+      }
+      if (!batchJobs[job.type]) continue;
+      const group = groups.get(job.type) ?? [];
+      group.push({ job, context: contextOf(record), messageId: record.messageId });
+      groups.set(job.type, group);
+    }
+    const outcomes = new Map<string, unknown>();
+    await Promise.all(
+      [...groups].map(async ([type, items]) => {
+        try {
+          const results = await batchJobs[type]!(items);
+          items.forEach((item, i) => {
+            outcomes.set(item.messageId, results[i] === undefined ? done : results[i]);
+          });
+        } catch (error) {
+          for (const item of items) outcomes.set(item.messageId, error);
+        }
+      }),
+    );
+    return outcomes;
+  };
+
+  const processRecord = async (record: SQSRecord, batched: Map<string, unknown>): Promise<void> => {
+    const { receiveCount, finalAttempt } = contextOf(record);
     const started = performance.now();
     let type = 'unknown';
     try {
       const job = parseEnvelope(record);
       type = job.type;
-      const handle = jobs[job.type];
-      if (!handle) throw new NonRetryableError(`no handler for job type "${job.type}" on the ${queue} queue`);
-      await handle(job, { queue, receiveCount, finalAttempt, record });
+      if (batched.has(record.messageId)) {
+        const outcome = batched.get(record.messageId);
+        if (outcome !== done) throw outcome;
+      } else {
+        const handle = jobs[job.type];
+        if (!handle)
+          throw new NonRetryableError(`no handler for job type "${job.type}" on the ${queue} queue`);
+        await handle(job, contextOf(record));
+      }
       metrics.addMetric('JobsSucceeded', 'Count', 1);
     } catch (error) {
       metrics.addMetric('JobsFailed', 'Count', 1);
@@ -134,10 +187,16 @@ export const createQueueConsumer = (
     }
   };
 
-  const handler = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> =>
-    processPartialResponse(event, processRecord, processor, { context, throwOnFullBatchFailure: false });
+  const handler = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
+    const batched = await runBatches(event.Records);
+    return processPartialResponse(event, (record: SQSRecord) => processRecord(record, batched), processor, {
+      context,
+      throwOnFullBatchFailure: false,
+    });
+  };
 
   return middy<SQSEvent, SQSBatchResponse>(handler)
+    .use(tracingMiddleware())
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(logMetrics(metrics)) as unknown as QueueConsumer;
 };

@@ -23,20 +23,23 @@ interface AuditRow {
 export class AuditRepository {
   constructor(private readonly db: Queryable) {}
 
-  /** Idempotent: a redelivered audit message carries the same id and inserts nothing. */
-  async insert(tenantId: string, event: AuditEvent): Promise<void> {
+  /** Idempotent: a redelivered audit message carries the same id and inserts nothing. One statement per batch. */
+  async insertMany(events: readonly { tenantId: string; event: AuditEvent }[]): Promise<void> {
+    if (events.length === 0) return;
     await this.db.query(
       `INSERT INTO audit_events (id, tenant_id, at, action, resource_type, resource_id, key_id, request_id)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING`,
+       SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::text[], $5::text[], $6::text[],
+                            $7::uuid[], $8::text[])
+       ON CONFLICT (id) DO NOTHING`,
       [
-        event.id,
-        tenantId,
-        event.at,
-        event.action,
-        event.resourceType,
-        event.resourceId,
-        event.keyId,
-        event.requestId,
+        events.map((e) => e.event.id),
+        events.map((e) => e.tenantId),
+        events.map((e) => e.event.at),
+        events.map((e) => e.event.action),
+        events.map((e) => e.event.resourceType),
+        events.map((e) => e.event.resourceId),
+        events.map((e) => e.event.keyId),
+        events.map((e) => e.event.requestId),
       ],
     );
   }

@@ -94,16 +94,22 @@ export type ClaimRefusal =
 export type Claim = { kind: 'claimed'; execution: Execution; hasWebhook: boolean } | ClaimRefusal;
 
 /** The usage rollup of the execution a statement just finished, in that same statement. */
-const rollUp = (outcome: 'succeeded' | 'failed', inputTokens: string, outputTokens: string, cost: string) => `
+/**
+ * The usage rollup of the executions a statement just finished (`done`), in that same
+ * statement, aggregated first: one upsert per (tenant, day, agent, model) however many rows.
+ */
+const rollUp = (outcome: 'succeeded' | 'failed') => `
   usage AS (
     INSERT INTO usage_daily (tenant_id, day, agent_id, model, executions, succeeded, failed, cached,
                              input_tokens, output_tokens, cost_usd)
-    SELECT tenant_id, (completed_at AT TIME ZONE 'UTC')::date, agent_id, COALESCE(model_used, model), 1,
-           ${outcome === 'succeeded' ? 1 : 0}, ${outcome === 'failed' ? 1 : 0}, CASE WHEN cached THEN 1 ELSE 0 END,
-           ${inputTokens}, ${outputTokens}, ${cost}
+    SELECT tenant_id, (completed_at AT TIME ZONE 'UTC')::date, agent_id, COALESCE(model_used, model), count(*),
+           ${outcome === 'succeeded' ? 'count(*)' : '0'}, ${outcome === 'failed' ? 'count(*)' : '0'},
+           count(*) FILTER (WHERE cached), COALESCE(sum(input_tokens), 0), COALESCE(sum(output_tokens), 0),
+           COALESCE(sum(cost_usd), 0)
       FROM done
+     GROUP BY 1, 2, 3, 4
     ON CONFLICT (tenant_id, day, agent_id, model) DO UPDATE SET
-      executions = usage_daily.executions + 1,
+      executions = usage_daily.executions + EXCLUDED.executions,
       succeeded = usage_daily.succeeded + EXCLUDED.succeeded,
       failed = usage_daily.failed + EXCLUDED.failed,
       cached = usage_daily.cached + EXCLUDED.cached,
@@ -174,22 +180,31 @@ export class ExecutionRepository {
   }
 
   /**
-   * Starts an attempt: a queued execution, or a running one whose lease ran out (its worker
-   * died). Anything else is refused, so a redelivered message never runs a finished one.
+   * Starts attempts: on queued executions, or running ones whose lease ran out (their
+   * worker died). Anything else is left alone, so a redelivered message never runs a
+   * finished execution. One statement for a whole SQS batch.
    */
-  async claim(tenantId: string, id: string, leaseSeconds: number): Promise<Claim> {
+  async claimMany(
+    keys: readonly { tenantId: string; id: string }[],
+    leaseSeconds: number,
+  ): Promise<Map<string, { execution: Execution; hasWebhook: boolean }>> {
+    if (keys.length === 0) return new Map();
     const rows = await this.db.query<ExecutionRow & { has_webhook: boolean }>(
-      `UPDATE executions e SET status = 'running', attempts = attempts + 1,
-              started_at = COALESCE(started_at, now()), lease_until = now() + make_interval(secs => $3),
-              version = version + 1, updated_at = now()
-        WHERE tenant_id = $1 AND id = $2
-          AND (status = 'queued' OR (status = 'running' AND lease_until < now()))
-        RETURNING ${workerColumns},
+      `UPDATE executions e SET status = 'running', attempts = e.attempts + 1,
+              started_at = COALESCE(e.started_at, now()), lease_until = now() + make_interval(secs => $3),
+              version = e.version + 1, updated_at = now()
+         FROM unnest($1::uuid[], $2::uuid[]) AS k(tenant_id, id)
+        WHERE e.tenant_id = k.tenant_id AND e.id = k.id
+          AND (e.status = 'queued' OR (e.status = 'running' AND e.lease_until < now()))
+        RETURNING ${qualified('e', workerColumns)},
                   (SELECT a.webhook_url IS NOT NULL FROM agents a WHERE a.id = e.agent_id) AS has_webhook`,
-      [tenantId, id, leaseSeconds],
+      [keys.map((k) => k.tenantId), keys.map((k) => k.id), leaseSeconds],
     );
-    const row = rows[0];
-    if (row) return { kind: 'claimed', execution: toExecution(row), hasWebhook: row.has_webhook };
+    return new Map(rows.map((row) => [row.id, { execution: toExecution(row), hasWebhook: row.has_webhook }]));
+  }
+
+  /** Why an execution could not be claimed (the rare path: redelivery, races, retention). */
+  async claimRefusal(tenantId: string, id: string): Promise<ClaimRefusal> {
     const current = await this.db.query<{ status: ExecutionStatus; announced: boolean }>(
       'SELECT status, notified_at IS NOT NULL AS announced FROM executions WHERE tenant_id = $1 AND id = $2',
       [tenantId, id],
@@ -200,44 +215,62 @@ export class ExecutionRepository {
     return { kind: 'finished', status: found.status, announced: found.announced };
   }
 
+  async claim(tenantId: string, id: string, leaseSeconds: number): Promise<Claim> {
+    const claimed = (await this.claimMany([{ tenantId, id }], leaseSeconds)).get(id);
+    return claimed ? { kind: 'claimed', ...claimed } : this.claimRefusal(tenantId, id);
+  }
+
   /**
-   * Records the answer of attempt `attempt`, unless the execution was cancelled or re-claimed
-   * meanwhile. `silentUnderMs`: with no webhook to call, a run shorter than this has no
-   * completion event to send, so it is marked announced in the same statement.
+   * Records answers, each only if its attempt still owns the execution (not cancelled or
+   * re-claimed meanwhile), and rolls usage up, in one statement for a whole batch.
+   * `silentUnderMs`: with no webhook to call, a run shorter than this has no completion
+   * event to send, so it is marked announced in the same statement.
    */
+  async succeedMany(
+    answers: readonly { id: string; attempt: number; call: CompletedCall; silentUnderMs: number | null }[],
+  ): Promise<Map<string, Execution & { announced: boolean }>> {
+    if (answers.length === 0) return new Map();
+    const rows = await this.db.query<ExecutionRow & { announced: boolean }>(
+      `WITH answer AS (
+         SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::int[], $7::int[],
+                              $8::numeric[], $9::boolean[], $10::int[])
+           AS a(id, attempt, output, provider, model_used, input_tokens, output_tokens, cost_usd, cached, silent_ms)
+       ), done AS (
+         UPDATE executions e SET status = 'succeeded', output = a.output, provider = a.provider,
+                model_used = a.model_used, input_tokens = a.input_tokens, output_tokens = a.output_tokens,
+                cost_usd = a.cost_usd, cached = a.cached, error = NULL, completed_at = now(), lease_until = NULL,
+                version = e.version + 1, updated_at = now(),
+                notified_at = CASE
+                  WHEN a.silent_ms IS NOT NULL AND now() - e.started_at < make_interval(secs => a.silent_ms / 1000.0)
+                  THEN now() END
+           FROM answer a
+          WHERE e.id = a.id AND e.status = 'running' AND e.attempts = a.attempt
+          RETURNING ${qualified('e', resourceColumns)}, e.notified_at IS NOT NULL AS announced
+       ), ${rollUp('succeeded')}
+       SELECT * FROM done`,
+      [
+        answers.map((a) => a.id),
+        answers.map((a) => a.attempt),
+        answers.map((a) => a.call.output),
+        answers.map((a) => a.call.provider),
+        answers.map((a) => a.call.modelUsed),
+        answers.map((a) => a.call.inputTokens),
+        answers.map((a) => a.call.outputTokens),
+        answers.map((a) => a.call.costUsd),
+        answers.map((a) => a.call.cached),
+        answers.map((a) => a.silentUnderMs),
+      ],
+    );
+    return new Map(rows.map((row) => [row.id, { ...toExecution(row), announced: row.announced }]));
+  }
+
   async succeed(
     id: string,
     attempt: number,
     call: CompletedCall,
     silentUnderMs: number | null,
   ): Promise<(Execution & { announced: boolean }) | null> {
-    const rows = await this.db.query<ExecutionRow & { announced: boolean }>(
-      `WITH done AS (
-         UPDATE executions SET status = 'succeeded', output = $3, provider = $4, model_used = $5,
-                input_tokens = $6, output_tokens = $7, cost_usd = $8, cached = $9, error = NULL,
-                completed_at = now(), lease_until = NULL, version = version + 1, updated_at = now(),
-                notified_at = CASE
-                  WHEN $10::int IS NOT NULL AND now() - started_at < make_interval(secs => $10::int / 1000.0)
-                  THEN now() END
-          WHERE id = $1 AND status = 'running' AND attempts = $2
-          RETURNING ${resourceColumns}, notified_at IS NOT NULL AS announced
-       ), ${rollUp('succeeded', '$6', '$7', '$8')}
-       SELECT * FROM done`,
-      [
-        id,
-        attempt,
-        call.output,
-        call.provider,
-        call.modelUsed,
-        call.inputTokens,
-        call.outputTokens,
-        call.costUsd,
-        call.cached,
-        silentUnderMs,
-      ],
-    );
-    const row = rows[0];
-    return row ? { ...toExecution(row), announced: row.announced } : null;
+    return (await this.succeedMany([{ id, attempt, call, silentUnderMs }])).get(id) ?? null;
   }
 
   /** Fails the execution for good: a non-retryable error, or the last attempt spent. */
@@ -248,7 +281,7 @@ export class ExecutionRepository {
                 version = version + 1, updated_at = now()
           WHERE id = $1 AND status IN ('queued', 'running') AND ($3::int IS NULL OR attempts = $3)
           RETURNING ${resourceColumns}
-       ), ${rollUp('failed', '0', '0', '0')}
+       ), ${rollUp('failed')}
        SELECT * FROM done`,
       [id, JSON.stringify(error), attempt ?? null],
     );
