@@ -7,6 +7,7 @@ import {
   createAgentBody,
   updateAgentBody,
 } from '../domain/agent.ts';
+import { createExecutionBody, executionStatuses, maxWaitSeconds } from '../domain/execution.ts';
 import type { RouteDef } from '../manifest.ts';
 import { routeKey, routes } from '../manifest.ts';
 
@@ -52,7 +53,111 @@ const agentListItem = {
   },
 };
 
+const executionSchema = {
+  type: 'object',
+  required: ['id', 'agent_id', 'status', 'usage', 'attempts', 'queued_at'],
+  properties: {
+    id: { type: 'string', format: 'uuid' },
+    agent_id: { type: 'string', format: 'uuid' },
+    status: { type: 'string', enum: [...executionStatuses] },
+    input: {},
+    metadata: { type: ['object', 'null'] },
+    model: { type: 'string' },
+    output: { type: ['string', 'null'] },
+    error: {
+      type: ['object', 'null'],
+      properties: { code: { type: 'string' }, message: { type: 'string' } },
+    },
+    usage: {
+      type: 'object',
+      properties: {
+        input_tokens: { type: 'integer' },
+        output_tokens: { type: 'integer' },
+        cost_usd: { type: 'number' },
+        cached: { type: 'boolean' },
+      },
+    },
+    provider: { type: ['string', 'null'] },
+    model_used: { type: ['string', 'null'] },
+    attempts: { type: 'integer' },
+    queued_at: { type: 'string', format: 'date-time' },
+    started_at: { type: ['string', 'null'], format: 'date-time' },
+    completed_at: { type: ['string', 'null'], format: 'date-time' },
+    duration_ms: { type: ['integer', 'null'] },
+  },
+};
+
+const pageOf = (item: Record<string, unknown>) => ({
+  type: 'object',
+  required: ['data', 'next_cursor'],
+  properties: { data: { type: 'array', items: item }, next_cursor: { type: ['string', 'null'] } },
+});
+
+const cursorParams = [
+  { name: 'limit', schema: { type: 'integer', minimum: 1, maximum: 100 }, description: 'Page size' },
+  { name: 'cursor', schema: { type: 'string' }, description: 'next_cursor of the previous page' },
+];
+
+const queueParam = { type: 'string', enum: ['high', 'default', 'low'] };
+
 const docs: Record<string, RouteDoc> = {
+  'POST /v1/agents/{id}/executions': {
+    body: createExecutionBody,
+    query: [
+      {
+        name: 'wait',
+        schema: { type: 'integer', minimum: 0, maximum: maxWaitSeconds, default: 0 },
+        description: 'Hold the request up to this many seconds: 200 with the finished execution, else 202',
+      },
+    ],
+    response: { status: 202, schema: executionSchema },
+  },
+  'GET /v1/agents/{id}/executions': {
+    query: [
+      ...cursorParams,
+      {
+        name: 'status',
+        schema: { type: 'string', enum: [...executionStatuses] },
+        description: 'Filter by status',
+      },
+    ],
+    response: { status: 200, schema: pageOf(executionSchema) },
+  },
+  'GET /v1/executions/{id}': { response: { status: 200, schema: executionSchema }, conditional: 'read' },
+  'POST /v1/executions/{id}/cancel': { response: { status: 200, schema: executionSchema } },
+  'GET /v1/usage': {
+    query: [
+      {
+        name: 'from',
+        schema: { type: 'string', format: 'date' },
+        description: 'First day (default: 29 days before to)',
+      },
+      {
+        name: 'to',
+        schema: { type: 'string', format: 'date' },
+        description: 'Last day (default: today, UTC)',
+      },
+    ],
+    response: { status: 200, schema: { type: 'object' } },
+  },
+  'GET /v1/audit': { query: cursorParams, response: { status: 200, schema: pageOf({ type: 'object' }) } },
+  'GET /v1/admin/queues': { response: { status: 200, schema: { type: 'object' } } },
+  'GET /v1/admin/dlq/{queue}': {
+    query: [
+      { name: 'limit', schema: { type: 'integer', minimum: 1, maximum: 10 }, description: 'At most 10' },
+    ],
+    response: { status: 200, schema: { type: 'object' } },
+  },
+  'POST /v1/admin/dlq/{queue}/redrive': {
+    query: [
+      {
+        name: 'limit',
+        schema: { type: 'integer', minimum: 1, maximum: 10_000 },
+        description: 'Messages to move',
+      },
+    ],
+    response: { status: 200, schema: { type: 'object' } },
+  },
   'GET /health': { response: { status: 200, schema: { type: 'object' } } },
   'GET /openapi.json': { response: { status: 200, schema: { type: 'object' } } },
   'POST /v1/agents': { body: createAgentBody, response: { status: 201, schema: agentResource } },
@@ -149,7 +254,7 @@ const operation = (route: RouteDef) => {
       name: match[1],
       in: 'path',
       required: true,
-      schema: { type: 'string', format: 'uuid' },
+      schema: match[1] === 'queue' ? queueParam : { type: 'string', format: 'uuid' },
     });
   }
   for (const q of doc.query ?? []) {
