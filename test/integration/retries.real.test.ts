@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { resetProviders } from '../../shared/adapters/llm/registry.ts';
 import { adminKey, startTestApi, type TestApi } from '../support/api.ts';
+import { runToEnd } from '../support/processes.ts';
 import { describeRealServers } from '../support/real-servers.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -169,6 +170,20 @@ describeRealServers('retries, DLQ and redrive', (servers) => {
     expect(done).toMatchObject({ status: 'failed', attempts: 1 });
     const letter = await until(() => deadLetterFor(done.id), 10_000, 'the dead letter');
     expect(letter.failure).toMatch(/400/);
+  });
+
+  it('npm run dlq lists the queues and peeks at dead letters through the operator API', async () => {
+    const env = { SWITCHYARD_URL: api.url, SWITCHYARD_ADMIN_KEY: adminKey };
+    const list = await runToEnd('bin/dlq.ts', ['list'], env);
+    expect(list.code, list.output).toBe(0);
+    for (const queue of ['high', 'default', 'low'])
+      expect(list.output).toMatch(new RegExp(`^${queue}\\s`, 'm'));
+    const peek = await runToEnd('bin/dlq.ts', ['peek', 'high'], env);
+    expect(peek.code, peek.output).toBe(0);
+    expect(JSON.parse(peek.output.slice(peek.output.indexOf('{'))).queue).toBe('high');
+    const denied = await runToEnd('bin/dlq.ts', ['list'], { ...env, SWITCHYARD_ADMIN_KEY: 'wrong' });
+    expect(denied.code).toBe(1);
+    expect(denied.output).toMatch(/401/);
   });
 
   it('operator queue endpoints need the operator key and name real queues', async () => {
