@@ -66,7 +66,6 @@ export const createQueueConsumer = (
   batchJobs: Readonly<Record<string, BatchJobHandler>> = {},
 ): QueueConsumer => {
   const policy = queues.find((q) => q.name === queue)!.retry;
-  const processor = new BatchProcessor(EventType.SQS);
 
   const changeVisibility = async (record: SQSRecord, seconds: number): Promise<void> => {
     const url = config().queueUrls[queue];
@@ -189,6 +188,9 @@ export const createQueueConsumer = (
 
   const handler = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
     const batched = await runBatches(event.Records);
+    // One processor per invocation: it keeps the batch's records and failures, and the local
+    // poller invokes a worker for several batches at once (Lambda never does).
+    const processor = new BatchProcessor(EventType.SQS);
     return processPartialResponse(event, (record: SQSRecord) => processRecord(record, batched), processor, {
       context,
       throwOnFullBatchFailure: false,
