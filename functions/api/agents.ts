@@ -14,15 +14,10 @@ import { QueryReader } from '../../shared/http/query.ts';
 import type { ApiResponse } from '../../shared/http/types.ts';
 import { requirePrincipal } from '../../shared/http/types.ts';
 import { validateBody } from '../../shared/http/validation.ts';
-import { AgentService } from '../../shared/services/agents.ts';
 import { recordAudit } from '../../shared/services/audit.ts';
-import { agentRepository, sharedCache } from '../../shared/services/container.ts';
+import { agentService } from '../../shared/services/container.ts';
 
-let service: AgentService | undefined;
-const agents = (): AgentService => {
-  service ??= new AgentService(agentRepository(), sharedCache());
-  return service;
-};
+const agents = agentService;
 
 /** Authenticated, may change at any time: clients revalidate with the ETag. */
 const agentCacheControl = 'private, no-cache';

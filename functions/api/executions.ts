@@ -1,4 +1,3 @@
-import { jobQueue } from '../../shared/adapters/aws/job-queue.ts';
 import { encodeCursor } from '../../shared/domain/cursor.ts';
 import { badRequest } from '../../shared/domain/errors.ts';
 import type { Execution } from '../../shared/domain/execution.ts';
@@ -15,22 +14,11 @@ import { QueryReader } from '../../shared/http/query.ts';
 import type { ApiRequest, ApiResponse } from '../../shared/http/types.ts';
 import { requirePrincipal } from '../../shared/http/types.ts';
 import { validateBody } from '../../shared/http/validation.ts';
-import { AgentService } from '../../shared/services/agents.ts';
 import { recordAudit } from '../../shared/services/audit.ts';
-import { agentRepository, executionRepository, sharedCache } from '../../shared/services/container.ts';
-import { ExecutionService } from '../../shared/services/executions.ts';
+import { executionService } from '../../shared/services/container.ts';
 import { withIdempotencyKey } from '../../shared/services/idempotency.ts';
 
-let service: ExecutionService | undefined;
-const executions = (): ExecutionService => {
-  if (!service) {
-    const agents = new AgentService(agentRepository(), sharedCache());
-    service = new ExecutionService(executionRepository(), jobQueue(), (tenantId, id) =>
-      agents.get(tenantId, id),
-    );
-  }
-  return service;
-};
+const executions = executionService;
 
 /** Finished executions never change again but for a redrive, which changes the ETag. */
 const cacheControlOf = (execution: Execution): string =>

@@ -1,3 +1,4 @@
+import { jobQueue } from '../adapters/aws/job-queue.ts';
 import { MemoryCache } from '../adapters/cache/memory.ts';
 import { RedisCache } from '../adapters/cache/redis.ts';
 import { TwoTierCache } from '../adapters/cache/two-tier.ts';
@@ -6,6 +7,8 @@ import { database } from '../adapters/postgres/db.ts';
 import { ExecutionRepository } from '../adapters/postgres/executions.ts';
 import { TenantRepository } from '../adapters/postgres/tenants.ts';
 import { config } from '../runtime/config.ts';
+import { AgentService } from './agents.ts';
+import { ExecutionService } from './executions.ts';
 
 /**
  * The container's adapters, created on first use and kept for its lifetime:
@@ -13,6 +16,8 @@ import { config } from '../runtime/config.ts';
  */
 let l2: RedisCache | undefined;
 let cache: TwoTierCache | undefined;
+let agents: AgentService | undefined;
+let executions: ExecutionService | undefined;
 
 export const redisCache = (): RedisCache | undefined => {
   const { redisUrl } = config();
@@ -36,9 +41,31 @@ export const agentRepository = (): AgentRepository => new AgentRepository(databa
 export const tenantRepository = (): TenantRepository => new TenantRepository(database());
 export const executionRepository = (): ExecutionRepository => new ExecutionRepository(database());
 
-/** For the local runtime and tests: forget every adapter (after closing them elsewhere). */
+export const agentService = (): AgentService => {
+  agents ??= new AgentService(agentRepository(), sharedCache());
+  return agents;
+};
+
+export const executionService = (): ExecutionService => {
+  executions ??= new ExecutionService(executionRepository(), jobQueue(), (tenantId, id) =>
+    agentService().get(tenantId, id),
+  );
+  return executions;
+};
+
+/** For the local runtime and tests: forget every adapter and service (after closing them elsewhere). */
 export const resetContainer = async (): Promise<void> => {
   await l2?.close();
   l2 = undefined;
   cache = undefined;
+  agents = undefined;
+  executions = undefined;
+  for (const reset of resetHooks) reset();
+};
+
+const resetHooks: (() => void)[] = [];
+
+/** Lets modules that keep their own container-wide objects forget them with the rest. */
+export const onContainerReset = (reset: () => void): void => {
+  resetHooks.push(reset);
 };

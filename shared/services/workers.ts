@@ -11,7 +11,7 @@ import { functions } from '../manifest.ts';
 import { config } from '../runtime/config.ts';
 import { logger, metrics } from '../runtime/observability.ts';
 import type { JobContext } from '../workers/consumer.ts';
-import { executionRepository, sharedCache } from './container.ts';
+import { executionRepository, onContainerReset, sharedCache } from './container.ts';
 import { type CompleteCall, ExecutionAnnouncer, ExecutionRunner } from './execution-runner.ts';
 import { sweepExecutions } from './sweeper.ts';
 
@@ -34,6 +34,10 @@ const completeWithChain: CompleteCall = async (settings: ExecutionSettings, requ
 
 let announcer: ExecutionAnnouncer | undefined;
 let runner: ExecutionRunner | undefined;
+onContainerReset(() => {
+  announcer = undefined;
+  runner = undefined;
+});
 
 export const executionAnnouncer = (): ExecutionAnnouncer => {
   announcer ??= new ExecutionAnnouncer(executionRepository(), jobQueue());
