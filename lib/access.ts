@@ -1,0 +1,54 @@
+import type { FunctionName, QueueName } from '../shared/manifest.ts';
+
+/**
+ * What each function of the manifest reaches, read off its code (functions/ and the services
+ * they call). The stack grants exactly this and nothing more; a function added to the
+ * manifest fails to compile here until its access is written down.
+ */
+export interface FunctionAccess {
+  /** Aurora through RDS Proxy (DATABASE_URL). */
+  readonly database?: boolean;
+  /** Valkey (REDIS_URL): the L2 of the two-tier cache, auth lookups included. */
+  readonly cache?: boolean;
+  /** Queues it enqueues jobs on (SendMessage / SendMessageBatch). */
+  readonly sendsTo?: readonly QueueName[];
+  /** Queues whose DLQ it parks unrecoverable messages in directly (the consumer's non-retryable path). */
+  readonly deadLettersTo?: readonly QueueName[];
+  /** GetQueueAttributes only (health checks). */
+  readonly inspects?: readonly QueueName[];
+  /** Every queue and DLQ: attributes, peek and redrive (the operator API). */
+  readonly operatesQueues?: boolean;
+  /** The idempotency table: records (Powertools idempotency), or only DescribeTable (health). */
+  readonly idempotency?: 'records' | 'describe';
+  /** CloudWatch GetMetricStatistics (oldest message age of the operator API). */
+  readonly readsMetrics?: boolean;
+  /** The operator key (SWITCHYARD_ADMIN_KEY). */
+  readonly adminKey?: boolean;
+  /** Model calls: Bedrock, and OpenAI through its key secret when configured. */
+  readonly llm?: boolean;
+  /** Calls arbitrary HTTPS endpoints (webhooks, OpenAI): needs a NAT route. */
+  readonly internet?: boolean;
+}
+
+export const functionAccess = {
+  agents: { database: true, cache: true, sendsTo: ['low'] },
+  health: { database: true, cache: true, inspects: ['high'], idempotency: 'describe' },
+  openapi: {},
+  fallback: {},
+  admin: { database: true, operatesQueues: true, readsMetrics: true, adminKey: true },
+  executions: { database: true, cache: true, sendsTo: ['high', 'low'], idempotency: 'records' },
+  activity: { database: true, cache: true },
+  workerHigh: {
+    database: true,
+    cache: true,
+    sendsTo: ['default'],
+    deadLettersTo: ['high'],
+    llm: true,
+    internet: true,
+  },
+  workerDefault: { database: true, deadLettersTo: ['default'], internet: true },
+  workerLow: { database: true, sendsTo: ['high'], deadLettersTo: ['low'] },
+} as const satisfies Record<FunctionName, FunctionAccess>;
+
+/** Runs in the VPC: it talks to the database or the cache. The others stay out (faster cold starts). */
+export const inVpc = (access: FunctionAccess): boolean => Boolean(access.database || access.cache);

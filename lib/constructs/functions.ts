@@ -1,0 +1,181 @@
+import { Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import { type FunctionName, functions, type QueueName, queues, routes } from '../../shared/manifest.ts';
+import { type FunctionAccess, functionAccess, inVpc } from '../access.ts';
+import type { StageConfig } from '../stage-config.ts';
+import type { Cache } from './cache.ts';
+import type { Data } from './data.ts';
+import type { Network } from './network.ts';
+import type { Queues } from './queues.ts';
+import { SwitchyardFunction } from './switchyard-function.ts';
+
+export interface AppFunctionsProps {
+  readonly config: StageConfig;
+  readonly network: Network;
+  readonly data: Data;
+  readonly cache: Cache;
+  readonly queues: Queues;
+  /** The operator key of `/v1/admin/*`. */
+  readonly adminKey: secretsmanager.ISecret;
+  /** The OpenAI API key, when the stage names one. */
+  readonly openAiKey: secretsmanager.ISecret | undefined;
+}
+
+export interface AppFunction {
+  readonly name: FunctionName;
+  readonly fn: SwitchyardFunction;
+  /** What API Gateway and the event sources invoke; CodeDeploy shifts it between versions. */
+  readonly alias: lambda.Alias;
+}
+
+/** The alias every caller invokes. */
+export const liveAlias = 'live';
+
+const upper = (queue: QueueName) => queue.toUpperCase();
+
+const descriptionOf = (name: FunctionName): string => {
+  const keys = routes.filter((r) => r.function === name).map((r) => `${r.method} ${r.path}`);
+  const consumed = queues.find((q) => q.consumer === name);
+  if (consumed) return `Switchyard: consumer of the ${consumed.name} queue`;
+  if (keys.length > 0) return `Switchyard API: ${keys.join(', ')}`.slice(0, 256);
+  return `Switchyard API: ${name} (API Gateway $default: unmatched routes)`;
+};
+
+/**
+ * One function per entry of the manifest, each with exactly the access `functionAccess`
+ * lists: environment, IAM grants and security group rules are all derived from it.
+ */
+export class AppFunctions extends Construct {
+  readonly byName: Readonly<Record<FunctionName, AppFunction>>;
+
+  constructor(scope: Construct, id: string, props: AppFunctionsProps) {
+    super(scope, id);
+    const byName: Partial<Record<FunctionName, AppFunction>> = {};
+    for (const name of Object.keys(functions) as FunctionName[]) {
+      byName[name] = this.create(name, functionAccess[name], props);
+    }
+    this.byName = byName as Record<FunctionName, AppFunction>;
+  }
+
+  get all(): readonly AppFunction[] {
+    return Object.values(this.byName);
+  }
+
+  private create(name: FunctionName, access: FunctionAccess, props: AppFunctionsProps): AppFunction {
+    const { config, network, data, cache, queues: queueSet } = props;
+    const def = functions[name];
+    const consumed = queues.find((q) => q.consumer === name)?.name;
+    const environment: Record<string, string> = {};
+
+    const queueUrlsFor = new Set<QueueName>([
+      ...(access.sendsTo ?? []),
+      ...(access.inspects ?? []),
+      ...(consumed ? [consumed] : []),
+    ]);
+    const dlqUrlsFor = new Set<QueueName>(access.deadLettersTo ?? []);
+    if (access.operatesQueues) {
+      for (const q of queues) {
+        queueUrlsFor.add(q.name);
+        dlqUrlsFor.add(q.name);
+      }
+    }
+    for (const q of queueUrlsFor) environment[`QUEUE_URL_${upper(q)}`] = queueSet.byName[q].queue.queueUrl;
+    for (const q of dlqUrlsFor) environment[`DLQ_URL_${upper(q)}`] = queueSet.byName[q].dlq.queueUrl;
+
+    if (access.database) {
+      environment['DATABASE_URL'] = data.databaseUrl();
+      environment['DATABASE_SECRET_ARN'] = data.secret.secretArn;
+    }
+    if (access.cache) environment['REDIS_URL'] = cache.url();
+    if (access.idempotency) environment['IDEMPOTENCY_TABLE'] = data.idempotencyTable.tableName;
+    if (access.adminKey) environment['SWITCHYARD_ADMIN_KEY_SECRET_ARN'] = props.adminKey.secretArn;
+    if (access.llm) {
+      if (config.llmProvider) environment['SWITCHYARD_DEFAULT_PROVIDER'] = config.llmProvider;
+      // A name works wherever GetSecretValue takes an ARN, and is all a by-name secret has.
+      if (props.openAiKey) environment['OPENAI_API_KEY_SECRET_ARN'] = props.openAiKey.secretName;
+    }
+
+    const fn = new SwitchyardFunction(this, name, {
+      config,
+      name,
+      entry: def.entry,
+      memoryMb: def.memoryMb,
+      timeoutSeconds: def.timeoutSeconds,
+      description: descriptionOf(name),
+      environment,
+      ...(inVpc(access) && {
+        vpc: { vpc: network.vpc, subnets: network.functionSubnets(Boolean(access.internet)) },
+      }),
+    });
+
+    this.grant(fn, access, consumed, props);
+    if (access.database) data.allowQueriesFrom(fn, `${name} function`);
+    if (access.cache) cache.allowFrom(fn, `${name} function`);
+
+    const alias = new lambda.Alias(this, `${name}Alias`, {
+      aliasName: liveAlias,
+      version: fn.currentVersion,
+    });
+    return { name, fn, alias };
+  }
+
+  private grant(
+    fn: SwitchyardFunction,
+    access: FunctionAccess,
+    consumed: QueueName | undefined,
+    props: AppFunctionsProps,
+  ): void {
+    const { data, queues: queueSet } = props;
+    for (const q of access.sendsTo ?? []) queueSet.byName[q].queue.grantSendMessages(fn);
+    for (const q of access.deadLettersTo ?? []) queueSet.byName[q].dlq.grantSendMessages(fn);
+    for (const q of access.inspects ?? []) queueSet.byName[q].queue.grant(fn, 'sqs:GetQueueAttributes');
+    if (access.operatesQueues) {
+      for (const { queue, dlq } of queueSet.all) {
+        // Redrive: receive from the DLQ, send to the queue, then delete from the DLQ.
+        queue.grant(fn, 'sqs:GetQueueAttributes', 'sqs:SendMessage');
+        dlq.grant(fn, 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage', 'sqs:DeleteMessage');
+      }
+    }
+    // The consumer's own receive/delete come with its event source; backoff needs this one.
+    if (consumed) queueSet.byName[consumed].queue.grant(fn, 'sqs:ChangeMessageVisibility');
+
+    if (access.idempotency === 'records') {
+      data.idempotencyTable.grant(
+        fn,
+        'dynamodb:GetItem',
+        'dynamodb:PutItem',
+        'dynamodb:UpdateItem',
+        'dynamodb:DeleteItem',
+      );
+    } else if (access.idempotency === 'describe') {
+      data.idempotencyTable.grant(fn, 'dynamodb:DescribeTable');
+    }
+
+    if (access.database) data.secret.grantRead(fn);
+    if (access.adminKey) props.adminKey.grantRead(fn);
+    if (access.readsMetrics) {
+      // GetMetricStatistics has no resource-level permissions.
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({ actions: ['cloudwatch:GetMetricStatistics'], resources: ['*'] }),
+      );
+    }
+    if (access.llm) {
+      const { region, account, partition } = Stack.of(this);
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          // Converse calls InvokeModel; the model is each agent's choice, so any model, and any
+          // region for foundation models, where cross-region inference profiles route calls.
+          actions: ['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream'],
+          resources: [
+            `arn:${partition}:bedrock:*::foundation-model/*`,
+            `arn:${partition}:bedrock:${region}:${account}:inference-profile/*`,
+          ],
+        }),
+      );
+      props.openAiKey?.grantRead(fn);
+    }
+  }
+}

@@ -1,0 +1,98 @@
+import { CfnOutput, Stack, type StackProps, Tags } from 'aws-cdk-lib';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type { Construct } from 'constructs';
+import { Api } from './constructs/api.ts';
+import { Cache } from './constructs/cache.ts';
+import { Data } from './constructs/data.ts';
+import { AppFunctions } from './constructs/functions.ts';
+import { Migrations } from './constructs/migrations.ts';
+import { Network } from './constructs/network.ts';
+import { Observability } from './constructs/observability.ts';
+import { Queues } from './constructs/queues.ts';
+import { Rollout } from './constructs/rollout.ts';
+import { Schedules } from './constructs/schedules.ts';
+import { Workers } from './constructs/workers.ts';
+import { suppressNagFindings } from './nag.ts';
+import type { StageConfig } from './stage-config.ts';
+
+export interface SwitchyardStackProps extends StackProps {
+  readonly config: StageConfig;
+}
+
+/** One stage of Switchyard: every route, function and queue of the manifest, and what they run on. */
+export class SwitchyardStack extends Stack {
+  readonly config: StageConfig;
+  readonly network: Network;
+  readonly data: Data;
+  readonly cache: Cache;
+  readonly queues: Queues;
+  readonly functions: AppFunctions;
+  readonly migrations: Migrations;
+  readonly api: Api;
+  readonly rollout: Rollout;
+  readonly observability: Observability;
+  /** The operator key of `/v1/admin/*`, generated at first deploy. */
+  readonly adminKey: secretsmanager.Secret;
+
+  constructor(scope: Construct, id: string, props: SwitchyardStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    this.config = config;
+    Tags.of(this).add('project', 'switchyard');
+    Tags.of(this).add('stage', config.stage);
+
+    this.network = new Network(this, 'Network', { config });
+    this.data = new Data(this, 'Data', { config, network: this.network });
+    this.cache = new Cache(this, 'Cache', { config, network: this.network });
+    this.queues = new Queues(this, 'Queues', { config });
+
+    this.adminKey = new secretsmanager.Secret(this, 'AdminKey', {
+      secretName: `switchyard/${config.stage}/admin-key`,
+      description: 'Operator key of /v1/admin/* (Authorization: Bearer <key>)',
+      generateSecretString: { passwordLength: 48, excludePunctuation: true },
+    });
+    const openAiKey = config.openAiSecretName
+      ? secretsmanager.Secret.fromSecretNameV2(this, 'OpenAiKey', config.openAiSecretName)
+      : undefined;
+
+    this.functions = new AppFunctions(this, 'Functions', {
+      config,
+      network: this.network,
+      data: this.data,
+      cache: this.cache,
+      queues: this.queues,
+      adminKey: this.adminKey,
+      openAiKey,
+    });
+    this.migrations = new Migrations(this, 'Migrations', { config, network: this.network, data: this.data });
+    // New versions take traffic (alias update, event sources) only once the schema is in place.
+    this.migrations.trigger.executeBefore(...this.functions.all.map((f) => f.alias));
+
+    this.api = new Api(this, 'Api', { config, functions: this.functions });
+    new Workers(this, 'Workers', { functions: this.functions, queues: this.queues });
+    new Schedules(this, 'Schedules', { queues: this.queues });
+    this.rollout = new Rollout(this, 'Rollout', { config, functions: this.functions });
+    this.observability = new Observability(this, 'Observability', {
+      config,
+      api: this.api,
+      functions: this.functions,
+      extraFunctions: [this.migrations.fn],
+      queues: this.queues,
+      data: this.data,
+      cache: this.cache,
+      rolloutAlarms: this.rollout.alarms,
+    });
+
+    new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Base URL of the HTTP API' });
+    new CfnOutput(this, 'DashboardName', { value: this.observability.dashboard.dashboardName });
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.observability.topic.topicArn });
+    new CfnOutput(this, 'AdminKeySecretArn', {
+      value: this.adminKey.secretArn,
+      description: 'aws secretsmanager get-secret-value --secret-id <arn> reads the operator key',
+    });
+    new CfnOutput(this, 'DatabaseProxyEndpoint', { value: this.data.proxy.endpoint });
+    new CfnOutput(this, 'DatabaseReaderEndpoint', { value: this.data.readerEndpoint });
+
+    suppressNagFindings(this);
+  }
+}
