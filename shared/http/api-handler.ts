@@ -101,7 +101,7 @@ export const createApiHandler = (handlers: RouteHandlers): ApiHandler => {
     const auth = authByRoute.get(event.routeKey) ?? 'tenant';
     const token = bearerToken(event);
     const principal = auth === 'tenant' ? await authenticateTenant(token) : undefined;
-    if (auth === 'admin') authenticateAdmin(token);
+    if (auth === 'admin') await authenticateAdmin(token);
     const method = event.requestContext.http.method;
     const request: ApiRequest = {
       routeKey: event.routeKey,

@@ -11,6 +11,8 @@ export interface RuntimeConfig {
   readonly dbPoolMax: number;
   readonly redisUrl: string | undefined;
   readonly adminKey: string | undefined;
+  /** In AWS the operator key lives in Secrets Manager; SWITCHYARD_ADMIN_KEY wins when both are set. */
+  readonly adminKeySecretArn: string | undefined;
   readonly cache: {
     /** How long a container may serve an entry from memory without asking L2: the staleness bound across containers. */
     readonly l1TtlMs: number;
@@ -62,6 +64,7 @@ export const loadConfig = (env: Env = process.env): RuntimeConfig => {
     dbPoolMax: embedded ? 1 : intFrom(env, 'DB_POOL_MAX', 5, 1, 100),
     redisUrl: env['REDIS_URL'] || undefined,
     adminKey: env['SWITCHYARD_ADMIN_KEY'] || undefined,
+    adminKeySecretArn: env['SWITCHYARD_ADMIN_KEY_SECRET_ARN'] || undefined,
     cache: {
       l1TtlMs: intFrom(env, 'CACHE_L1_TTL_MS', 5_000, 0, 300_000),
       l1MaxEntries: intFrom(env, 'CACHE_L1_MAX_ENTRIES', 10_000, 0, 1_000_000),

@@ -25,8 +25,14 @@ export const authenticateTenant = async (key: string | undefined): Promise<Princ
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
-/** The operator key: compared in constant time, never cached or stored. */
-export const authenticateAdmin = (key: string | undefined): void => {
-  const { adminKey } = config();
+/** The operator key: compared in constant time, never cached in the shared cache or stored. */
+export const authenticateAdmin = async (key: string | undefined): Promise<void> => {
+  const { adminKey: fromEnv, adminKeySecretArn } = config();
+  let adminKey = fromEnv;
+  if (!adminKey && adminKeySecretArn) {
+    // Powertools caches it in the container for 5 minutes: a rotation takes effect within that.
+    const { getSecret } = await import('@aws-lambda-powertools/parameters/secrets');
+    adminKey = (await getSecret<string>(adminKeySecretArn, { maxAge: 300 })) ?? undefined;
+  }
   if (!key || !adminKey || !timingSafeEqual(digest(key), digest(adminKey))) throw unauthorized();
 };

@@ -92,8 +92,15 @@ export class ExecutionAnnouncer {
         : 0;
     metrics.addMetric(`Executions_${execution.status}`, 'Count', 1);
     metrics.addMetric('ExecutionDuration', 'Milliseconds', duration);
-    metrics.addMetric('TokensIn', 'Count', execution.inputTokens ?? 0);
-    metrics.addMetric('TokensOut', 'Count', execution.outputTokens ?? 0);
+    // Tokens by model for the dashboard: a single metric carries its own dimension.
+    for (const [name, value] of [
+      ['TokensIn', execution.inputTokens],
+      ['TokensOut', execution.outputTokens],
+    ] as const) {
+      const single = metrics.singleMetric();
+      single.addDimension('model', execution.modelUsed ?? execution.model);
+      single.addMetric(name, 'Count', value ?? 0);
+    }
     const jobs: Promise<void>[] = [];
     const ids = { execution_id: execution.id };
     if (hasWebhook) {

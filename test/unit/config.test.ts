@@ -34,6 +34,7 @@ describe('loadConfig', () => {
       dbPoolMax: 5,
       redisUrl: undefined,
       adminKey: undefined,
+      adminKeySecretArn: undefined,
       cache: { l1TtlMs: 5_000, l1MaxEntries: 10_000, l2TtlSeconds: 300, negativeTtlSeconds: 30 },
       serverTiming: false,
       webhooksAllowPrivate: false,
