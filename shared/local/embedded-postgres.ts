@@ -9,7 +9,8 @@ export interface EmbeddedPostgres {
 
 const lockFile = 'switchyard.pid';
 
-const isAlive = (pid: number): boolean => {
+/** Whether a process exists (signal 0 checks without signalling). */
+export const isAlive = (pid: number): boolean => {
   try {
     process.kill(pid, 0);
     return true;

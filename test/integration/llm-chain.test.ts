@@ -13,6 +13,7 @@ import {
   type ProviderName,
   type ProviderTarget,
 } from '../../shared/domain/llm.ts';
+import { failureOf } from '../support/llm.ts';
 
 // The registry reads an API key from Secrets Manager through Powertools; no AWS here.
 const getSecret = vi.hoisted(() => vi.fn());
@@ -97,14 +98,6 @@ const local = (model = 'local-echo', timeoutMs = 2_000): ProviderTarget => ({
   model,
   timeoutMs,
 });
-
-const failureOf = async (promise: Promise<unknown>): Promise<unknown> =>
-  promise.then(
-    () => {
-      throw new Error('expected a rejection');
-    },
-    (error: unknown) => error,
-  );
 
 describe('completeWithFallback', () => {
   it('answers from the primary when it succeeds, trying nothing else', async () => {

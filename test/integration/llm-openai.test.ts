@@ -3,7 +3,8 @@ import { createServer, type IncomingHttpHeaders, type Server, type ServerRespons
 import { type AddressInfo, createServer as createTcpServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createOpenAiProvider } from '../../shared/adapters/llm/openai.ts';
-import { LlmError, type LlmRequest } from '../../shared/domain/llm.ts';
+import { LlmError } from '../../shared/domain/llm.ts';
+import { failureOf, llmRequest } from '../support/llm.ts';
 
 /**
  * A real HTTP server speaking the chat-completions protocol. The model name in each request
@@ -109,21 +110,7 @@ beforeEach(() => {
   received.length = 0;
 });
 
-const request = (overrides: Partial<LlmRequest> = {}): LlmRequest => ({
-  model: 'gpt-ok',
-  systemPrompt: 'You are terse.',
-  input: 'Say hello.',
-  timeoutMs: 5_000,
-  ...overrides,
-});
-
-const failureOf = async (promise: Promise<unknown>): Promise<unknown> =>
-  promise.then(
-    () => {
-      throw new Error('expected a rejection');
-    },
-    (error: unknown) => error,
-  );
+const request = llmRequest('gpt-ok', 'Say hello.');
 
 describe('openai provider: request and response', () => {
   it('posts the chat-completions request with the key, messages and settings', async () => {

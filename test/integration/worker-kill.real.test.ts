@@ -6,6 +6,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { jobQueue } from '../../shared/adapters/aws/job-queue.ts';
 import { database } from '../../shared/adapters/postgres/db.ts';
 import { jobTypes, newJob } from '../../shared/domain/jobs.ts';
+import { isAlive } from '../../shared/local/embedded-postgres.ts';
 import { functions } from '../../shared/manifest.ts';
 import { adminKey, startTestApi, type TestApi } from '../support/api.ts';
 import { type RunningProcess, runEntry } from '../support/processes.ts';
@@ -28,15 +29,6 @@ interface Worker {
 }
 
 const finished = (status: string) => ['succeeded', 'failed', 'cancelled'].includes(status);
-
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /**
  * A worker process (bin/worker.ts) killed for real with SIGKILL in the middle of its

@@ -16,7 +16,8 @@ import {
 } from '@aws-sdk/client-bedrock-runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BedrockConverseClient, createBedrockProvider } from '../../shared/adapters/llm/bedrock.ts';
-import { LlmError, type LlmRequest } from '../../shared/domain/llm.ts';
+import { LlmError } from '../../shared/domain/llm.ts';
+import { failureOf, llmRequest } from '../support/llm.ts';
 
 /** A stand-in for BedrockRuntimeClient: records what it was sent and answers as scripted. */
 const fakeClient = (
@@ -43,21 +44,7 @@ const converseOutput = (
   metrics: { latencyMs: 12 },
 });
 
-const request = (overrides: Partial<LlmRequest> = {}): LlmRequest => ({
-  model: 'anthropic.claude-3-haiku-20240307-v1:0',
-  systemPrompt: 'You are terse.',
-  input: 'hello there',
-  timeoutMs: 5_000,
-  ...overrides,
-});
-
-const failureOf = async (promise: Promise<unknown>): Promise<unknown> =>
-  promise.then(
-    () => {
-      throw new Error('expected a rejection');
-    },
-    (error: unknown) => error,
-  );
+const request = llmRequest('anthropic.claude-3-haiku-20240307-v1:0', 'hello there');
 
 /** Waits until aborted, then rejects as the SDK's HTTP handler does. */
 const hangUntilAborted = (_: ConverseCommand, abortSignal?: AbortSignal) =>

@@ -1,22 +1,9 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLocalProvider, localFailureModels } from '../../shared/adapters/llm/local.ts';
 import { LlmError, type LlmRequest } from '../../shared/domain/llm.ts';
+import { failureOf, llmRequest } from '../support/llm.ts';
 
-const request = (overrides: Partial<LlmRequest> = {}): LlmRequest => ({
-  model: 'echo-1',
-  systemPrompt: 'You are terse.',
-  input: 'summarise the quarterly numbers please',
-  timeoutMs: 5_000,
-  ...overrides,
-});
-
-const failureOf = async (promise: Promise<unknown>): Promise<unknown> =>
-  promise.then(
-    () => {
-      throw new Error('expected a rejection');
-    },
-    (error: unknown) => error,
-  );
+const request = llmRequest('echo-1', 'summarise the quarterly numbers please');
 
 afterEach(() => {
   vi.unstubAllEnvs();
