@@ -35,6 +35,11 @@ export interface SqsEventSourcePollerOptions {
   readonly memoryMb?: number;
   /** The mapping's `ReportBatchItemFailures` response type; off means the handler's response is ignored. */
   readonly reportBatchItemFailures?: boolean;
+  /**
+   * Concurrent receive loops. Lambda's SQS event source starts with five pollers; one loop
+   * alone caps a queue at one receive round trip per batch. Default min(5, maxConcurrency).
+   */
+  readonly pollers?: number;
   /** Long-poll wait per ReceiveMessage: it bounds how long stop() takes to stop receiving. */
   readonly waitTimeSeconds?: number;
   /** SQS call failures, handler errors, timeouts and invalid batch responses. Defaults to console.error. */
@@ -67,6 +72,8 @@ export class SqsEventSourcePoller {
   /** Wakes sleeps early so stop() does not sit out a backoff or a batching-window pause. */
   private readonly wakers = new Set<() => void>();
   private running = false;
+  /** Batches being gathered: they count against maxConcurrency like the ones in flight. */
+  private gathering = 0;
   private loop: Promise<void> | undefined;
 
   private readonly counters = {
@@ -124,7 +131,8 @@ export class SqsEventSourcePoller {
     if (this.running) return;
     if (this.loop) throw new Error('SqsEventSourcePoller: await stop() before starting again');
     this.running = true;
-    this.loop = this.pollLoop();
+    const pollers = Math.max(1, Math.min(this.options.pollers ?? 5, this.options.queue.maxConcurrency));
+    this.loop = Promise.all(Array.from({ length: pollers }, () => this.pollLoop())).then(() => {});
   }
 
   /** Stops receiving, lets in-flight batches finish (and their deletes land), then resolves. */
@@ -139,12 +147,16 @@ export class SqsEventSourcePoller {
   private async pollLoop(): Promise<void> {
     let consecutiveErrors = 0;
     while (this.running) {
-      if (this.inFlight.size >= this.options.queue.maxConcurrency) {
-        // Invocations never reject, so this just waits for a free slot.
+      if (this.inFlight.size + this.gathering >= this.options.queue.maxConcurrency) {
+        // Invocations never reject, so this just waits for a free slot. (With no more loops than
+        // maxConcurrency, a full house always has something in flight to wait for.)
         await Promise.race(this.inFlight);
         continue;
       }
-      const { messages, error } = await this.gatherBatch();
+      this.gathering += 1;
+      const { messages, error } = await this.gatherBatch().finally(() => {
+        this.gathering -= 1;
+      });
       // Received messages are hidden from everyone else now: invoke even if stopping or a receive failed.
       if (messages.length > 0) this.dispatch(messages);
       if (error === undefined) {

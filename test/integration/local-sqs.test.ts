@@ -276,12 +276,24 @@ describe.concurrent('SqsEventSourcePoller', () => {
     const immediate = await provisionQueue({ batchingWindowSeconds: 0, visibilityTimeoutSeconds: 30 });
     const windowedBatches: { size: number; at: number }[] = [];
     const immediateBatches: number[] = [];
-    startPoller(windowed.def, windowed.q, async (event) => {
-      windowedBatches.push({ size: event.Records.length, at: Date.now() });
-    });
-    startPoller(immediate.def, immediate.q, async (event) => {
-      immediateBatches.push(event.Records.length);
-    });
+    // One receive loop each: a batching window belongs to a poller, and with several pollers
+    // (as in Lambda) a message arriving during one poller's window may start another's batch.
+    startPoller(
+      windowed.def,
+      windowed.q,
+      async (event) => {
+        windowedBatches.push({ size: event.Records.length, at: Date.now() });
+      },
+      { pollers: 1 },
+    );
+    startPoller(
+      immediate.def,
+      immediate.q,
+      async (event) => {
+        immediateBatches.push(event.Records.length);
+      },
+      { pollers: 1 },
+    );
 
     const firstSentAt = Date.now();
     for (const body of ['a', 'b', 'c']) {
@@ -295,6 +307,38 @@ describe.concurrent('SqsEventSourcePoller', () => {
     // The window opens with the first message, so the batch cannot be invoked before it closes.
     expect(windowedBatches[0]!.at - firstSentAt).toBeGreaterThanOrEqual(900);
     expect(immediateBatches).toEqual([1, 1, 1]);
+  });
+
+  it('receives with several pollers at once, still within maxConcurrency', async ({ expect }) => {
+    const { def, q } = await provisionQueue({
+      batchSize: 1,
+      maxConcurrency: 4,
+      visibilityTimeoutSeconds: 30,
+    });
+    await sendBodies(
+      q.url,
+      Array.from({ length: 16 }, (_, i) => `p${i}`),
+    );
+    let running = 0;
+    let maxRunning = 0;
+    let seen = 0;
+    const poller = startPoller(
+      def,
+      q,
+      async () => {
+        running += 1;
+        maxRunning = Math.max(maxRunning, running);
+        await sleep(150);
+        running -= 1;
+        seen += 1;
+      },
+      { pollers: 4 },
+    );
+    await waitFor(() => seen === 16);
+    await poller.stop();
+    // Four loops gather at once, yet batches being gathered count against the limit.
+    expect(maxRunning).toBe(4);
+    expect(poller.maxConcurrentBatches).toBeLessThanOrEqual(4);
   });
 
   it('never runs more than maxConcurrency batches at once', async ({ expect }) => {
