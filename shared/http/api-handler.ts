@@ -5,7 +5,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import type { AuthMode } from '../manifest.ts';
 import { routeKey as keyOf, routes as manifestRoutes } from '../manifest.ts';
 import { config } from '../runtime/config.ts';
-import { logger, metrics } from '../runtime/observability.ts';
+import { logger, metrics, metricsEnabled } from '../runtime/observability.ts';
 import { currentScope, newScope, runInScope } from '../runtime/request-scope.ts';
 import { tracingMiddleware } from '../runtime/tracing.ts';
 import { authenticateAdmin, authenticateTenant } from '../services/auth.ts';
@@ -50,12 +50,14 @@ const requestEnvelope = (): middy.MiddlewareObj<
       if (timing) response.headers['server-timing'] = timing;
     }
     const elapsed = performance.now() - (started.get(request) ?? performance.now());
-    metrics.addDimension('route', request.event.routeKey);
-    metrics.addMetric('Latency', 'Milliseconds', elapsed);
-    if (scope) {
-      metrics.addMetric('Queries', 'Count', scope.queries);
-      metrics.addMetric('CacheHits', 'Count', scope.cacheHits);
-      metrics.addMetric('CacheMisses', 'Count', scope.cacheMisses);
+    if (metricsEnabled()) {
+      metrics.addDimension('route', request.event.routeKey);
+      metrics.addMetric('Latency', 'Milliseconds', elapsed);
+      if (scope) {
+        metrics.addMetric('Queries', 'Count', scope.queries);
+        metrics.addMetric('CacheHits', 'Count', scope.cacheHits);
+        metrics.addMetric('CacheMisses', 'Count', scope.cacheMisses);
+      }
     }
     if (elapsed > slowRequestMs) {
       logger.warn('slow request', {

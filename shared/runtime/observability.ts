@@ -17,6 +17,14 @@ export const metrics = new Metrics({
   defaultDimensions: { stage: process.env['STAGE'] ?? 'local' },
 });
 
+/**
+ * Whether EMF metrics are published. Locally they are off, and the local runtime serves
+ * concurrent requests from one container (Lambda never does), which would share one set
+ * of per-request dimensions: per-request metric work is skipped altogether there.
+ */
+export const metricsEnabled = (): boolean =>
+  process.env['POWERTOOLS_METRICS_DISABLED']?.toLowerCase() !== 'true';
+
 /** Warn at most once per interval for a recurring condition (e.g. the cache being down). */
 export const throttledWarn = (intervalMs: number) => {
   let last = 0;

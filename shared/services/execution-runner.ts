@@ -9,7 +9,7 @@ import type { JobEnvelope } from '../domain/jobs.ts';
 import { isRetryable, jobTypes, NonRetryableError, newJob } from '../domain/jobs.ts';
 import type { LlmRequest, LlmResult, ProviderName } from '../domain/llm.ts';
 import { costUsd } from '../domain/pricing.ts';
-import { logger, metrics } from '../runtime/observability.ts';
+import { logger, metrics, metricsEnabled } from '../runtime/observability.ts';
 import type { JobContext } from '../workers/consumer.ts';
 
 /** Calls the agent's provider chain. */
@@ -84,23 +84,42 @@ export class ExecutionAnnouncer {
     private readonly queue: JobQueue,
   ) {}
 
+  /**
+   * Tokens by model for the dashboard: one single-metric (its own `model` dimension) per
+   * model and call, summed, since each single-metric is an object and a log line of its own.
+   */
+  tokensByModel(executions: readonly Execution[]): void {
+    if (!metricsEnabled() || executions.length === 0) return;
+    const totals = new Map<string, { input: number; output: number }>();
+    for (const execution of executions) {
+      const model = execution.modelUsed ?? execution.model;
+      const total = totals.get(model) ?? { input: 0, output: 0 };
+      total.input += execution.inputTokens ?? 0;
+      total.output += execution.outputTokens ?? 0;
+      totals.set(model, total);
+    }
+    for (const [model, total] of totals) {
+      const single = metrics.singleMetric();
+      single.addDimension('model', model);
+      single.addMetric('TokensIn', 'Count', total.input);
+      single.addMetric('TokensOut', 'Count', total.output);
+    }
+  }
+
   /** `alreadyAnnounced`: the completing statement found nothing to send; only metrics remain. */
-  async announce(execution: Execution, hasWebhook: boolean, alreadyAnnounced = false): Promise<void> {
+  async announce(
+    execution: Execution,
+    hasWebhook: boolean,
+    alreadyAnnounced = false,
+    tokensCounted = false,
+  ): Promise<void> {
+    if (!tokensCounted) this.tokensByModel([execution]);
     const duration =
       execution.startedAt && execution.completedAt
         ? execution.completedAt.getTime() - execution.startedAt.getTime()
         : 0;
     metrics.addMetric(`Executions_${execution.status}`, 'Count', 1);
     metrics.addMetric('ExecutionDuration', 'Milliseconds', duration);
-    // Tokens by model for the dashboard: a single metric carries its own dimension.
-    for (const [name, value] of [
-      ['TokensIn', execution.inputTokens],
-      ['TokensOut', execution.outputTokens],
-    ] as const) {
-      const single = metrics.singleMetric();
-      single.addDimension('model', execution.modelUsed ?? execution.model);
-      single.addMetric(name, 'Count', value ?? 0);
-    }
     const jobs: Promise<void>[] = [];
     const ids = { execution_id: execution.id };
     if (hasWebhook) {
@@ -210,6 +229,7 @@ export class ExecutionRunner {
         silentUnderMs: hasWebhook ? null : slowExecutionMs,
       })),
     );
+    this.announcer.tokensByModel([...done.values()]);
     await Promise.all(
       answered.map(async ({ execution, hasWebhook }) => {
         const finished = done.get(execution.id);
@@ -218,7 +238,7 @@ export class ExecutionRunner {
           return;
         }
         try {
-          await this.announcer.announce(finished, hasWebhook, finished.announced);
+          await this.announcer.announce(finished, hasWebhook, finished.announced, true);
         } catch (error) {
           // The result is committed; the sweeper re-announces what did not get out.
           logger.warn('completion not announced yet', {
