@@ -6,7 +6,7 @@ import { database } from '../../shared/adapters/postgres/db.ts';
 import { jobTypes, newJob } from '../../shared/domain/jobs.ts';
 import { InvalidBatchResponseError } from '../../shared/local/sqs-poller.ts';
 import { createQueueConsumer } from '../../shared/workers/consumer.ts';
-import { adminKey, startTestApi, type TestApi } from '../support/api.ts';
+import { adminKey, createTestAgent, startTestApi, type TestApi } from '../support/api.ts';
 
 interface ExecutionBody {
   id: string;
@@ -119,17 +119,7 @@ describe('priority: a 10,000-message low-queue backlog does not hold up high-pri
   };
 
   it('every high execution succeeds, its p50 within a generous bound of the no-backlog p50', async () => {
-    const created = await api.call('/v1/agents', {
-      method: 'POST',
-      json: {
-        name: 'urgent',
-        model: 'gpt-4o-mini',
-        system_prompt: 'p',
-        configuration: { cache_ttl_seconds: 0 },
-      },
-    });
-    expect(created.status).toBe(201);
-    const agent = (await created.json()) as { id: string };
+    const agent = { id: await createTestAgent(api, { name: 'urgent' }) };
 
     await runHigh(agent.id, 'warm-up', 3);
     const quietTrips: number[] = [];

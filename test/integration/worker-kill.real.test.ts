@@ -8,7 +8,7 @@ import { database } from '../../shared/adapters/postgres/db.ts';
 import { jobTypes, newJob } from '../../shared/domain/jobs.ts';
 import { isAlive } from '../../shared/local/embedded-postgres.ts';
 import { functions } from '../../shared/manifest.ts';
-import { adminKey, startTestApi, type TestApi } from '../support/api.ts';
+import { adminKey, createTestAgent, startTestApi, type TestApi } from '../support/api.ts';
 import { type RunningProcess, runEntry } from '../support/processes.ts';
 import { describeRealServers } from '../support/real-servers.ts';
 
@@ -99,18 +99,8 @@ describeRealServers('a worker process killed with SIGKILL mid-batch', (servers) 
     const first = await startWorker();
     expect(first.pid).not.toBe(first.process.child.pid);
 
-    const created = await api.call('/v1/agents', {
-      method: 'POST',
-      // No response cache: every attempt that claims an execution asks the model.
-      json: {
-        name: 'survivor',
-        model: 'gpt-4o-mini',
-        system_prompt: 'p',
-        configuration: { cache_ttl_seconds: 0 },
-      },
-    });
-    expect(created.status).toBe(201);
-    const agent = (await created.json()) as { id: string };
+    // No response cache: every attempt that claims an execution asks the model.
+    const agent = { id: await createTestAgent(api, { name: 'survivor' }) };
     const accept = async (n: number): Promise<string> => {
       const response = await api.call(`/v1/agents/${agent.id}/executions`, {
         method: 'POST',

@@ -64,3 +64,24 @@ export const queriesOf = (response: Response): number => {
   if (!match) throw new Error('response has no Server-Timing query count');
   return Number(match[1]);
 };
+
+/** Creates an agent through the API (no response cache unless overridden) and returns its id. */
+export const createTestAgent = async (
+  api: TestApi,
+  overrides: Record<string, unknown> = {},
+  key: string = acmeKey,
+): Promise<string> => {
+  const response = await api.call('/v1/agents', {
+    method: 'POST',
+    key,
+    json: {
+      name: 'test agent',
+      model: 'gpt-4o-mini',
+      system_prompt: 'p',
+      configuration: { cache_ttl_seconds: 0 },
+      ...overrides,
+    },
+  });
+  if (response.status !== 201) throw new Error(`creating an agent answered ${response.status}`);
+  return ((await response.json()) as { id: string }).id;
+};
