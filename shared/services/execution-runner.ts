@@ -172,11 +172,6 @@ export class ExecutionRunner {
     },
   ) {}
 
-  async run(job: JobEnvelope, context: JobContext): Promise<void> {
-    const [outcome] = await this.runBatch([{ job, context }]);
-    if (outcome !== undefined) throw outcome;
-  }
-
   /**
    * Runs an SQS batch of `agent.execute` jobs with one claim and one completion statement
    * for all of them; the model calls run in parallel. Answers each job with undefined
@@ -192,7 +187,7 @@ export class ExecutionRunner {
     });
     const claimed = await this.repository.claimMany(keys, this.options.leaseSeconds);
 
-    type Answered = { i: number; execution: Execution; hasWebhook: boolean; answer: Answer };
+    type Answered = { execution: Execution; hasWebhook: boolean; answer: Answer };
     const answered: Answered[] = [];
     await Promise.all(
       items.map(async ({ job, context }, i) => {
@@ -204,7 +199,7 @@ export class ExecutionRunner {
             await this.settleRefusal(job.tenant_id, id);
             return;
           }
-          answered.push({ i, ...claim, answer: await this.answer(claim.execution) });
+          answered.push({ ...claim, answer: await this.answer(claim.execution) });
         } catch (error) {
           outcomes[i] = claim
             ? await this.failAttempt(claim.execution, claim.hasWebhook, error, context)

@@ -71,9 +71,8 @@ const requireId = (job: JobEnvelope, name: string): string => {
   return value;
 };
 
-export const highPriorityJobs = {
-  'agent.execute': (job: JobEnvelope, context: JobContext) => executionRunner().run(job, context),
-};
+/** Jobs of the high queue handled one message at a time: none yet (workflow steps will be). */
+export const highPriorityJobs = {};
 
 /** Executions of one SQS batch are claimed and completed with one statement each. */
 export const highPriorityBatchJobs = {
