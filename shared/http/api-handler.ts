@@ -1,11 +1,10 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type { AuthMode } from '../manifest.ts';
 import { routeKey as keyOf, routes as manifestRoutes } from '../manifest.ts';
 import { config } from '../runtime/config.ts';
-import { logger, metrics, metricsEnabled } from '../runtime/observability.ts';
+import { logger, metrics, metricsEnabled, metricsMiddleware } from '../runtime/observability.ts';
 import { currentScope, newScope, runInScope } from '../runtime/request-scope.ts';
 import { tracingMiddleware } from '../runtime/tracing.ts';
 import { authenticateAdmin, authenticateTenant } from '../services/auth.ts';
@@ -125,7 +124,7 @@ export const createApiHandler = (handlers: RouteHandlers): ApiHandler => {
   const wrapped = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>(dispatch)
     .use(tracingMiddleware())
     .use(injectLambdaContext(logger, { resetKeys: true }))
-    .use(logMetrics(metrics))
+    .use(metricsMiddleware())
     .use(requestEnvelope())
     .use(problemErrors());
 

@@ -1,5 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import type middy from '@middy/core';
 
 /**
  * One logger and metrics per container, shared by every module, with the same service
@@ -35,3 +37,9 @@ export const throttledWarn = (intervalMs: number) => {
     logger.warn(message, extra ?? {});
   };
 };
+
+/**
+ * Publishes each invocation's metrics (EMF) where metrics are on; where they are off there
+ * is nothing to publish, and Powertools would warn about that on every invocation.
+ */
+export const metricsMiddleware = (): middy.MiddlewareObj[] => (metricsEnabled() ? [logMetrics(metrics)] : []);

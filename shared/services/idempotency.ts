@@ -1,5 +1,4 @@
-import { IdempotencyConfig, makeIdempotent } from '@aws-lambda-powertools/idempotency';
-import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
+import type { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
 import type { Context } from 'aws-lambda';
 import { ProblemError } from '../domain/errors.ts';
 import type { ApiRequest, ApiResponse } from '../http/types.ts';
@@ -21,12 +20,30 @@ interface IdempotentCall {
   readonly body: unknown;
 }
 
-let persistence: DynamoDBPersistenceLayer | undefined;
-const store = (): DynamoDBPersistenceLayer => {
-  const tableName = config().idempotencyTable;
-  if (!tableName) throw new Error('IDEMPOTENCY_TABLE is not set');
-  persistence ??= new DynamoDBPersistenceLayer({ tableName });
-  return persistence;
+/**
+ * Powertools idempotency and its DynamoDB clients, loaded on the first request that carries
+ * an Idempotency-Key: they would double the function's init time for every container.
+ */
+let loaded:
+  | Promise<{
+      idempotency: typeof import('@aws-lambda-powertools/idempotency');
+      store: DynamoDBPersistenceLayer;
+    }>
+  | undefined;
+const idempotencyModules = () => {
+  loaded ??= (async () => {
+    const tableName = config().idempotencyTable;
+    if (!tableName) throw new Error('IDEMPOTENCY_TABLE is not set');
+    const [idempotency, { DynamoDBPersistenceLayer }] = await Promise.all([
+      import('@aws-lambda-powertools/idempotency'),
+      import('@aws-lambda-powertools/idempotency/dynamodb'),
+    ]);
+    return { idempotency, store: new DynamoDBPersistenceLayer({ tableName }) };
+  })();
+  loaded.catch(() => {
+    loaded = undefined;
+  });
+  return loaded;
 };
 
 /**
@@ -50,19 +67,20 @@ export const withIdempotencyKey = async (
       'Use 1–255 visible ASCII characters.',
     );
   }
-  const idempotencyConfig = new IdempotencyConfig({
+  const { idempotency, store } = await idempotencyModules();
+  const idempotencyConfig = new idempotency.IdempotencyConfig({
     eventKeyJmesPath: '[scope, key]',
     payloadValidationJmesPath: 'body',
     expiresAfterSeconds: 24 * 3600,
     throwOnNoIdempotencyKey: true,
   });
   idempotencyConfig.registerLambdaContext(request.lambdaContext as Context);
-  const once = makeIdempotent(
+  const once = idempotency.makeIdempotent(
     async (_call: IdempotentCall): Promise<StoredResponse> => {
       const response = await run();
       return { status: response.status, body: response.body ?? null, headers: { ...response.headers } };
     },
-    { persistenceStore: store(), config: idempotencyConfig, dataIndexArgument: 0 },
+    { persistenceStore: store, config: idempotencyConfig, dataIndexArgument: 0 },
   );
   try {
     const stored = await once({ scope, key, body: request.body ?? null });

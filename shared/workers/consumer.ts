@@ -1,6 +1,5 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { sqsClient, sqsCommands } from '../adapters/aws/clients.ts';
@@ -10,7 +9,7 @@ import { isFinalAttempt, retryDelaySeconds } from '../domain/retry.ts';
 import type { QueueName } from '../manifest.ts';
 import { queues } from '../manifest.ts';
 import { config } from '../runtime/config.ts';
-import { logger, metrics } from '../runtime/observability.ts';
+import { logger, metrics, metricsMiddleware } from '../runtime/observability.ts';
 import { tracingMiddleware } from '../runtime/tracing.ts';
 
 export interface JobContext {
@@ -200,5 +199,5 @@ export const createQueueConsumer = (
   return middy<SQSEvent, SQSBatchResponse>(handler)
     .use(tracingMiddleware())
     .use(injectLambdaContext(logger, { resetKeys: true }))
-    .use(logMetrics(metrics)) as unknown as QueueConsumer;
+    .use(metricsMiddleware()) as unknown as QueueConsumer;
 };
