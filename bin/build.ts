@@ -8,15 +8,12 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
+import { productionBundleOptions } from '../lib/bundling.ts';
 import { type FunctionName, functions } from '../shared/manifest.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const { values } = parseArgs({ options: { out: { type: 'string', default: 'dist' } } });
 const outRoot = resolve(root, values.out!);
-
-// Some bundled CommonJS dependencies call require() for Node built-ins.
-const requireShim =
-  "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);";
 
 export interface BundleReport {
   readonly function: FunctionName;
@@ -30,23 +27,10 @@ const bundle = async (name: FunctionName): Promise<BundleReport> => {
   await rm(outdir, { recursive: true, force: true });
   await mkdir(outdir, { recursive: true });
   const result = await build({
+    ...productionBundleOptions,
     entryPoints: { index: join(root, functions[name].entry) },
     outdir,
-    outExtension: { '.js': '.mjs' },
-    bundle: true,
-    splitting: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node22',
-    minify: true,
-    sourcemap: 'external',
-    treeShaking: true,
     metafile: true,
-    legalComments: 'none',
-    // Optional native binding of pg; never used.
-    external: ['pg-native'],
-    banner: { js: requireShim },
-    logLevel: 'warning',
   });
   const files = Object.entries(result.metafile.outputs)
     .filter(([file]) => file.endsWith('.mjs'))

@@ -17,6 +17,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import { build } from 'esbuild';
 import pg from 'pg';
 import { Pool } from 'undici';
+import { productionBundleOptions } from '../lib/bundling.ts';
 import { loadHandler, startLocalRuntime } from '../shared/local/runtime.ts';
 import type { FunctionName } from '../shared/manifest.ts';
 import { functions } from '../shared/manifest.ts';
@@ -83,27 +84,11 @@ const ourBundles = JSON.parse(await readFile(join(distDir, 'meta.json'), 'utf8')
 step('building the naive reference bundle');
 const naiveDir = join(work, 'naive');
 const naiveBuild = await build({
+  // The same options as our bundles: the comparison is of code, not of build settings.
+  ...productionBundleOptions,
   entryPoints: { index: join(root, 'load/bench/naive-handler.ts') },
   outdir: naiveDir,
-  outExtension: { '.js': '.mjs' },
-  bundle: true,
-  splitting: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node22',
-  minify: true,
-  sourcemap: 'external',
-  treeShaking: true,
   metafile: true,
-  legalComments: 'none',
-  external: ['pg-native'],
-  // bin/build.ts's shim: bundled CommonJS calls require() for built-ins.
-  banner: {
-    js:
-      "import { createRequire as __createRequire } from 'node:module'; " +
-      'const require = __createRequire(import.meta.url);',
-  },
-  logLevel: 'warning',
 });
 const naiveOutputs = Object.entries(naiveBuild.metafile.outputs).filter(([file]) => file.endsWith('.mjs'));
 const naiveBundle: BundleMeta = {

@@ -6,6 +6,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { bundleExternals, bundleTarget, requireShim } from '../bundling.ts';
 import type { StageConfig } from '../stage-config.ts';
 
 export const projectRoot = resolve(import.meta.dirname, '..', '..');
@@ -15,9 +16,6 @@ export const powertoolsServiceName = 'switchyard';
 export const metricsNamespace = 'Switchyard';
 
 // As in bin/build.ts: some bundled CommonJS dependencies call require() for Node built-ins.
-const requireShim =
-  "import { createRequire as __createRequire } from 'node:module'; " +
-  'const require = __createRequire(import.meta.url);';
 
 export interface SwitchyardFunctionProps {
   readonly config: StageConfig;
@@ -98,7 +96,7 @@ export class SwitchyardFunction extends NodejsFunction {
       ...(props.vpc && { vpc: props.vpc.vpc, vpcSubnets: props.vpc.subnets }),
       bundling: {
         format: OutputFormat.ESM,
-        target: 'node22',
+        target: bundleTarget,
         platform: 'node',
         mainFields: ['module', 'main'],
         minify: true,
@@ -108,7 +106,7 @@ export class SwitchyardFunction extends NodejsFunction {
         banner: requireShim,
         bundleAwsSDK: true,
         // pg's optional native binding; never loaded.
-        externalModules: ['pg-native'],
+        externalModules: bundleExternals,
         forceDockerBundling: false,
         logLevel: LogLevel.WARNING,
         ...(props.afterBundling && {
