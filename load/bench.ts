@@ -13,7 +13,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { build } from 'esbuild';
 import pg from 'pg';
 import { Pool } from 'undici';
@@ -37,6 +37,7 @@ import {
   summarize,
   us,
 } from './bench/stats.ts';
+import { type ApiHandler, apiEvent, lambdaContext } from './support/lambda-events.ts';
 
 const { values } = parseArgs({
   options: {
@@ -126,32 +127,18 @@ const pgVersion = (
   await db.query<{ v: string }>("SELECT current_setting('server_version') AS v")
 ).rows[0]!.v.split(' ')[0]!;
 
-type Handler = (
-  event: APIGatewayProxyEventV2,
-  context: Context,
-) => Promise<APIGatewayProxyStructuredResultV2>;
-const context = {
-  functionName: 'bench',
-  awsRequestId: 'r',
-  getRemainingTimeInMillis: () => 10_000,
-} as Context;
+type Handler = ApiHandler;
+const context = lambdaContext('bench', 10_000);
 const event = (
   routeKey: string,
   path: string,
   options: { body?: unknown; id?: string; query?: Record<string, string> } = {},
 ): APIGatewayProxyEventV2 =>
-  ({
-    version: '2.0',
-    routeKey,
-    rawPath: path,
-    rawQueryString: new URLSearchParams(options.query).toString(),
-    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-    requestContext: { requestId: 'req', http: { method: routeKey.split(' ')[0], path } },
-    isBase64Encoded: false,
-    ...(options.query && { queryStringParameters: options.query }),
+  apiEvent(key, routeKey, path, {
+    ...(options.body !== undefined && { body: options.body }),
     ...(options.id && { pathParameters: { id: options.id } }),
-    ...(options.body !== undefined && { body: JSON.stringify(options.body) }),
-  }) as unknown as APIGatewayProxyEventV2;
+    ...(options.query && { query: options.query }),
+  });
 const getEvent = (id: string) => event('GET /v1/agents/{id}', `/v1/agents/${id}`, { id });
 const newAgent = { name: 'bench', model: 'gpt-4o', system_prompt: 'You answer.', configuration: { t: 0.2 } };
 

@@ -6,11 +6,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { loadHandler, startLocalRuntime } from '../shared/local/runtime.ts';
 import { startPostgres } from '../test/support/real-servers.ts';
+import { type ApiHandler, apiEvent, lambdaContext } from './support/lambda-events.ts';
 
-type Handler = (e: APIGatewayProxyEventV2, c: Context) => Promise<{ statusCode?: number; body?: string }>;
+type Handler = ApiHandler;
 const key = 'micro-key-0123456789abcdef';
 const dataDir = await mkdtemp(join(tmpdir(), 'switchyard-micro-'));
 const postgres = process.env['DATABASE_URL'] ? undefined : await startPostgres();
@@ -27,28 +27,12 @@ const runtime = await startLocalRuntime({
     POWERTOOLS_METRICS_DISABLED: 'true',
   },
 });
-const context = {
-  functionName: 'micro',
-  awsRequestId: 'r',
-  getRemainingTimeInMillis: () => 25_000,
-} as Context;
-const event = (
-  routeKey: string,
-  path: string,
-  body?: unknown,
-  params?: Record<string, string>,
-): APIGatewayProxyEventV2 =>
-  ({
-    version: '2.0',
-    routeKey,
-    rawPath: path,
-    rawQueryString: '',
-    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-    requestContext: { requestId: 'req', http: { method: routeKey.split(' ')[0], path } },
-    isBase64Encoded: false,
+const context = lambdaContext('micro');
+const event = (routeKey: string, path: string, body?: unknown, params?: Record<string, string>) =>
+  apiEvent(key, routeKey, path, {
+    ...(body !== undefined && { body }),
     ...(params && { pathParameters: params }),
-    ...(body !== undefined && { body: JSON.stringify(body) }),
-  }) as unknown as APIGatewayProxyEventV2;
+  });
 
 const agents = await loadHandler<Handler>('agents');
 const executions = await loadHandler<Handler>('executions');
