@@ -9,14 +9,12 @@
  *   - latency: completed_at − queued_at (accept to succeeded), p50 / p99
  * Writes load/results/executions-throughput.json. Loopback only; bounded in count and time.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { Pool } from 'undici';
-import { freePort, runEntry } from '../test/support/processes.ts';
-import { startPostgres } from '../test/support/real-servers.ts';
+import { runEntry } from '../test/support/processes.ts';
+import { startLocalServer } from './support/local-server.ts';
 
 const { values } = parseArgs({
   options: {
@@ -32,45 +30,24 @@ if (!(total > 0 && total <= 200_000 && concurrency > 0 && concurrency <= 1_000))
   throw new Error('--executions 1..200000, --concurrency 1..1000');
 }
 
-const key = 'load-test-key-0123456789abcdef';
-const ownPostgres = process.env['DATABASE_URL'] ? undefined : await startPostgres();
-const databaseUrl = process.env['DATABASE_URL'] ?? ownPostgres!.url;
-const dataDir = await mkdtemp(join(tmpdir(), 'switchyard-load-'));
-const port = await freePort();
-const base = `http://127.0.0.1:${port}`;
-const serverEnv = {
-  PORT: String(port),
-  SWITCHYARD_DATA_DIR: dataDir,
-  DATABASE_URL: databaseUrl,
-  DB_POOL_MAX: '20',
-  SWITCHYARD_API_KEYS: `load:${key}`,
-  SWITCHYARD_QUIET: '1',
-  SWITCHYARD_SERVER_TIMING: 'false',
-  SWITCHYARD_LOCAL_LLM_LATENCY_MS: '0',
-  POWERTOOLS_LOG_LEVEL: 'ERROR',
-};
 // SWITCHYARD_PROFILE_DIR=dir: the server writes a V8 CPU profile there when it stops.
 const profileDir = process.env['SWITCHYARD_PROFILE_DIR'];
-const server = runEntry(
-  'bin/dev.ts',
-  [],
-  serverEnv,
-  profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
+const server = await startLocalServer(
+  profileDir ? { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] } : {},
 );
-const stopAll = async () => {
-  server.child.kill('SIGTERM');
-  await server.exited;
-  await ownPostgres?.stop();
-  await rm(dataDir, { recursive: true, force: true });
-};
+const { apiKey: key, url: base } = server;
+if (!server.databaseUrl) {
+  await server.stop();
+  throw new Error('load:executions measures on PostgreSQL: set DATABASE_URL or install PostgreSQL 15');
+}
+const databaseUrl = server.databaseUrl;
 
 try {
-  await server.waitFor(/is ready/, 30_000);
   const workers = [];
-  const sqsEndpoint = /fauxqs \(in-process\) at (\S+)/.exec(server.output())?.[1];
+  const sqsEndpoint = /fauxqs \(in-process\) at (\S+)/.exec(server.process.output())?.[1];
   for (let i = 0; i < extraWorkers && sqsEndpoint; i += 1) {
     const worker = runEntry('bin/worker.ts', [], {
-      ...serverEnv,
+      ...server.env,
       AWS_ENDPOINT_URL_SQS: sqsEndpoint,
       AWS_ACCESS_KEY_ID: 'local',
       AWS_SECRET_ACCESS_KEY: 'local',
@@ -156,7 +133,7 @@ try {
     measured_at: new Date().toISOString(),
     machine: { cores: (await import('node:os')).cpus().length, node: process.version },
     setup: {
-      database: ownPostgres ? 'throwaway PostgreSQL 15' : 'DATABASE_URL',
+      database: server.label,
       queues: 'fauxqs in the API process',
       provider: 'local, 0 ms',
       extra_worker_processes: workers.length,
@@ -176,5 +153,5 @@ try {
     await worker.exited;
   }
 } finally {
-  await stopAll();
+  await server.stop();
 }

@@ -9,8 +9,7 @@
  * markdown summary on stdout; load/results/<scenario>-<timestamp>.{json,html}.
  * Exit code: 0 every threshold held, 1 any breached (overall or per request name), 2 bad usage.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
@@ -82,52 +81,11 @@ interface Target {
   stop(): Promise<void>;
 }
 
-/** `bin/dev.ts` in a child process, as load/executions-throughput.ts does. */
 const startLocal = async (): Promise<Target> => {
-  const { freePort, runEntry } = await import('../test/support/processes.ts');
-  const { findPostgresBin, startPostgres } = await import('../test/support/real-servers.ts');
-  let postgres: Awaited<ReturnType<typeof startPostgres>> | undefined;
-  let database = process.env['DATABASE_URL'] ? 'DATABASE_URL' : '';
-  if (!database && findPostgresBin()) {
-    try {
-      postgres = await startPostgres();
-      database = 'throwaway PostgreSQL';
-    } catch (error) {
-      console.error(`throwaway PostgreSQL failed (${(error as Error).message.split('\n')[0]}); embedded`);
-    }
-  }
-  if (!database) {
-    database = 'embedded PGlite (no PostgreSQL binaries: figures are not comparable with PostgreSQL)';
-  }
-  const key = 'load-run-key-0123456789abcdef';
-  const dataDir = await mkdtemp(join(tmpdir(), 'switchyard-load-'));
-  const port = await freePort();
-  const env: Record<string, string> = {
-    PORT: String(port),
-    SWITCHYARD_DATA_DIR: dataDir,
-    DB_POOL_MAX: '20',
-    SWITCHYARD_API_KEYS: `load:${key}`,
-    SWITCHYARD_QUIET: '1',
-    SWITCHYARD_SERVER_TIMING: 'false',
-    SWITCHYARD_LOCAL_LLM_LATENCY_MS: '0',
-    POWERTOOLS_LOG_LEVEL: 'ERROR',
-  };
-  const databaseUrl = process.env['DATABASE_URL'] ?? postgres?.url;
-  if (databaseUrl) env['DATABASE_URL'] = databaseUrl;
-  const server = runEntry('bin/dev.ts', [], env);
-  const stop = async () => {
-    server.child.kill('SIGTERM');
-    await Promise.race([server.exited, new Promise((done) => setTimeout(done, 25_000))]);
-    await postgres?.stop();
-    await rm(dataDir, { recursive: true, force: true });
-  };
-  try {
-    await server.waitFor(/is ready/, 60_000);
-  } catch (error) {
-    await stop();
-    throw error;
-  }
-  return { url: `http://127.0.0.1:${port}`, apiKey: key, label: `local bin/dev.ts, ${database}`, stop };
+  // Imported here: a run against a deployed stage starts nothing and needs none of it.
+  const { startLocalServer } = await import('./support/local-server.ts');
+  const server = await startLocalServer();
+  return { url: server.url, apiKey: server.apiKey, label: server.label, stop: server.stop };
 };
 
 const target: Target = baseUrl
