@@ -44,17 +44,6 @@ export class NonRetryableError extends Error {
   override name = 'NonRetryableError';
 }
 
-/** A failure worth another attempt, possibly not before `retryAfterMs`. */
-export class RetryableError extends Error {
-  override name = 'RetryableError';
-  constructor(
-    message: string,
-    readonly retryAfterMs?: number,
-  ) {
-    super(message);
-  }
-}
-
 /** Errors are retryable unless they say otherwise (`retryable: false`, or NonRetryableError). */
 export const isRetryable = (error: unknown): boolean => {
   if (error instanceof NonRetryableError) return false;

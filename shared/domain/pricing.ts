@@ -45,7 +45,3 @@ export const costUsd = (model: string, inputTokens: number, outputTokens: number
   const cost = (inputTokens * price.input + outputTokens * price.output) / 1_000_000;
   return Math.round(cost * 1e8) / 1e8;
 };
-
-export const resetPriceTable = (): void => {
-  table = undefined;
-};

@@ -91,8 +91,6 @@ export type ClaimRefusal =
   | { kind: 'finished'; status: ExecutionStatus; announced: boolean }
   | { kind: 'leased' };
 
-export type Claim = { kind: 'claimed'; execution: Execution; hasWebhook: boolean } | ClaimRefusal;
-
 /** The usage rollup of the execution a statement just finished, in that same statement. */
 /**
  * The usage rollup of the executions a statement just finished (`done`), in that same
@@ -215,11 +213,6 @@ export class ExecutionRepository {
     return { kind: 'finished', status: found.status, announced: found.announced };
   }
 
-  async claim(tenantId: string, id: string, leaseSeconds: number): Promise<Claim> {
-    const claimed = (await this.claimMany([{ tenantId, id }], leaseSeconds)).get(id);
-    return claimed ? { kind: 'claimed', ...claimed } : this.claimRefusal(tenantId, id);
-  }
-
   /**
    * Records answers, each only if its attempt still owns the execution (not cancelled or
    * re-claimed meanwhile), and rolls usage up, in one statement for a whole batch.
@@ -262,15 +255,6 @@ export class ExecutionRepository {
       ],
     );
     return new Map(rows.map((row) => [row.id, { ...toExecution(row), announced: row.announced }]));
-  }
-
-  async succeed(
-    id: string,
-    attempt: number,
-    call: CompletedCall,
-    silentUnderMs: number | null,
-  ): Promise<(Execution & { announced: boolean }) | null> {
-    return (await this.succeedMany([{ id, attempt, call, silentUnderMs }])).get(id) ?? null;
   }
 
   /** Fails the execution for good: a non-retryable error, or the last attempt spent. */
