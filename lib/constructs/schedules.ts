@@ -19,7 +19,7 @@ export interface ScheduledJob {
   readonly description: string;
 }
 
-/** Jobs that run on a clock. Retention cleanup and cache warming join here once they exist. */
+/** Jobs that run on a clock. Cache warming joins here once it exists. */
 export const scheduledJobs: readonly ScheduledJob[] = [
   {
     type: 'executions.sweep',
@@ -27,6 +27,14 @@ export const scheduledJobs: readonly ScheduledJob[] = [
     keyPrefix: 'sweep',
     schedule: events.Schedule.rate(Duration.minutes(1)),
     description: 'Re-enqueue executions stuck in queued or running (lost messages, dead workers)',
+  },
+  {
+    type: 'retention.cleanup',
+    queue: 'low',
+    keyPrefix: 'retention',
+    // Daily at a quiet hour (UTC); a run that exhausts its time budget is continued by the next.
+    schedule: events.Schedule.cron({ minute: '17', hour: '3' }),
+    description: 'Delete executions, workflow executions and audit events past their retention',
   },
 ];
 
@@ -53,7 +61,7 @@ export class Schedules extends Construct {
             idempotency_key: `${job.keyPrefix}:${events.EventField.time}`,
             enqueued_at: events.EventField.time,
           }),
-          // A late run is as good as a skipped one: the next comes a minute later.
+          // A late run is as good as a skipped one: the next tick comes (the sweeper's a minute later).
           maxEventAge: Duration.minutes(5),
           retryAttempts: 3,
         }),

@@ -246,7 +246,8 @@ const start = async (
 
   if (options.workers !== false) {
     // In AWS an EventBridge schedule puts this job on the low queue; here, at start (a
-    // restart loses in-memory queues) and then every minute.
+    // restart loses in-memory queues) and then every minute. The daily retention job is not
+    // scheduled here (local data is dev data): `npm run cleanup` runs it by hand.
     const { jobQueue } = await import('../adapters/aws/job-queue.ts');
     const { jobTypes, newJob } = await import('../domain/jobs.ts');
     const sweep = () =>

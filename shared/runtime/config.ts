@@ -29,6 +29,12 @@ export interface RuntimeConfig {
   /** Where non-retryable messages go at once, and what operators inspect and redrive. */
   readonly dlqUrls: Readonly<Record<'high' | 'default' | 'low', string | undefined>>;
   readonly idempotencyTable: string | undefined;
+  /** Days kept before the retention job deletes them (shared/services/retention.ts). */
+  readonly retentionDays: {
+    readonly executions: number;
+    readonly workflowExecutions: number;
+    readonly audit: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -84,6 +90,11 @@ export const loadConfig = (env: Env = process.env): RuntimeConfig => {
       low: env['DLQ_URL_LOW'] || undefined,
     },
     idempotencyTable: env['IDEMPOTENCY_TABLE'] || undefined,
+    retentionDays: {
+      executions: intFrom(env, 'RETENTION_DAYS_EXECUTIONS', 90, 1, 36_500),
+      workflowExecutions: intFrom(env, 'RETENTION_DAYS_WORKFLOW_EXECUTIONS', 90, 1, 36_500),
+      audit: intFrom(env, 'RETENTION_DAYS_AUDIT', 365, 1, 36_500),
+    },
   };
 };
 

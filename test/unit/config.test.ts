@@ -41,6 +41,7 @@ describe('loadConfig', () => {
       queueUrls: { high: undefined, default: undefined, low: undefined },
       dlqUrls: { high: undefined, default: undefined, low: undefined },
       idempotencyTable: undefined,
+      retentionDays: { executions: 90, workflowExecutions: 90, audit: 365 },
     });
   });
 
@@ -100,6 +101,9 @@ describe('loadConfig', () => {
     ['CACHE_L2_TTL_SECONDS', '0', 'from 1 to 86400'],
     ['CACHE_NEGATIVE_TTL_SECONDS', '3601', 'from 1 to 3600'],
     ['CACHE_NEGATIVE_TTL_SECONDS', 'abc', 'from 1 to 3600'],
+    ['RETENTION_DAYS_EXECUTIONS', '0', 'from 1 to 36500'],
+    ['RETENTION_DAYS_WORKFLOW_EXECUTIONS', '7.5', 'from 1 to 36500'],
+    ['RETENTION_DAYS_AUDIT', 'forever', 'from 1 to 36500'],
   ])('rejects %s=%j, naming the variable, the range and the value', (name, value, range) => {
     const error = configError({ ...base, [name]: value });
     expect(error.message).toContain(name);
