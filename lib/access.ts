@@ -38,10 +38,13 @@ export const functionAccess = {
   admin: { database: true, operatesQueues: true, readsMetrics: true, adminKey: true },
   executions: { database: true, cache: true, sendsTo: ['high', 'low'], idempotency: 'records' },
   activity: { database: true, cache: true },
+  workflows: { database: true, cache: true, sendsTo: ['low'] },
+  workflowExecutions: { database: true, cache: true, sendsTo: ['high', 'low'], idempotency: 'records' },
   workerHigh: {
     database: true,
     cache: true,
-    sendsTo: ['default'],
+    // Workflow steps: released dependents and step retries go back on the high queue.
+    sendsTo: ['high', 'default'],
     deadLettersTo: ['high'],
     llm: true,
     internet: true,

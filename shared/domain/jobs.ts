@@ -18,10 +18,12 @@ export type JobEnvelope = z.infer<typeof jobEnvelope>;
 /** Job types, by the queue that carries them. */
 export const jobTypes = {
   executeAgent: 'agent.execute',
+  runWorkflowStep: 'workflow.step',
   deliverWebhook: 'webhook.deliver',
   slowExecutionAlert: 'execution.slow_alert',
   recordAudit: 'audit.record',
   sweepExecutions: 'executions.sweep',
+  cleanupRetention: 'retention.cleanup',
 } as const;
 
 export const newJob = (

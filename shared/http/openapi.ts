@@ -8,6 +8,14 @@ import {
   updateAgentBody,
 } from '../domain/agent.ts';
 import { createExecutionBody, executionStatuses, maxWaitSeconds } from '../domain/execution.ts';
+import {
+  createWorkflowBody,
+  createWorkflowRunBody,
+  stepStatuses,
+  updateWorkflowBody,
+  workflowPageLimit,
+  workflowRunStatuses,
+} from '../domain/workflow.ts';
 import type { RouteDef } from '../manifest.ts';
 import { routeKey, routes } from '../manifest.ts';
 
@@ -100,7 +108,144 @@ const cursorParams = [
 
 const queueParam = { type: 'string', enum: ['high', 'default', 'low'] };
 
+const usageSchema = {
+  type: 'object',
+  properties: {
+    input_tokens: { type: 'integer' },
+    output_tokens: { type: 'integer' },
+    cost_usd: { type: 'number' },
+  },
+};
+
+const workflowSchema = {
+  type: 'object',
+  required: ['id', 'name', 'version', 'on_step_failure', 'step_count', 'created_at', 'updated_at'],
+  properties: {
+    id: { type: 'string', format: 'uuid' },
+    name: { type: 'string' },
+    description: { type: ['string', 'null'] },
+    version: { type: 'integer', description: 'Definition version; a PATCH makes a new one' },
+    on_step_failure: { type: 'string', enum: ['fail', 'continue'] },
+    webhook_url: { type: ['string', 'null'] },
+    step_count: { type: 'integer' },
+    created_at: { type: 'string', format: 'date-time' },
+    updated_at: { type: 'string', format: 'date-time' },
+    steps: { type: 'array', items: { type: 'object' }, description: 'Only with ?include=steps' },
+  },
+};
+
+const workflowRunSchema = {
+  type: 'object',
+  required: ['id', 'workflow_id', 'workflow_version', 'status', 'step_count', 'usage', 'created_at'],
+  properties: {
+    id: { type: 'string', format: 'uuid' },
+    workflow_id: { type: 'string', format: 'uuid' },
+    workflow_version: { type: 'integer' },
+    status: { type: 'string', enum: [...workflowRunStatuses] },
+    input: {},
+    metadata: { type: ['object', 'null'] },
+    error: { type: ['object', 'null'] },
+    step_count: { type: 'integer' },
+    steps_finished: { type: 'integer' },
+    usage: usageSchema,
+    created_at: { type: 'string', format: 'date-time' },
+    started_at: { type: ['string', 'null'], format: 'date-time' },
+    completed_at: { type: ['string', 'null'], format: 'date-time' },
+    duration_ms: { type: ['integer', 'null'] },
+    steps: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          key: { type: 'string' },
+          agent_id: { type: 'string', format: 'uuid' },
+          status: { type: 'string', enum: [...stepStatuses] },
+          attempts: { type: 'integer' },
+          input: { type: ['string', 'null'] },
+          output: { type: ['string', 'null'] },
+          error: { type: ['object', 'null'] },
+          usage: usageSchema,
+          duration_ms: { type: ['integer', 'null'] },
+        },
+      },
+    },
+  },
+};
+
+const workflowStatsSchema = {
+  type: 'object',
+  properties: {
+    workflow_id: { type: 'string', format: 'uuid' },
+    name: { type: 'string' },
+    window_days: { type: 'integer' },
+    execution_count: { type: 'integer' },
+    avg_duration_seconds: { type: 'number' },
+    success_count: { type: 'integer' },
+    failure_count: { type: 'integer' },
+    success_rate: { type: 'number', description: 'Percentage, 0–100, 2 decimals' },
+    has_active_executions: { type: 'boolean' },
+  },
+};
+
+const waitParam = {
+  name: 'wait',
+  schema: { type: 'integer', minimum: 0, maximum: maxWaitSeconds, default: 0 },
+  description: 'Hold the request up to this many seconds: 200 when finished, else 202',
+};
+
 const docs: Record<string, RouteDoc> = {
+  'POST /v1/workflows': { body: createWorkflowBody, response: { status: 201, schema: workflowSchema } },
+  'GET /v1/workflows': {
+    query: [
+      {
+        name: 'limit',
+        schema: { type: 'integer', minimum: workflowPageLimit.min, maximum: workflowPageLimit.max },
+        description: 'Page size',
+      },
+      { name: 'cursor', schema: { type: 'string' }, description: 'next_cursor of the previous page' },
+      { name: 'q', schema: { type: 'string', maxLength: 200 }, description: 'Case-insensitive name prefix' },
+    ],
+    response: { status: 200, schema: pageOf(workflowSchema) },
+  },
+  'GET /v1/workflows/stats': {
+    response: {
+      status: 200,
+      schema: { type: 'object', properties: { data: { type: 'array', items: workflowStatsSchema } } },
+    },
+  },
+  'GET /v1/workflows/{id}': {
+    query: [{ name: 'include', schema: { type: 'string', enum: ['steps'] }, description: 'Add the steps' }],
+    response: { status: 200, schema: workflowSchema },
+    conditional: 'read',
+  },
+  'PATCH /v1/workflows/{id}': {
+    body: updateWorkflowBody,
+    response: { status: 200, schema: workflowSchema },
+    conditional: 'write',
+  },
+  'DELETE /v1/workflows/{id}': { response: { status: 204 }, conditional: 'write' },
+  'GET /v1/workflows/{id}/stats': { response: { status: 200, schema: workflowStatsSchema } },
+  'POST /v1/workflows/{id}/executions': {
+    body: createWorkflowRunBody,
+    query: [waitParam],
+    response: { status: 202, schema: workflowRunSchema },
+  },
+  'GET /v1/workflows/{id}/executions': {
+    query: [
+      ...cursorParams,
+      {
+        name: 'status',
+        schema: { type: 'string', enum: [...workflowRunStatuses] },
+        description: 'Filter by status',
+      },
+    ],
+    response: { status: 200, schema: pageOf(workflowRunSchema) },
+  },
+  'GET /v1/workflow-executions/{id}': {
+    response: { status: 200, schema: workflowRunSchema },
+    conditional: 'read',
+  },
+  'POST /v1/workflow-executions/{id}/cancel': { response: { status: 200, schema: workflowRunSchema } },
   'POST /v1/agents/{id}/executions': {
     body: createExecutionBody,
     query: [

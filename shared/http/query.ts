@@ -47,6 +47,17 @@ export class QueryReader {
     return new Set([always, ...(asked.filter((f) => !unknown.includes(f)) as T[])]);
   }
 
+  /** Free text, trimmed; empty is absent. */
+  text(name: string, options: { maxLength: number }): string | undefined {
+    const raw = this.query[name]?.trim();
+    if (raw === undefined || raw === '') return undefined;
+    if (raw.length > options.maxLength) {
+      this.errors.push({ field: name, detail: `must be at most ${options.maxLength} characters` });
+      return undefined;
+    }
+    return raw;
+  }
+
   /** A calendar day, `YYYY-MM-DD`. */
   day(name: string, fallback: string): string {
     const raw = this.query[name];

@@ -8,7 +8,7 @@ import type {
   CreateAgentBody,
   UpdateAgentBody,
 } from '../domain/agent.ts';
-import { notFound, preconditionFailed, validationFailed } from '../domain/errors.ts';
+import { conflict, notFound, preconditionFailed, validationFailed } from '../domain/errors.ts';
 import { isUuid, newId } from '../domain/ids.ts';
 import { generateWebhookSecret, validateWebhookUrl } from '../domain/webhooks.ts';
 import { config } from '../runtime/config.ts';
@@ -129,7 +129,14 @@ export class AgentService {
 
   async delete(tenantId: string, id: string, expectedVersions: readonly number[] | undefined): Promise<void> {
     if (!isUuid(id)) throw notFound('agent');
-    const deleted = this.settle(await this.repository.softDelete(tenantId, id, expectedVersions));
+    const result = await this.repository.softDelete(tenantId, id, expectedVersions);
+    if (result.kind === 'in-use') {
+      const names = result.workflows.map((w) => `"${w.name}" (${w.id})`).join(', ');
+      throw conflict(
+        `The agent is used by the current version of these workflows: ${names}. Change or delete them first.`,
+      );
+    }
+    const deleted = this.settle(result);
     await this.cache.put(agentCacheKey(tenantId, id), deleted.version, null);
   }
 

@@ -6,9 +6,12 @@ import { AgentRepository } from '../adapters/postgres/agents.ts';
 import { database } from '../adapters/postgres/db.ts';
 import { ExecutionRepository } from '../adapters/postgres/executions.ts';
 import { TenantRepository } from '../adapters/postgres/tenants.ts';
+import { WorkflowRunRepository } from '../adapters/postgres/workflow-runs.ts';
+import { WorkflowRepository } from '../adapters/postgres/workflows.ts';
 import { config } from '../runtime/config.ts';
 import { AgentService } from './agents.ts';
 import { ExecutionService } from './executions.ts';
+import { WorkflowService } from './workflows.ts';
 
 /**
  * The container's adapters, created on first use and kept for its lifetime:
@@ -18,6 +21,7 @@ let l2: RedisCache | undefined;
 let cache: TwoTierCache | undefined;
 let agents: AgentService | undefined;
 let executions: ExecutionService | undefined;
+let workflows: WorkflowService | undefined;
 
 export const redisCache = (): RedisCache | undefined => {
   const { redisUrl } = config();
@@ -40,6 +44,8 @@ export const sharedCache = (): TwoTierCache => {
 export const agentRepository = (): AgentRepository => new AgentRepository(database());
 export const tenantRepository = (): TenantRepository => new TenantRepository(database());
 export const executionRepository = (): ExecutionRepository => new ExecutionRepository(database());
+export const workflowRepository = (): WorkflowRepository => new WorkflowRepository(database());
+export const workflowRunRepository = (): WorkflowRunRepository => new WorkflowRunRepository(database());
 
 export const agentService = (): AgentService => {
   agents ??= new AgentService(agentRepository(), sharedCache());
@@ -53,6 +59,11 @@ export const executionService = (): ExecutionService => {
   return executions;
 };
 
+export const workflowService = (): WorkflowService => {
+  workflows ??= new WorkflowService(workflowRepository(), workflowRunRepository(), jobQueue(), sharedCache());
+  return workflows;
+};
+
 /** For the local runtime and tests: forget every adapter and service (after closing them elsewhere). */
 export const resetContainer = async (): Promise<void> => {
   await l2?.close();
@@ -60,6 +71,7 @@ export const resetContainer = async (): Promise<void> => {
   cache = undefined;
   agents = undefined;
   executions = undefined;
+  workflows = undefined;
   for (const reset of resetHooks) reset();
 };
 

@@ -55,7 +55,7 @@ export const llmCacheKey = (
 };
 
 /** The model's answer to an execution, from the provider chain or the response cache. */
-interface Answer {
+export interface Answer {
   readonly output: string;
   readonly provider: string;
   readonly modelUsed: string;
@@ -71,6 +71,64 @@ interface CachedAnswer {
   readonly provider: string;
   readonly model: string;
 }
+
+/**
+ * The model's answer to a call, from the tenant's response cache or the provider chain
+ * (then cached). `watch` starts only for a real call: it gives the signal that abandons
+ * it (cancellation, timeout); an abandoned call throws `cancelled()`'s error.
+ */
+export const answerCall = async (
+  complete: CompleteCall,
+  cache: TwoTierCache,
+  call: {
+    tenantId: string;
+    settings: ExecutionSettings;
+    systemPrompt: string;
+    input: unknown;
+    watch: () => { signal: AbortSignal; stop: () => void };
+    cancelled: (signal: AbortSignal) => Error;
+  },
+): Promise<Answer> => {
+  const { settings } = call;
+  const key =
+    settings.cacheTtlSeconds > 0
+      ? llmCacheKey(call.tenantId, settings, call.systemPrompt, call.input)
+      : undefined;
+  if (key) {
+    const hit = await cache.peek<CachedAnswer>(key);
+    if (hit) {
+      metrics.addMetric('LlmCacheHits', 'Count', 1);
+      return { ...hit, modelUsed: hit.model, cached: true };
+    }
+  }
+  const watch = call.watch();
+  let result: LlmResult;
+  try {
+    result = await complete(settings, {
+      systemPrompt: call.systemPrompt,
+      input: call.input as LlmRequest['input'],
+      signal: watch.signal,
+      ...(settings.temperature !== undefined && { temperature: settings.temperature }),
+      ...(settings.maxTokens !== undefined && { maxTokens: settings.maxTokens }),
+    });
+  } catch (error) {
+    if (watch.signal.aborted) throw call.cancelled(watch.signal);
+    throw error;
+  } finally {
+    watch.stop();
+  }
+  if (key) {
+    const cached: CachedAnswer = {
+      output: result.output,
+      inputTokens: result.inputTokens,
+      outputTokens: result.outputTokens,
+      provider: result.provider,
+      model: result.model,
+    };
+    await cache.put(key, 1, cached, settings.cacheTtlSeconds);
+  }
+  return { ...result, modelUsed: result.model, cached: false };
+};
 
 /**
  * Completion of an execution, whatever its outcome: metrics, then the webhook and slow
@@ -305,43 +363,13 @@ export class ExecutionRunner {
       execution.configuration,
       this.options.defaultProvider,
     );
-    const key =
-      settings.cacheTtlSeconds > 0
-        ? llmCacheKey(execution.tenantId, settings, execution.systemPrompt, execution.input)
-        : undefined;
-    if (key) {
-      const hit = await this.cache.peek<CachedAnswer>(key);
-      if (hit) {
-        metrics.addMetric('LlmCacheHits', 'Count', 1);
-        return { ...hit, modelUsed: hit.model, cached: true };
-      }
-    }
-    const cancellation = this.watchForCancellation(execution);
-    let result: LlmResult;
-    try {
-      result = await this.complete(settings, {
-        systemPrompt: execution.systemPrompt,
-        input: execution.input,
-        signal: cancellation.signal,
-        ...(settings.temperature !== undefined && { temperature: settings.temperature }),
-        ...(settings.maxTokens !== undefined && { maxTokens: settings.maxTokens }),
-      });
-    } catch (error) {
-      if (cancellation.signal.aborted) throw new ExecutionCancelled();
-      throw error;
-    } finally {
-      cancellation.stop();
-    }
-    if (key) {
-      const cached: CachedAnswer = {
-        output: result.output,
-        inputTokens: result.inputTokens,
-        outputTokens: result.outputTokens,
-        provider: result.provider,
-        model: result.model,
-      };
-      await this.cache.put(key, 1, cached, settings.cacheTtlSeconds);
-    }
-    return { ...result, modelUsed: result.model, cached: false };
+    return answerCall(this.complete, this.cache, {
+      tenantId: execution.tenantId,
+      settings,
+      systemPrompt: execution.systemPrompt,
+      input: execution.input,
+      watch: () => this.watchForCancellation(execution),
+      cancelled: () => new ExecutionCancelled(),
+    });
   }
 }

@@ -1,9 +1,12 @@
 import type { JobQueue } from '../adapters/aws/job-queue.ts';
 import type { ExecutionRepository } from '../adapters/postgres/executions.ts';
+import type { WorkflowRunRepository } from '../adapters/postgres/workflow-runs.ts';
 import { maxReceiveCount, queues } from '../manifest.ts';
 import { logger, metrics } from '../runtime/observability.ts';
 import type { ExecutionAnnouncer } from './execution-runner.ts';
 import { executeJob } from './executions.ts';
+import type { WorkflowAnnouncer } from './workflow-runner.ts';
+import { stepJob } from './workflows.ts';
 
 export interface SweepResult {
   readonly resent: number;
@@ -57,4 +60,27 @@ export const sweepExecutions = async (
     metrics.addMetric('SweeperResent', 'Count', resent);
   }
   return { resent, failed, announced };
+};
+
+/**
+ * The same for workflow runs: steps queued but never enqueued (or released by a completion
+ * whose enqueue was lost), steps whose worker died, and finished runs never announced.
+ * A step past its attempts is failed by the worker that claims it.
+ */
+export const sweepWorkflowRuns = async (
+  repository: WorkflowRunRepository,
+  queue: JobQueue,
+  announcer: WorkflowAnnouncer,
+  options: { staleSeconds: number; batch?: number },
+): Promise<{ resent: number; announced: number }> => {
+  const batch = options.batch ?? 500;
+  const stuck = await repository.takeStuckSteps(options.staleSeconds, batch);
+  await Promise.all(stuck.map((step) => queue.enqueue('high', stepJob(step))));
+  const unannounced = await repository.takeUnannounced(options.staleSeconds, batch);
+  await announcer.announce(unannounced);
+  if (stuck.length + unannounced.length > 0) {
+    logger.warn('sweeper recovered workflow runs', { resent: stuck.length, announced: unannounced.length });
+    metrics.addMetric('SweeperResent', 'Count', stuck.length);
+  }
+  return { resent: stuck.length, announced: unannounced.length };
 };

@@ -11,9 +11,18 @@ import { functions } from '../manifest.ts';
 import { config } from '../runtime/config.ts';
 import { logger, metrics } from '../runtime/observability.ts';
 import type { JobContext } from '../workers/consumer.ts';
-import { executionRepository, onContainerReset, sharedCache } from './container.ts';
+import {
+  agentService,
+  executionRepository,
+  onContainerReset,
+  sharedCache,
+  workflowRunRepository,
+  workflowService,
+} from './container.ts';
 import { type CompleteCall, ExecutionAnnouncer, ExecutionRunner } from './execution-runner.ts';
-import { sweepExecutions } from './sweeper.ts';
+import { runRetention } from './retention.ts';
+import { sweepExecutions, sweepWorkflowRuns } from './sweeper.ts';
+import { WorkflowAnnouncer, WorkflowStepRunner } from './workflow-runner.ts';
 
 /** The job handlers of the three workers, and the container-wide objects they share. */
 
@@ -34,9 +43,13 @@ const completeWithChain: CompleteCall = async (settings: ExecutionSettings, requ
 
 let announcer: ExecutionAnnouncer | undefined;
 let runner: ExecutionRunner | undefined;
+let workflowAnnouncer: WorkflowAnnouncer | undefined;
+let stepRunner: WorkflowStepRunner | undefined;
 onContainerReset(() => {
   announcer = undefined;
   runner = undefined;
+  workflowAnnouncer = undefined;
+  stepRunner = undefined;
 });
 
 export const executionAnnouncer = (): ExecutionAnnouncer => {
@@ -59,6 +72,25 @@ const executionRunner = (): ExecutionRunner => {
   return runner;
 };
 
+const workflowRunAnnouncer = (): WorkflowAnnouncer => {
+  workflowAnnouncer ??= new WorkflowAnnouncer(workflowRunRepository(), jobQueue());
+  return workflowAnnouncer;
+};
+
+const workflowStepRunner = (): WorkflowStepRunner => {
+  stepRunner ??= new WorkflowStepRunner(
+    workflowRunRepository(),
+    (workflowId, version) => workflowService().stepsOfVersion(workflowId, version),
+    (tenantId, agentId) => agentService().get(tenantId, agentId),
+    completeWithChain,
+    sharedCache(),
+    jobQueue(),
+    workflowRunAnnouncer(),
+    { leaseSeconds: functions.workerHigh.timeoutSeconds + 30, defaultProvider: defaultProvider() },
+  );
+  return stepRunner;
+};
+
 /** A UUID derived from a job's idempotency key: a redelivered audit message inserts nothing. */
 const idFromKey = (key: string): string => {
   const hex = createHash('sha256').update(key).digest('hex');
@@ -71,17 +103,46 @@ const requireId = (job: JobEnvelope, name: string): string => {
   return value;
 };
 
-/** Jobs of the high queue handled one message at a time: none yet (workflow steps will be). */
+/** Jobs of the high queue handled one message at a time: none (both kinds run a batch at once). */
 export const highPriorityJobs = {};
 
 /** Executions of one SQS batch are claimed and completed with one statement each. */
 export const highPriorityBatchJobs = {
   'agent.execute': (items: readonly { job: JobEnvelope; context: JobContext }[]) =>
     executionRunner().runBatch(items),
+  'workflow.step': (items: readonly { job: JobEnvelope; context: JobContext }[]) =>
+    workflowStepRunner().runBatch(items),
+};
+
+/** A finished workflow run's webhook: the same delivery and signature as an execution's. */
+const deliverWorkflowWebhook = async (job: JobEnvelope, runId: string): Promise<void> => {
+  const target = await workflowRunRepository().webhookTarget(job.tenant_id, runId);
+  if (!target) return;
+  const { run, steps, url, secret } = target;
+  const { toRunResource } = await import('../domain/workflow.ts');
+  const { deliverWebhook } = await import('../adapters/webhooks/deliver.ts');
+  const eventId = `${run.id}.${run.version}`;
+  const body = JSON.stringify({
+    id: eventId,
+    type: `workflow_execution.${run.status}`,
+    created_at: (run.completedAt ?? new Date()).toISOString(),
+    data: toRunResource(run, steps),
+  });
+  const result = await deliverWebhook({
+    url,
+    secret,
+    body,
+    eventId,
+    allowPrivate: config().webhooksAllowPrivate,
+  });
+  metrics.addMetric('WebhooksDelivered', 'Count', 1);
+  logger.info('webhook delivered', { workflowExecutionId: run.id, status: result.status, ms: result.ms });
 };
 
 export const defaultPriorityJobs = {
   'webhook.deliver': async (job: JobEnvelope) => {
+    const runId = job.ids['workflow_execution_id'];
+    if (runId) return deliverWorkflowWebhook(job, runId);
     const executionId = requireId(job, 'execution_id');
     const target = await executionRepository().webhookTarget(job.tenant_id, executionId);
     if (!target) return; // The agent's webhook was removed meanwhile: nothing to deliver.
@@ -105,6 +166,19 @@ export const defaultPriorityJobs = {
     logger.info('webhook delivered', { executionId, status: result.status, ms: result.ms });
   },
   'execution.slow_alert': async (job: JobEnvelope) => {
+    const runId = job.ids['workflow_execution_id'];
+    if (runId) {
+      const found = await workflowRunRepository().findById(job.tenant_id, runId, false);
+      if (!found?.run.startedAt || !found.run.completedAt) return;
+      const ms = found.run.completedAt.getTime() - found.run.startedAt.getTime();
+      metrics.addMetric('SlowWorkflowExecutions', 'Count', 1);
+      logger.warn('slow workflow execution', {
+        workflowExecutionId: runId,
+        workflowId: found.run.workflowId,
+        ms,
+      });
+      return;
+    }
     const executionId = requireId(job, 'execution_id');
     const execution = await executionRepository().findById(job.tenant_id, executionId);
     if (!execution?.startedAt || !execution.completedAt) return;
@@ -146,8 +220,12 @@ export const lowPriorityBatchJobs = {
 
 export const lowPriorityJobs = {
   'executions.sweep': async () => {
-    await sweepExecutions(executionRepository(), jobQueue(), executionAnnouncer(), {
-      staleSeconds: Number(process.env['SWEEPER_STALE_SECONDS'] ?? 300),
-    });
+    const staleSeconds = Number(process.env['SWEEPER_STALE_SECONDS'] ?? 300);
+    await sweepExecutions(executionRepository(), jobQueue(), executionAnnouncer(), { staleSeconds });
+    await sweepWorkflowRuns(workflowRunRepository(), jobQueue(), workflowRunAnnouncer(), { staleSeconds });
+  },
+  // Daily (EventBridge); within a time budget below the worker's timeout, the rest left to the next run.
+  'retention.cleanup': async () => {
+    await runRetention(database());
   },
 };

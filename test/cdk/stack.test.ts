@@ -44,7 +44,9 @@ const expectedQueueAccess: Record<FunctionName, Record<string, string[]>> = {
   ),
   executions: { high: send, low: send },
   activity: {},
-  workerHigh: { high: consume, 'high-dlq': send, default: send },
+  workflows: { low: send },
+  workflowExecutions: { high: send, low: send },
+  workerHigh: { high: [...new Set([...consume, ...send])].sort(), 'high-dlq': send, default: send },
   workerDefault: { default: consume, 'default-dlq': send },
   workerLow: { low: consume, 'low-dlq': send, high: send },
 };
@@ -292,31 +294,55 @@ describe('queues', () => {
     }
   });
 
-  it('gets the sweeper job on the low queue every minute, as a valid job envelope', () => {
-    const [, rule] = dev.ofType('AWS::Events::Rule')[0]!;
-    expect(rule.Properties['ScheduleExpression']).toBe('rate(1 minute)');
-    const [target] = rule.Properties['Targets'] as {
-      Arn: unknown;
-      InputTransformer: { InputPathsMap: Record<string, string>; InputTemplate: string };
-    }[];
-    expect(target!.Arn).toEqual({ 'Fn::GetAtt': [dev.queueId('low'), 'Arn'] });
-    expect(target!.InputTransformer.InputPathsMap).toEqual({ time: '$.time' });
+  /** The one schedule rule whose message is a job of `type`: its expression, queue and job as SQS gets it. */
+  const scheduledJob = (type: string, keyPrefix: string, time: string) => {
+    const found = dev
+      .ofType('AWS::Events::Rule')
+      .map(([, rule]) => ({
+        rule,
+        target: (
+          rule.Properties['Targets'] as {
+            Arn: unknown;
+            InputTransformer: { InputPathsMap: Record<string, string>; InputTemplate: string };
+          }[]
+        )[0]!,
+      }))
+      .filter(({ target }) => target.InputTransformer.InputTemplate.includes(`"type":"${type}"`));
+    expect(found).toHaveLength(1);
+    const [{ rule, target }] = found as [(typeof found)[number]];
+    expect(target.InputTransformer.InputPathsMap).toEqual({ time: '$.time' });
     // EventBridge quotes a bare placeholder's string value and splices one inside quotes.
-    const time = '2025-01-01T00:00:00Z';
-    const body = target!.InputTransformer.InputTemplate.replaceAll(
-      '"sweep:<time>"',
-      `"sweep:${time}"`,
+    const body = target.InputTransformer.InputTemplate.replaceAll(
+      `"${keyPrefix}:<time>"`,
+      `"${keyPrefix}:${time}"`,
     ).replaceAll('<time>', JSON.stringify(time));
-    const job = JSON.parse(body) as unknown;
-    expect(jobEnvelope.safeParse(job).success).toBe(true);
-    expect(job).toEqual({
-      type: 'executions.sweep',
-      tenant_id: 'system',
-      ids: {},
-      idempotency_key: `sweep:${time}`,
-      enqueued_at: time,
-    });
-  });
+    return {
+      expression: rule.Properties['ScheduleExpression'],
+      arn: target.Arn,
+      job: JSON.parse(body) as unknown,
+    };
+  };
+
+  it.each([
+    ['sweeper', 'every minute', 'executions.sweep', 'sweep', 'rate(1 minute)'],
+    ['retention', 'once a day', 'retention.cleanup', 'retention', 'cron(17 3 * * ? *)'],
+  ])(
+    'gets the %s job on the low queue %s, as a valid job envelope',
+    (_name, _when, type, keyPrefix, expression) => {
+      const time = '2025-01-01T00:00:00Z';
+      const scheduled = scheduledJob(type, keyPrefix, time);
+      expect(scheduled.expression).toBe(expression);
+      expect(scheduled.arn).toEqual({ 'Fn::GetAtt': [dev.queueId('low'), 'Arn'] });
+      expect(jobEnvelope.safeParse(scheduled.job).success).toBe(true);
+      expect(scheduled.job).toEqual({
+        type,
+        tenant_id: 'system',
+        ids: {},
+        idempotency_key: `${keyPrefix}:${time}`,
+        enqueued_at: time,
+      });
+    },
+  );
 });
 
 describe('data', () => {
@@ -439,10 +465,10 @@ describe('IAM', () => {
     }
   });
 
-  it('grants the idempotency table to executions (records) and health (describe) only', () => {
+  it('grants the idempotency table to the two starting routes (records) and health (describe) only', () => {
     for (const name of functionNames) {
       const expected =
-        name === 'executions'
+        name === 'executions' || name === 'workflowExecutions'
           ? {
               'idempotency-table': [
                 'dynamodb:DeleteItem',

@@ -1,5 +1,5 @@
 import type { Agent, AgentListField, AgentStatus, AgentSummary } from '../../domain/agent.ts';
-import type { Queryable } from './db.ts';
+import type { Database } from './db.ts';
 
 interface AgentRow {
   id: string;
@@ -65,7 +65,7 @@ export interface AgentPatch {
 export type ConditionalWrite = { kind: 'done'; agent: Agent } | { kind: 'not-found' } | { kind: 'stale' };
 
 export class AgentRepository {
-  constructor(private readonly db: Queryable) {}
+  constructor(private readonly db: Database) {}
 
   async insert(agent: Agent, webhookSecret: string | null): Promise<Agent> {
     const rows = await this.db.query<AgentRow>(
@@ -140,19 +140,38 @@ export class AgentRepository {
   }
 
   /** Soft delete: the row stays for the history that references it. Bumps the version. */
+  /**
+   * Refused while the current version of a live workflow runs the agent. The agent's row
+   * is locked first: a workflow being created with it holds it FOR SHARE, so the check
+   * below runs after that commit and sees it (and a creation after this one sees the agent gone).
+   */
   async softDelete(
     tenantId: string,
     id: string,
     expectedVersions: readonly number[] | undefined,
-  ): Promise<ConditionalWrite> {
-    const rows = await this.db.query<AgentRow>(
-      `UPDATE agents SET deleted_at = now(), version = version + 1
-        WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL AND ($3::int[] IS NULL OR version = ANY($3::int[]))
-        RETURNING ${agentColumns}`,
-      [tenantId, id, expectedVersions ?? null],
-    );
-    if (rows[0]) return { kind: 'done', agent: toAgent(rows[0]) };
-    return this.missOrStale(tenantId, id, expectedVersions);
+  ): Promise<ConditionalWrite | { kind: 'in-use'; workflows: { id: string; name: string }[] }> {
+    return this.db.transaction(async (tx) => {
+      const locked = await tx.query<{ version: number }>(
+        'SELECT version FROM agents WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL FOR UPDATE',
+        [tenantId, id],
+      );
+      const version = locked[0]?.version;
+      if (version === undefined) return { kind: 'not-found' } as const;
+      if (expectedVersions && !expectedVersions.includes(version)) return { kind: 'stale' } as const;
+      const users = await tx.query<{ id: string; name: string }>(
+        `SELECT DISTINCT w.id, w.name
+           FROM workflow_steps s JOIN workflows w ON w.id = s.workflow_id AND w.version = s.version
+          WHERE s.agent_id = $1 AND w.deleted_at IS NULL
+          ORDER BY w.name, w.id LIMIT 20`,
+        [id],
+      );
+      if (users.length > 0) return { kind: 'in-use', workflows: users } as const;
+      const rows = await tx.query<AgentRow>(
+        `UPDATE agents SET deleted_at = now(), version = version + 1 WHERE id = $1 RETURNING ${agentColumns}`,
+        [id],
+      );
+      return { kind: 'done', agent: toAgent(rows[0]!) } as const;
+    });
   }
 
   private async missOrStale(

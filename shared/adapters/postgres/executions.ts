@@ -91,12 +91,12 @@ export type ClaimRefusal =
   | { kind: 'finished'; status: ExecutionStatus; announced: boolean }
   | { kind: 'leased' };
 
-/** The usage rollup of the execution a statement just finished, in that same statement. */
 /**
  * The usage rollup of the executions a statement just finished (`done`), in that same
  * statement, aggregated first: one upsert per (tenant, day, agent, model) however many rows.
+ * Workflow steps roll up through it too (their rows have the same columns).
  */
-const rollUp = (outcome: 'succeeded' | 'failed') => `
+export const rollUpUsage = (outcome: 'succeeded' | 'failed') => `
   usage AS (
     INSERT INTO usage_daily (tenant_id, day, agent_id, model, executions, succeeded, failed, cached,
                              input_tokens, output_tokens, cost_usd)
@@ -239,7 +239,7 @@ export class ExecutionRepository {
            FROM answer a
           WHERE e.id = a.id AND e.status = 'running' AND e.attempts = a.attempt
           RETURNING ${qualified('e', resourceColumns)}, e.notified_at IS NOT NULL AS announced
-       ), ${rollUp('succeeded')}
+       ), ${rollUpUsage('succeeded')}
        SELECT * FROM done`,
       [
         answers.map((a) => a.id),
@@ -265,7 +265,7 @@ export class ExecutionRepository {
                 version = version + 1, updated_at = now()
           WHERE id = $1 AND status IN ('queued', 'running') AND ($3::int IS NULL OR attempts = $3)
           RETURNING ${resourceColumns}
-       ), ${rollUp('failed')}
+       ), ${rollUpUsage('failed')}
        SELECT * FROM done`,
       [id, JSON.stringify(error), attempt ?? null],
     );

@@ -1,0 +1,125 @@
+import { encodeCursor } from '../../shared/domain/cursor.ts';
+import type { Workflow, WorkflowWithSteps } from '../../shared/domain/workflow.ts';
+import {
+  createWorkflowBody,
+  toStatsResource,
+  toWorkflowResource,
+  updateWorkflowBody,
+  workflowPageLimit,
+} from '../../shared/domain/workflow.ts';
+import { createApiHandler } from '../../shared/http/api-handler.ts';
+import { ifMatchVersions, versionEtag } from '../../shared/http/preconditions.ts';
+import { QueryReader } from '../../shared/http/query.ts';
+import type { ApiRequest, ApiResponse } from '../../shared/http/types.ts';
+import { requirePrincipal } from '../../shared/http/types.ts';
+import { validateBody } from '../../shared/http/validation.ts';
+import { recordAudit } from '../../shared/services/audit.ts';
+import { workflowService } from '../../shared/services/container.ts';
+
+const workflows = workflowService;
+
+const workflowResponse = (
+  status: number,
+  workflow: Workflow | WorkflowWithSteps,
+  headers?: Record<string, string>,
+  webhookSecret?: string,
+): ApiResponse => {
+  const body = toWorkflowResource(workflow);
+  return {
+    status,
+    // The webhook secret appears in the response of the write that set it, and never again.
+    body: webhookSecret ? { ...body, webhook_secret: webhookSecret } : body,
+    etag: versionEtag(workflow.version, 'steps' in workflow ? 'steps' : undefined),
+    lastModified: workflow.updatedAt,
+    cacheControl: 'private, no-cache',
+    ...(headers && { headers }),
+  };
+};
+
+const audit = (request: ApiRequest, action: string, id: string) =>
+  recordAudit(requirePrincipal(request), {
+    action,
+    resourceType: 'workflow',
+    resourceId: id,
+    requestId: request.requestId,
+  });
+
+export const handler = createApiHandler({
+  'POST /v1/workflows': async (request) => {
+    const { tenantId } = requirePrincipal(request);
+    const { workflow, webhookSecret } = await workflows().create(
+      tenantId,
+      validateBody(createWorkflowBody, request.body),
+    );
+    await audit(request, 'workflow.created', workflow.id);
+    return workflowResponse(201, workflow, { location: `/v1/workflows/${workflow.id}` }, webhookSecret);
+  },
+
+  'GET /v1/workflows/{id}': async (request) => {
+    const { tenantId } = requirePrincipal(request);
+    const query = new QueryReader(request.query);
+    const include = query.oneOf('include', ['steps']);
+    query.done();
+    const id = request.pathParameters['id']!;
+    // Steps are loaded only when asked for (seed 000's lazy loading), each form cached apart.
+    const workflow = include
+      ? await workflows().getWithSteps(tenantId, id)
+      : await workflows().get(tenantId, id);
+    return workflowResponse(200, workflow);
+  },
+
+  'PATCH /v1/workflows/{id}': async (request) => {
+    const { tenantId } = requirePrincipal(request);
+    const body = validateBody(updateWorkflowBody, request.body);
+    const { workflow, webhookSecret } = await workflows().update(
+      tenantId,
+      request.pathParameters['id']!,
+      body,
+      ifMatchVersions(request.headers['if-match']),
+    );
+    await audit(request, 'workflow.updated', workflow.id);
+    return workflowResponse(200, workflow, undefined, webhookSecret);
+  },
+
+  'DELETE /v1/workflows/{id}': async (request) => {
+    const { tenantId } = requirePrincipal(request);
+    const id = request.pathParameters['id']!;
+    await workflows().delete(tenantId, id, ifMatchVersions(request.headers['if-match']));
+    await audit(request, 'workflow.deleted', id);
+    return { status: 204 };
+  },
+
+  'GET /v1/workflows': async (request) => {
+    const { tenantId } = requirePrincipal(request);
+    const query = new QueryReader(request.query);
+    const limit = query.integer('limit', workflowPageLimit);
+    const after = query.cursor('cursor');
+    const q = query.text('q', { maxLength: 200 });
+    query.done();
+    const page = await workflows().list({ tenantId, limit, ...(q && { q }), ...(after && { after }) });
+    return {
+      status: 200,
+      body: {
+        data: page.items.map((workflow) => ({
+          ...toWorkflowResource(workflow),
+          execution_count: workflow.executionCount,
+          last_execution_at: workflow.lastExecutionAt?.toISOString() ?? null,
+        })),
+        next_cursor: page.next ? encodeCursor(page.next) : null,
+      },
+      cacheControl: 'private, no-store',
+    };
+  },
+
+  'GET /v1/workflows/stats': async (request) => {
+    const { tenantId } = requirePrincipal(request);
+    const stats = await workflows().stats(tenantId);
+    return { status: 200, body: { data: stats.map(toStatsResource) }, cacheControl: 'private, no-store' };
+  },
+
+  'GET /v1/workflows/{id}/stats': async (request) => {
+    const { tenantId } = requirePrincipal(request);
+    const [stats] = await workflows().stats(tenantId, request.pathParameters['id']!);
+    return { status: 200, body: toStatsResource(stats!), cacheControl: 'private, no-store' };
+  },
+});

@@ -1,0 +1,638 @@
+import type { ExecutionError } from '../../domain/execution.ts';
+import type {
+  StepDefinition,
+  StepFailureMode,
+  StepRun,
+  StepStatus,
+  WorkflowRun,
+  WorkflowRunStatus,
+} from '../../domain/workflow.ts';
+import type { Database, Queryable } from './db.ts';
+import { type CompletedCall, rollUpUsage } from './executions.ts';
+
+interface RunRow {
+  id: string;
+  tenant_id: string;
+  workflow_id: string;
+  workflow_version: number;
+  on_step_failure: StepFailureMode;
+  status: WorkflowRunStatus;
+  input: string | Record<string, unknown>;
+  metadata: Record<string, unknown> | null;
+  error: ExecutionError | null;
+  step_count: number;
+  input_tokens: string | number;
+  output_tokens: string | number;
+  cost_usd: string | number;
+  version: number;
+  created_at: Date | string;
+  started_at: Date | string | null;
+  completed_at: Date | string | null;
+}
+
+interface StepRow {
+  key: string;
+  position: number;
+  agent_id: string;
+  status: StepStatus;
+  attempts: number;
+  input: string | null;
+  output: string | null;
+  error: ExecutionError | null;
+  model: string | null;
+  provider: string | null;
+  model_used: string | null;
+  input_tokens: number | null;
+  output_tokens: number | null;
+  cost_usd: string | number | null;
+  cached: boolean;
+  queued_at: Date | string | null;
+  started_at: Date | string | null;
+  completed_at: Date | string | null;
+}
+
+const runColumns = `id, tenant_id, workflow_id, workflow_version, on_step_failure, status, input, metadata, error,
+  step_count, input_tokens, output_tokens, cost_usd, version, created_at, started_at, completed_at`;
+const qualified = (alias: string, columns: string): string =>
+  columns
+    .split(',')
+    .map((column) => `${alias}.${column.trim()}`)
+    .join(', ');
+
+/** Steps as one JSON array in the run's row (one query for a run with its steps). */
+const stepsJson = `(SELECT json_agg(json_build_object(
+      'key', s.key, 'position', s.position, 'agent_id', s.agent_id, 'status', s.status, 'attempts', s.attempts,
+      'input', s.input, 'output', s.output, 'error', s.error, 'model', s.model, 'provider', s.provider,
+      'model_used', s.model_used, 'input_tokens', s.input_tokens, 'output_tokens', s.output_tokens,
+      'cost_usd', s.cost_usd, 'cached', s.cached, 'queued_at', s.queued_at, 'started_at', s.started_at,
+      'completed_at', s.completed_at) ORDER BY s.position)
+    FROM workflow_step_runs s WHERE s.execution_id = r.id) AS steps`;
+
+// Dates come back as Date from columns and as strings from JSON.
+const date = (value: Date | string | null): Date | null =>
+  value === null ? null : value instanceof Date ? value : new Date(value);
+
+const toRun = (row: RunRow): WorkflowRun => ({
+  id: row.id,
+  tenantId: row.tenant_id,
+  workflowId: row.workflow_id,
+  workflowVersion: row.workflow_version,
+  status: row.status,
+  input: row.input,
+  metadata: row.metadata,
+  error: row.error,
+  stepCount: row.step_count,
+  inputTokens: Number(row.input_tokens),
+  outputTokens: Number(row.output_tokens),
+  costUsd: Number(row.cost_usd),
+  version: row.version,
+  createdAt: date(row.created_at)!,
+  startedAt: date(row.started_at),
+  completedAt: date(row.completed_at),
+});
+
+const toStepRun = (row: StepRow): StepRun => ({
+  key: row.key,
+  position: row.position,
+  agentId: row.agent_id,
+  status: row.status,
+  attempts: row.attempts,
+  input: row.input,
+  output: row.output,
+  error: row.error,
+  model: row.model,
+  provider: row.provider,
+  modelUsed: row.model_used,
+  inputTokens: row.input_tokens,
+  outputTokens: row.output_tokens,
+  costUsd: row.cost_usd === null ? null : Number(row.cost_usd),
+  cached: row.cached,
+  queuedAt: date(row.queued_at),
+  startedAt: date(row.started_at),
+  completedAt: date(row.completed_at),
+});
+
+/** A run that this transaction finished, with what its announcement needs. */
+export type FinishedRun = WorkflowRun & { hasWebhook: boolean };
+
+/** A step attempt the claim started, with what running it needs. */
+export interface ClaimedStep {
+  readonly executionId: string;
+  readonly key: string;
+  readonly attempt: number;
+  readonly agentId: string;
+  readonly tenantId: string;
+  readonly workflowId: string;
+  readonly workflowVersion: number;
+  readonly onStepFailure: StepFailureMode;
+  readonly input: string | Record<string, unknown>;
+}
+
+export interface StepAnswer {
+  readonly executionId: string;
+  readonly key: string;
+  readonly attempt: number;
+  readonly renderedInput: string;
+  readonly model: string;
+  readonly call: CompletedCall;
+  /** Steps that depend on this one (from the pinned definition). */
+  readonly dependents: readonly string[];
+}
+
+/**
+ * Finishes the runs among `ids` that have no open step left, in the caller's
+ * transaction, and rolls them into the daily statistics in the same statement.
+ */
+const settleRuns = async (tx: Queryable, ids: readonly string[]): Promise<FinishedRun[]> => {
+  if (ids.length === 0) return [];
+  const rows = await tx.query<RunRow & { has_webhook: boolean }>(
+    `WITH agg AS (
+       SELECT s.execution_id,
+              count(*) FILTER (WHERE s.status IN ('waiting', 'queued', 'running')) AS open,
+              count(*) FILTER (WHERE s.status = 'failed') AS failed,
+              array_agg(s.key ORDER BY s.position) FILTER (WHERE s.status = 'failed') AS failed_keys,
+              COALESCE(sum(s.input_tokens), 0) AS input_tokens, COALESCE(sum(s.output_tokens), 0) AS output_tokens,
+              COALESCE(sum(s.cost_usd), 0) AS cost_usd
+         FROM workflow_step_runs s WHERE s.execution_id = ANY($1::uuid[])
+        GROUP BY s.execution_id
+     ), finished AS (
+       UPDATE workflow_executions r SET
+              status = CASE WHEN agg.failed > 0 THEN 'failed' ELSE 'succeeded' END,
+              error = CASE WHEN agg.failed > 0
+                      THEN COALESCE(r.error, jsonb_build_object('code', 'steps_failed', 'message',
+                             'steps failed: ' || array_to_string(agg.failed_keys, ', ')))
+                      END,
+              input_tokens = agg.input_tokens, output_tokens = agg.output_tokens, cost_usd = agg.cost_usd,
+              completed_at = now(), version = r.version + 1, updated_at = now()
+         FROM agg
+        WHERE r.id = agg.execution_id AND agg.open = 0 AND r.status IN ('queued', 'running')
+        RETURNING ${qualified('r', runColumns)},
+                  (SELECT w.webhook_url IS NOT NULL FROM workflows w WHERE w.id = r.workflow_id) AS has_webhook
+     ), ${rollUpStats}
+     SELECT * FROM finished`,
+    [ids],
+  );
+  return rows.map((row) => ({ ...toRun(row), hasWebhook: row.has_webhook }));
+};
+
+/** The daily statistics rollup of the runs a statement just finished (`finished`). */
+const rollUpStats = `
+  stats AS (
+    INSERT INTO workflow_stats_daily (workflow_id, day, finished, succeeded, failed, duration_count, duration_ms)
+    SELECT workflow_id, (created_at AT TIME ZONE 'UTC')::date, count(*),
+           count(*) FILTER (WHERE status = 'succeeded'), count(*) FILTER (WHERE status = 'failed'),
+           count(started_at), COALESCE(sum(extract(epoch FROM completed_at - started_at) * 1000), 0)::bigint
+      FROM finished
+     GROUP BY 1, 2
+    ON CONFLICT (workflow_id, day) DO UPDATE SET
+      finished = workflow_stats_daily.finished + EXCLUDED.finished,
+      succeeded = workflow_stats_daily.succeeded + EXCLUDED.succeeded,
+      failed = workflow_stats_daily.failed + EXCLUDED.failed,
+      duration_count = workflow_stats_daily.duration_count + EXCLUDED.duration_count,
+      duration_ms = workflow_stats_daily.duration_ms + EXCLUDED.duration_ms
+  )`;
+
+/**
+ * Locks runs in id order. Every transaction that changes a run's steps (claim, completion,
+ * failure, cancel) takes its run's lock first, so concurrent completions of one run's
+ * steps serialise (the fan-in count is exact) and no two transactions ever wait on each
+ * other in opposite orders (no deadlock).
+ */
+const lockRuns = (tx: Queryable, ids: readonly string[]) =>
+  tx.query<{ id: string; status: WorkflowRunStatus }>(
+    'SELECT id, status FROM workflow_executions WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE',
+    [[...new Set(ids)]],
+  );
+
+/**
+ * Workflow runs and their steps. Every state change is conditional (a step completes only
+ * if the attempt that ran it still owns it), so redelivered messages, a cancel racing a
+ * worker, or two workers on one message resolve in Postgres.
+ */
+export class WorkflowRunRepository {
+  constructor(private readonly db: Database) {}
+
+  /** The run and all its steps in one statement: roots queued, the others waiting on their dependencies. */
+  async create(run: {
+    id: string;
+    tenantId: string;
+    workflowId: string;
+    workflowVersion: number;
+    onStepFailure: StepFailureMode;
+    input: string | Record<string, unknown>;
+    metadata: Record<string, unknown> | null;
+    steps: readonly StepDefinition[];
+    createdAt: Date;
+  }): Promise<WorkflowRun> {
+    const rows = await this.db.query<RunRow>(
+      `WITH run AS (
+         INSERT INTO workflow_executions (id, tenant_id, workflow_id, workflow_version, on_step_failure, status,
+                                          input, metadata, step_count, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, 'queued', $6::jsonb, $7::jsonb, $8, $9, $9)
+         RETURNING ${runColumns}
+       ), steps AS (
+         INSERT INTO workflow_step_runs (execution_id, key, tenant_id, position, agent_id, status, pending_deps,
+                                         queued_at, ready_at, updated_at)
+         SELECT $1, k.key, $2, k.position, k.agent_id, CASE WHEN k.deps = 0 THEN 'queued' ELSE 'waiting' END,
+                k.deps, CASE WHEN k.deps = 0 THEN $9::timestamptz END, CASE WHEN k.deps = 0 THEN $9::timestamptz END, $9
+           FROM unnest($10::text[], $11::int[], $12::uuid[], $13::int[]) AS k(key, position, agent_id, deps)
+       )
+       SELECT * FROM run`,
+      [
+        run.id,
+        run.tenantId,
+        run.workflowId,
+        run.workflowVersion,
+        run.onStepFailure,
+        JSON.stringify(run.input),
+        run.metadata === null ? null : JSON.stringify(run.metadata),
+        run.steps.length,
+        run.createdAt,
+        run.steps.map((s) => s.key),
+        run.steps.map((s) => s.position),
+        run.steps.map((s) => s.agentId),
+        run.steps.map((s) => s.dependsOn.length),
+      ],
+    );
+    return toRun(rows[0]!);
+  }
+
+  /** A run, with its steps when asked, in one query. */
+  async findById(
+    tenantId: string,
+    id: string,
+    withSteps = true,
+  ): Promise<{ run: WorkflowRun; steps: StepRun[] | undefined } | null> {
+    const rows = await this.db.query<RunRow & { steps?: StepRow[] | null }>(
+      `SELECT ${qualified('r', runColumns)}${withSteps ? `, ${stepsJson}` : ''}
+         FROM workflow_executions r WHERE r.tenant_id = $1 AND r.id = $2`,
+      [tenantId, id],
+    );
+    const row = rows[0];
+    if (!row) return null;
+    return { run: toRun(row), steps: withSteps ? (row.steps ?? []).map(toStepRun) : undefined };
+  }
+
+  async page(query: {
+    tenantId: string;
+    workflowId: string;
+    limit: number;
+    status?: WorkflowRunStatus;
+    after?: { createdAt: Date; id: string };
+  }): Promise<WorkflowRun[]> {
+    const values: unknown[] = [query.tenantId, query.workflowId, query.limit];
+    let where = 'tenant_id = $1 AND workflow_id = $2';
+    if (query.status) {
+      values.push(query.status);
+      where += ` AND status = $${values.length}`;
+    }
+    if (query.after) {
+      values.push(query.after.createdAt, query.after.id);
+      where += ` AND (created_at, id) < ($${values.length - 1}::timestamptz, $${values.length}::uuid)`;
+    }
+    const rows = await this.db.query<RunRow>(
+      `SELECT ${runColumns} FROM workflow_executions WHERE ${where} ORDER BY created_at DESC, id DESC LIMIT $3`,
+      values,
+    );
+    return rows.map(toRun);
+  }
+
+  /**
+   * Starts attempts of queued steps (or running ones whose lease ran out: their worker
+   * died) of runs still going, and marks those runs running. One transaction for a batch.
+   */
+  async claim(
+    keys: readonly { executionId: string; key: string }[],
+    leaseSeconds: number,
+  ): Promise<Map<string, ClaimedStep>> {
+    if (keys.length === 0) return new Map();
+    return this.db.transaction(async (tx) => {
+      await lockRuns(
+        tx,
+        keys.map((k) => k.executionId),
+      );
+      const rows = await tx.query<{
+        execution_id: string;
+        key: string;
+        attempts: number;
+        agent_id: string;
+        tenant_id: string;
+        workflow_id: string;
+        workflow_version: number;
+        on_step_failure: StepFailureMode;
+        input: string | Record<string, unknown>;
+      }>(
+        `UPDATE workflow_step_runs s SET status = 'running', attempts = s.attempts + 1,
+                started_at = COALESCE(s.started_at, now()), lease_until = now() + make_interval(secs => $3),
+                updated_at = now()
+           FROM unnest($1::uuid[], $2::text[]) AS k(execution_id, key), workflow_executions r
+          WHERE s.execution_id = k.execution_id AND s.key = k.key AND r.id = s.execution_id
+            AND r.status IN ('queued', 'running')
+            AND (s.status = 'queued' OR (s.status = 'running' AND s.lease_until < now()))
+          RETURNING s.execution_id, s.key, s.attempts, s.agent_id, r.tenant_id, r.workflow_id, r.workflow_version,
+                    r.on_step_failure, r.input`,
+        [keys.map((k) => k.executionId), keys.map((k) => k.key), leaseSeconds],
+      );
+      const started = [...new Set(rows.map((row) => row.execution_id))];
+      if (started.length > 0) {
+        await tx.query(
+          `UPDATE workflow_executions SET status = 'running', started_at = now(), version = version + 1,
+                  updated_at = now()
+            WHERE id = ANY($1::uuid[]) AND status = 'queued'`,
+          [started],
+        );
+      }
+      return new Map(
+        rows.map((row) => [
+          stepId(row.execution_id, row.key),
+          {
+            executionId: row.execution_id,
+            key: row.key,
+            attempt: row.attempts,
+            agentId: row.agent_id,
+            tenantId: row.tenant_id,
+            workflowId: row.workflow_id,
+            workflowVersion: row.workflow_version,
+            onStepFailure: row.on_step_failure,
+            input: row.input,
+          },
+        ]),
+      );
+    });
+  }
+
+  /** The outputs of finished steps, for the templates that read them. */
+  async outputs(keys: readonly { executionId: string; key: string }[]): Promise<Map<string, string | null>> {
+    if (keys.length === 0) return new Map();
+    const rows = await this.db.query<{ execution_id: string; key: string; output: string | null }>(
+      `SELECT s.execution_id, s.key, s.output
+         FROM workflow_step_runs s JOIN unnest($1::uuid[], $2::text[]) AS k(execution_id, key)
+           ON s.execution_id = k.execution_id AND s.key = k.key
+        WHERE s.status = 'succeeded'`,
+      [keys.map((k) => k.executionId), keys.map((k) => k.key)],
+    );
+    return new Map(rows.map((row) => [stepId(row.execution_id, row.key), row.output]));
+  }
+
+  /**
+   * Records the answers of a batch of steps, each only if its attempt still owns the
+   * step, and in the same transaction: rolls usage up, counts each dependent's finished
+   * dependencies down — a dependent whose count reaches 0 is queued, by exactly one
+   * completion, however many finish at once — and finishes the runs with nothing left.
+   * Returns the steps to enqueue (after commit) and the runs finished.
+   */
+  async complete(answers: readonly StepAnswer[]): Promise<{
+    done: Set<string>;
+    released: { executionId: string; key: string; tenantId: string }[];
+    finished: FinishedRun[];
+  }> {
+    if (answers.length === 0) return { done: new Set(), released: [], finished: [] };
+    return this.db.transaction(async (tx) => {
+      await lockRuns(
+        tx,
+        answers.map((a) => a.executionId),
+      );
+      const done = await tx.query<{ execution_id: string; key: string }>(
+        `WITH answer AS (
+           SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[],
+                                $8::text[], $9::int[], $10::int[], $11::numeric[], $12::boolean[])
+             AS a(execution_id, key, attempt, input, model, output, provider, model_used, input_tokens,
+                  output_tokens, cost_usd, cached)
+         ), done AS (
+           UPDATE workflow_step_runs s SET status = 'succeeded', input = a.input, model = a.model, output = a.output,
+                  provider = a.provider, model_used = a.model_used, input_tokens = a.input_tokens,
+                  output_tokens = a.output_tokens, cost_usd = a.cost_usd, cached = a.cached, error = NULL,
+                  completed_at = now(), lease_until = NULL, updated_at = now()
+             FROM answer a
+            WHERE s.execution_id = a.execution_id AND s.key = a.key AND s.status = 'running' AND s.attempts = a.attempt
+            RETURNING s.execution_id, s.key, s.tenant_id, s.agent_id, s.model, s.model_used, s.cached,
+                      s.input_tokens, s.output_tokens, s.cost_usd, s.completed_at
+         ), ${rollUpUsage('succeeded')}
+         SELECT execution_id, key FROM done`,
+        [
+          answers.map((a) => a.executionId),
+          answers.map((a) => a.key),
+          answers.map((a) => a.attempt),
+          answers.map((a) => a.renderedInput),
+          answers.map((a) => a.model),
+          answers.map((a) => a.call.output),
+          answers.map((a) => a.call.provider),
+          answers.map((a) => a.call.modelUsed),
+          answers.map((a) => a.call.inputTokens),
+          answers.map((a) => a.call.outputTokens),
+          answers.map((a) => a.call.costUsd),
+          answers.map((a) => a.call.cached),
+        ],
+      );
+      const doneIds = new Set(done.map((row) => stepId(row.execution_id, row.key)));
+      // Each finished step takes one off each of its dependents' counts.
+      const edges = answers.flatMap((a) =>
+        doneIds.has(stepId(a.executionId, a.key))
+          ? a.dependents.map((dependent) => ({ executionId: a.executionId, key: dependent }))
+          : [],
+      );
+      const released =
+        edges.length === 0
+          ? []
+          : await tx.query<{ execution_id: string; key: string; tenant_id: string }>(
+              `WITH edge AS (
+                 SELECT execution_id, key, count(*)::int AS n
+                   FROM unnest($1::uuid[], $2::text[]) AS e(execution_id, key) GROUP BY 1, 2
+               ), counted AS (
+                 UPDATE workflow_step_runs s SET pending_deps = s.pending_deps - e.n,
+                        status = CASE WHEN s.pending_deps = e.n THEN 'queued' ELSE s.status END,
+                        queued_at = CASE WHEN s.pending_deps = e.n THEN now() ELSE s.queued_at END,
+                        ready_at = CASE WHEN s.pending_deps = e.n THEN now() ELSE s.ready_at END,
+                        updated_at = now()
+                   FROM edge e
+                  WHERE s.execution_id = e.execution_id AND s.key = e.key AND s.status = 'waiting'
+                  RETURNING s.execution_id, s.key, s.tenant_id, s.status
+               )
+               SELECT execution_id, key, tenant_id FROM counted WHERE status = 'queued'`,
+              [edges.map((e) => e.executionId), edges.map((e) => e.key)],
+            );
+      const finished = await settleRuns(tx, [...new Set(done.map((row) => row.execution_id))]);
+      return {
+        done: doneIds,
+        released: released.map((row) => ({
+          executionId: row.execution_id,
+          key: row.key,
+          tenantId: row.tenant_id,
+        })),
+        finished,
+      };
+    });
+  }
+
+  /** A failed attempt with attempts left: queued again, due after the backoff. */
+  async retry(
+    step: { executionId: string; key: string; attempt: number },
+    error: ExecutionError,
+    delaySeconds: number,
+  ) {
+    const rows = await this.db.query<{ key: string }>(
+      `UPDATE workflow_step_runs SET status = 'queued', error = $4::jsonb, lease_until = NULL,
+              ready_at = now() + make_interval(secs => $5), updated_at = now()
+        WHERE execution_id = $1 AND key = $2 AND status = 'running' AND attempts = $3
+        RETURNING key`,
+      [step.executionId, step.key, step.attempt, JSON.stringify(error), delaySeconds],
+    );
+    return rows.length > 0;
+  }
+
+  /**
+   * A step failed for good. "fail": the run fails and every open step is cancelled
+   * (running ones have their results discarded). "continue": the steps downstream of it
+   * are skipped and the others go on; the run fails once nothing is left open.
+   */
+  async fail(
+    step: { executionId: string; key: string; attempt?: number },
+    error: ExecutionError,
+    mode: StepFailureMode,
+    downstream: readonly string[],
+  ): Promise<{ failed: boolean; finished: FinishedRun[] }> {
+    return this.db.transaction(async (tx) => {
+      await lockRuns(tx, [step.executionId]);
+      // No usage to roll up: a failed attempt's call, if any, returned no usage to count.
+      const failed = await tx.query<{ key: string }>(
+        `UPDATE workflow_step_runs SET status = 'failed', error = $4::jsonb, completed_at = now(),
+                lease_until = NULL, updated_at = now()
+          WHERE execution_id = $1 AND key = $2 AND status IN ('queued', 'running', 'waiting')
+            AND ($3::int IS NULL OR attempts = $3)
+          RETURNING key`,
+        [step.executionId, step.key, step.attempt ?? null, JSON.stringify(error)],
+      );
+      if (failed.length === 0) return { failed: false, finished: [] };
+      if (mode === 'fail') {
+        await tx.query(
+          `UPDATE workflow_step_runs SET status = 'cancelled', completed_at = now(), lease_until = NULL, updated_at = now()
+            WHERE execution_id = $1 AND status IN ('waiting', 'queued', 'running')`,
+          [step.executionId],
+        );
+        await tx.query(
+          `UPDATE workflow_executions SET error = $2::jsonb WHERE id = $1 AND status IN ('queued', 'running')`,
+          [
+            step.executionId,
+            JSON.stringify({ code: 'step_failed', message: `step "${step.key}" failed: ${error.message}` }),
+          ],
+        );
+      } else if (downstream.length > 0) {
+        await tx.query(
+          `UPDATE workflow_step_runs SET status = 'skipped', completed_at = now(), updated_at = now()
+            WHERE execution_id = $1 AND key = ANY($2::text[]) AND status = 'waiting'`,
+          [step.executionId, downstream],
+        );
+      }
+      return { failed: true, finished: await settleRuns(tx, [step.executionId]) };
+    });
+  }
+
+  /** Cancels a run that is still going: no further step is scheduled, queued ones are cancelled. */
+  async cancel(tenantId: string, id: string): Promise<WorkflowRun | 'finished' | null> {
+    return this.db.transaction(async (tx) => {
+      const rows = await tx.query<RunRow>(
+        `WITH finished AS (
+           UPDATE workflow_executions SET status = 'cancelled', completed_at = now(), version = version + 1,
+                  updated_at = now()
+            WHERE tenant_id = $1 AND id = $2 AND status IN ('queued', 'running')
+            RETURNING ${runColumns}
+         ), ${rollUpStats}
+         SELECT * FROM finished`,
+        [tenantId, id],
+      );
+      if (!rows[0]) {
+        const exists = await tx.query<{ exists: boolean }>(
+          'SELECT EXISTS (SELECT 1 FROM workflow_executions WHERE tenant_id = $1 AND id = $2) AS exists',
+          [tenantId, id],
+        );
+        return exists[0]?.exists ? 'finished' : null;
+      }
+      // The run's row is locked by the update above, as every change of its steps requires.
+      await tx.query(
+        `UPDATE workflow_step_runs SET status = 'cancelled', completed_at = now(), lease_until = NULL, updated_at = now()
+          WHERE execution_id = $1 AND status IN ('waiting', 'queued', 'running')`,
+        [id],
+      );
+      return toRun(rows[0]);
+    });
+  }
+
+  async statusOf(id: string): Promise<WorkflowRunStatus | null> {
+    const rows = await this.db.query<{ status: WorkflowRunStatus }>(
+      'SELECT status FROM workflow_executions WHERE id = $1',
+      [id],
+    );
+    return rows[0]?.status ?? null;
+  }
+
+  /** A finished run with its workflow's webhook, for delivery; null when the workflow has none now. */
+  async webhookTarget(
+    tenantId: string,
+    id: string,
+  ): Promise<{ run: WorkflowRun; steps: StepRun[]; url: string; secret: string } | null> {
+    const rows = await this.db.query<
+      RunRow & { steps: StepRow[] | null; webhook_url: string | null; webhook_secret: string | null }
+    >(
+      `SELECT ${qualified('r', runColumns)}, ${stepsJson}, w.webhook_url, w.webhook_secret
+         FROM workflow_executions r JOIN workflows w ON w.id = r.workflow_id
+        WHERE r.tenant_id = $1 AND r.id = $2`,
+      [tenantId, id],
+    );
+    const row = rows[0];
+    if (!row?.webhook_url || !row.webhook_secret) return null;
+    return {
+      run: toRun(row),
+      steps: (row.steps ?? []).map(toStepRun),
+      url: row.webhook_url,
+      secret: row.webhook_secret,
+    };
+  }
+
+  async markAnnounced(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.db.query('UPDATE workflow_executions SET notified_at = now() WHERE id = ANY($1::uuid[])', [
+      ids,
+    ]);
+  }
+
+  /**
+   * Open steps nobody is working on: queued and due for `staleSeconds` (an enqueue that
+   * was lost) or running past their lease (a worker that died). Touching them keeps the
+   * next sweep from taking them again before the re-sent message is handled.
+   */
+  async takeStuckSteps(
+    staleSeconds: number,
+    limit: number,
+  ): Promise<{ executionId: string; key: string; tenantId: string }[]> {
+    const rows = await this.db.query<{ execution_id: string; key: string; tenant_id: string }>(
+      `UPDATE workflow_step_runs SET ready_at = now(), updated_at = now()
+        WHERE (execution_id, key) IN (
+          SELECT execution_id, key FROM workflow_step_runs
+           WHERE status IN ('queued', 'running') AND ready_at < now() - make_interval(secs => $1)
+             AND (status = 'queued' OR lease_until < now())
+           ORDER BY ready_at LIMIT $2
+           FOR UPDATE SKIP LOCKED
+        )
+        RETURNING execution_id, key, tenant_id`,
+      [staleSeconds, limit],
+    );
+    return rows.map((row) => ({ executionId: row.execution_id, key: row.key, tenantId: row.tenant_id }));
+  }
+
+  /** Finished runs whose completion events never reached the queue. */
+  async takeUnannounced(staleSeconds: number, limit: number): Promise<FinishedRun[]> {
+    const rows = await this.db.query<RunRow & { has_webhook: boolean }>(
+      `SELECT ${qualified('r', runColumns)},
+              (SELECT w.webhook_url IS NOT NULL FROM workflows w WHERE w.id = r.workflow_id) AS has_webhook
+         FROM workflow_executions r
+        WHERE r.notified_at IS NULL AND r.completed_at IS NOT NULL
+          AND r.completed_at < now() - make_interval(secs => $1)
+        ORDER BY r.completed_at LIMIT $2`,
+      [staleSeconds, limit],
+    );
+    return rows.map((row) => ({ ...toRun(row), hasWebhook: row.has_webhook }));
+  }
+}
+
+/** A step's identity within a batch. */
+export const stepId = (executionId: string, key: string): string => `${executionId}/${key}`;

@@ -1,0 +1,511 @@
+import * as z from 'zod/mini';
+import type { FieldError } from './errors.ts';
+import type { ExecutionError } from './execution.ts';
+
+/**
+ * Workflows: a DAG of steps, each running an agent on an input rendered from a template
+ * over the run's input and the outputs of earlier steps. Pure logic: the definition's
+ * validation (keys, dependencies, cycles, template references) and template rendering.
+ */
+
+export const stepFailureModes = ['fail', 'continue'] as const;
+export type StepFailureMode = (typeof stepFailureModes)[number];
+
+export const workflowRunStatuses = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+export type WorkflowRunStatus = (typeof workflowRunStatuses)[number];
+
+export const stepStatuses = [
+  'waiting',
+  'queued',
+  'running',
+  'succeeded',
+  'failed',
+  'cancelled',
+  'skipped',
+] as const;
+export type StepStatus = (typeof stepStatuses)[number];
+export const openStepStatuses: readonly StepStatus[] = ['waiting', 'queued', 'running'];
+
+export const stepLimits = {
+  maxSteps: 50,
+  maxAttempts: 10,
+  defaultMaxAttempts: 3,
+  maxBackoffSeconds: 300,
+  defaultBackoffSeconds: 1,
+  /** Below the high worker's 60 s timeout, so a step's call ends before its invocation does. */
+  maxTimeoutSeconds: 50,
+  defaultTimeoutSeconds: 30,
+} as const;
+
+export interface StepDefinition {
+  readonly key: string;
+  readonly position: number;
+  readonly agentId: string;
+  readonly inputTemplate: string;
+  readonly dependsOn: readonly string[];
+  readonly maxAttempts: number;
+  readonly backoffSeconds: number;
+  readonly timeoutSeconds: number;
+}
+
+export interface Workflow {
+  readonly id: string;
+  readonly tenantId: string;
+  readonly name: string;
+  readonly description: string | null;
+  readonly onStepFailure: StepFailureMode;
+  readonly webhookUrl: string | null;
+  /** The definition's version: a PATCH makes a new one; also the ETag and cache version. */
+  readonly version: number;
+  readonly stepCount: number;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+export interface WorkflowWithSteps extends Workflow {
+  readonly steps: readonly StepDefinition[];
+}
+
+/** A workflow in a list page, with the statistics computed by the same query. */
+export interface WorkflowSummary extends Workflow {
+  readonly executionCount: number;
+  readonly lastExecutionAt: Date | null;
+}
+
+const stepKey = z.string().check(z.regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/, 'letters, digits, _ or -, ≤ 64'));
+const name = z.string().check(z.trim(), z.minLength(1), z.maxLength(200));
+const description = z.nullable(z.string().check(z.maxLength(2_000)));
+const webhookUrl = z.nullable(z.string().check(z.maxLength(2048)));
+
+const stepBody = z.strictObject({
+  key: stepKey,
+  agent_id: z.string().check(z.maxLength(100)),
+  input: z.string().check(z.maxLength(100_000)),
+  depends_on: z.optional(z.array(stepKey).check(z.maxLength(stepLimits.maxSteps))),
+  retry: z.optional(
+    z.strictObject({
+      max_attempts: z.int().check(z.gte(1), z.lte(stepLimits.maxAttempts)),
+      backoff_seconds: z.optional(z.int().check(z.gte(0), z.lte(stepLimits.maxBackoffSeconds))),
+    }),
+  ),
+  timeout_seconds: z.optional(z.int().check(z.gte(1), z.lte(stepLimits.maxTimeoutSeconds))),
+});
+export type StepBody = z.infer<typeof stepBody>;
+
+const steps = z.array(stepBody).check(z.minLength(1), z.maxLength(stepLimits.maxSteps));
+
+export const createWorkflowBody = z.strictObject({
+  name,
+  description: z.optional(description),
+  steps,
+  on_step_failure: z.optional(z.enum(stepFailureModes)),
+  webhook_url: z.optional(webhookUrl),
+});
+export type CreateWorkflowBody = z.infer<typeof createWorkflowBody>;
+
+export const updateWorkflowBody = z.strictObject({
+  name: z.optional(name),
+  description: z.optional(description),
+  steps: z.optional(steps),
+  on_step_failure: z.optional(z.enum(stepFailureModes)),
+  webhook_url: z.optional(webhookUrl),
+});
+export type UpdateWorkflowBody = z.infer<typeof updateWorkflowBody>;
+
+export const createWorkflowRunBody = z.strictObject({
+  input: z.union([z.string().check(z.maxLength(200_000)), z.record(z.string(), z.unknown())]),
+  metadata: z.optional(z.record(z.string(), z.unknown())),
+});
+export type CreateWorkflowRunBody = z.infer<typeof createWorkflowRunBody>;
+
+export const workflowPageLimit = { min: 1, max: 100, fallback: 20 } as const;
+
+// ---------------------------------------------------------------------------------------
+// Templates: `{{input}}`, `{{input.a.b}}`, `{{steps.<key>.output}}`; nothing else.
+
+export type TemplateReference =
+  | { readonly kind: 'input'; readonly path: readonly string[] }
+  | { readonly kind: 'step'; readonly key: string };
+
+const placeholder = /\{\{\s*([^{}]*?)\s*\}\}/g;
+const inputReference = /^input((?:\.[A-Za-z0-9_-]+)*)$/;
+const stepReference = /^steps\.([A-Za-z][A-Za-z0-9_-]{0,63})\.output$/;
+
+/** The references of a template, or the text of the first placeholder that is not one. */
+export const parseTemplate = (
+  template: string,
+): { ok: true; references: TemplateReference[] } | { ok: false; bad: string } => {
+  const references: TemplateReference[] = [];
+  for (const match of template.matchAll(placeholder)) {
+    const expression = match[1] ?? '';
+    const input = inputReference.exec(expression);
+    if (input) {
+      references.push({ kind: 'input', path: (input[1] ?? '').split('.').filter(Boolean) });
+      continue;
+    }
+    const step = stepReference.exec(expression);
+    if (step) {
+      references.push({ kind: 'step', key: step[1]! });
+      continue;
+    }
+    return { ok: false, bad: match[0] };
+  }
+  return { ok: true, references };
+};
+
+const lookup = (value: unknown, path: readonly string[]): { found: boolean; value: unknown } => {
+  let current = value;
+  for (const segment of path) {
+    if (typeof current !== 'object' || current === null || !Object.hasOwn(current, segment)) {
+      return { found: false, value: undefined };
+    }
+    current = (current as Record<string, unknown>)[segment];
+  }
+  return { found: true, value: current };
+};
+
+const asText = (value: unknown): string =>
+  typeof value === 'string' ? value : value === undefined ? '' : JSON.stringify(value);
+
+/** Renders a validated template; a value that is not text is inserted as JSON. */
+export const renderTemplate = (
+  template: string,
+  input: unknown,
+  stepOutputs: Readonly<Record<string, string | null>>,
+): string =>
+  template.replace(placeholder, (whole, expression: string) => {
+    const inputMatch = inputReference.exec(expression);
+    if (inputMatch) {
+      const found = lookup(input, (inputMatch[1] ?? '').split('.').filter(Boolean));
+      return found.found ? asText(found.value) : '';
+    }
+    const stepMatch = stepReference.exec(expression);
+    if (stepMatch) return Object.hasOwn(stepOutputs, stepMatch[1]!) ? (stepOutputs[stepMatch[1]!] ?? '') : '';
+    return whole;
+  });
+
+/** The step keys a step's template reads the output of. */
+export const referencedSteps = (template: string): string[] => {
+  const parsed = parseTemplate(template);
+  if (!parsed.ok) return [];
+  return [
+    ...new Set(parsed.references.flatMap((reference) => (reference.kind === 'step' ? [reference.key] : []))),
+  ];
+};
+
+/** Input paths the templates read that the run's input lacks: the run is refused (422). */
+export const missingInputs = (definition: readonly StepDefinition[], input: unknown): FieldError[] => {
+  const errors: FieldError[] = [];
+  for (const step of definition) {
+    const parsed = parseTemplate(step.inputTemplate);
+    if (!parsed.ok) continue;
+    for (const reference of parsed.references) {
+      if (reference.kind !== 'input' || lookup(input, reference.path).found) continue;
+      const path = ['input', ...reference.path].join('.');
+      errors.push({ field: path, detail: `step "${step.key}" reads ${path}, which the input does not have` });
+    }
+  }
+  return errors;
+};
+
+// ---------------------------------------------------------------------------------------
+// The graph.
+
+/** Steps depending on each step, directly. */
+export const dependentsOf = (definition: readonly StepDefinition[]): Map<string, string[]> => {
+  const dependents = new Map<string, string[]>(definition.map((step) => [step.key, []]));
+  for (const step of definition) {
+    for (const dependency of step.dependsOn) dependents.get(dependency)?.push(step.key);
+  }
+  return dependents;
+};
+
+/** Every step that (transitively) depends on `key`: skipped when it fails in "continue" mode. */
+export const downstreamOf = (definition: readonly StepDefinition[], key: string): Set<string> => {
+  const dependents = dependentsOf(definition);
+  const found = new Set<string>();
+  const pending = [...(dependents.get(key) ?? [])];
+  while (pending.length > 0) {
+    const next = pending.pop()!;
+    if (found.has(next)) continue;
+    found.add(next);
+    pending.push(...(dependents.get(next) ?? []));
+  }
+  return found;
+};
+
+/** A cycle among the steps as a key path (`a → b → a`), or null when the graph is acyclic. */
+const findCycle = (stepsByKey: ReadonlyMap<string, readonly string[]>): string[] | null => {
+  const state = new Map<string, 'visiting' | 'done'>();
+  const path: string[] = [];
+  const visit = (key: string): string[] | null => {
+    if (state.get(key) === 'done') return null;
+    if (state.get(key) === 'visiting') return [...path.slice(path.indexOf(key)), key];
+    state.set(key, 'visiting');
+    path.push(key);
+    for (const dependency of stepsByKey.get(key) ?? []) {
+      const cycle = visit(dependency);
+      if (cycle) return cycle;
+    }
+    path.pop();
+    state.set(key, 'done');
+    return null;
+  };
+  for (const key of stepsByKey.keys()) {
+    const cycle = visit(key);
+    if (cycle) return cycle;
+  }
+  return null;
+};
+
+const ancestorsOf = (key: string, stepsByKey: ReadonlyMap<string, readonly string[]>): Set<string> => {
+  const found = new Set<string>();
+  const pending = [...(stepsByKey.get(key) ?? [])];
+  while (pending.length > 0) {
+    const next = pending.pop()!;
+    if (found.has(next)) continue;
+    found.add(next);
+    pending.push(...(stepsByKey.get(next) ?? []));
+  }
+  return found;
+};
+
+/**
+ * The definition of validated steps, or every field error in it: unique keys, known
+ * dependencies, no cycle, and templates that read only the input and steps upstream.
+ * Whether the agents exist is the service's question (it needs the database).
+ */
+export const buildDefinition = (
+  body: readonly StepBody[],
+): { ok: true; steps: StepDefinition[] } | { ok: false; errors: FieldError[] } => {
+  const errors: FieldError[] = [];
+  const seen = new Map<string, number>();
+  body.forEach((step, i) => {
+    if (seen.has(step.key)) {
+      errors.push({
+        field: `steps.${i}.key`,
+        detail: `duplicate key "${step.key}" (also steps.${seen.get(step.key)})`,
+      });
+    } else seen.set(step.key, i);
+  });
+  body.forEach((step, i) => {
+    (step.depends_on ?? []).forEach((dependency, j) => {
+      if (!seen.has(dependency)) {
+        errors.push({ field: `steps.${i}.depends_on.${j}`, detail: `no step has the key "${dependency}"` });
+      } else if (dependency === step.key) {
+        errors.push({ field: `steps.${i}.depends_on.${j}`, detail: 'a step cannot depend on itself' });
+      }
+    });
+    if (new Set(step.depends_on ?? []).size !== (step.depends_on ?? []).length) {
+      errors.push({ field: `steps.${i}.depends_on`, detail: 'lists a dependency twice' });
+    }
+  });
+  if (errors.length > 0) return { ok: false, errors };
+
+  const graph = new Map(body.map((step) => [step.key, step.depends_on ?? []]));
+  const cycle = findCycle(graph);
+  if (cycle)
+    return {
+      ok: false,
+      errors: [{ field: 'steps', detail: `the steps form a cycle: ${cycle.join(' → ')}` }],
+    };
+
+  body.forEach((step, i) => {
+    const parsed = parseTemplate(step.input);
+    if (!parsed.ok) {
+      errors.push({
+        field: `steps.${i}.input`,
+        detail: `${parsed.bad} is not a reference: use {{input}}, {{input.<field>}} or {{steps.<key>.output}}`,
+      });
+      return;
+    }
+    const upstream = ancestorsOf(step.key, graph);
+    for (const reference of parsed.references) {
+      if (reference.kind !== 'step' || upstream.has(reference.key)) continue;
+      errors.push({
+        field: `steps.${i}.input`,
+        detail:
+          reference.key === step.key
+            ? 'a step cannot read its own output'
+            : seen.has(reference.key)
+              ? `reads steps.${reference.key}.output, but "${reference.key}" is not upstream of "${step.key}" (add it to depends_on)`
+              : `reads steps.${reference.key}.output, but no step has the key "${reference.key}"`,
+      });
+    }
+  });
+  if (errors.length > 0) return { ok: false, errors };
+
+  return {
+    ok: true,
+    steps: body.map((step, position) => ({
+      key: step.key,
+      position,
+      agentId: step.agent_id,
+      inputTemplate: step.input,
+      dependsOn: step.depends_on ?? [],
+      maxAttempts: step.retry?.max_attempts ?? stepLimits.defaultMaxAttempts,
+      backoffSeconds: step.retry?.backoff_seconds ?? stepLimits.defaultBackoffSeconds,
+      timeoutSeconds: step.timeout_seconds ?? stepLimits.defaultTimeoutSeconds,
+    })),
+  };
+};
+
+/** A step's retry delay after `attempt` failed: backoff × 2^(attempt−1), capped at SQS's 900 s, equal jitter. */
+export const stepRetryDelaySeconds = (
+  backoffSeconds: number,
+  attempt: number,
+  random = Math.random,
+): number => {
+  const ceiling = Math.min(900, backoffSeconds * 2 ** Math.max(0, attempt - 1));
+  return Math.round(ceiling / 2 + random() * (ceiling / 2));
+};
+
+// ---------------------------------------------------------------------------------------
+// Runs.
+
+export interface StepRun {
+  readonly key: string;
+  readonly position: number;
+  readonly agentId: string;
+  readonly status: StepStatus;
+  readonly attempts: number;
+  readonly input: string | null;
+  readonly output: string | null;
+  readonly error: ExecutionError | null;
+  readonly model: string | null;
+  readonly provider: string | null;
+  readonly modelUsed: string | null;
+  readonly inputTokens: number | null;
+  readonly outputTokens: number | null;
+  readonly costUsd: number | null;
+  readonly cached: boolean;
+  readonly queuedAt: Date | null;
+  readonly startedAt: Date | null;
+  readonly completedAt: Date | null;
+}
+
+export interface WorkflowRun {
+  readonly id: string;
+  readonly tenantId: string;
+  readonly workflowId: string;
+  readonly workflowVersion: number;
+  readonly status: WorkflowRunStatus;
+  readonly input: string | Record<string, unknown>;
+  readonly metadata: Record<string, unknown> | null;
+  readonly error: ExecutionError | null;
+  readonly stepCount: number;
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+  readonly costUsd: number;
+  readonly version: number;
+  readonly createdAt: Date;
+  readonly startedAt: Date | null;
+  readonly completedAt: Date | null;
+}
+
+export const isRunFinished = (status: WorkflowRunStatus): boolean =>
+  status === 'succeeded' || status === 'failed' || status === 'cancelled';
+
+const iso = (date: Date | null): string | null => date?.toISOString() ?? null;
+const durationMs = (started: Date | null, completed: Date | null): number | null =>
+  started && completed ? completed.getTime() - started.getTime() : null;
+
+export const toStepResource = (step: StepRun) => ({
+  key: step.key,
+  agent_id: step.agentId,
+  status: step.status,
+  attempts: step.attempts,
+  input: step.input,
+  output: step.output,
+  error: step.error,
+  model_used: step.modelUsed ?? step.model,
+  usage: {
+    input_tokens: step.inputTokens ?? 0,
+    output_tokens: step.outputTokens ?? 0,
+    cost_usd: step.costUsd ?? 0,
+    cached: step.cached,
+  },
+  queued_at: iso(step.queuedAt),
+  started_at: iso(step.startedAt),
+  completed_at: iso(step.completedAt),
+  duration_ms: durationMs(step.startedAt, step.completedAt),
+});
+
+/** A run as the API shows it; totals are summed from the steps while it runs. */
+export const toRunResource = (run: WorkflowRun, stepRuns?: readonly StepRun[]) => {
+  const sum = (pick: (step: StepRun) => number | null) =>
+    (stepRuns ?? []).reduce((total, step) => total + (pick(step) ?? 0), 0);
+  const totals =
+    stepRuns && !isRunFinished(run.status)
+      ? {
+          input_tokens: sum((s) => s.inputTokens),
+          output_tokens: sum((s) => s.outputTokens),
+          cost_usd: Math.round(sum((s) => s.costUsd) * 1e8) / 1e8,
+        }
+      : { input_tokens: run.inputTokens, output_tokens: run.outputTokens, cost_usd: run.costUsd };
+  return {
+    id: run.id,
+    workflow_id: run.workflowId,
+    workflow_version: run.workflowVersion,
+    status: run.status,
+    input: run.input,
+    metadata: run.metadata,
+    error: run.error,
+    step_count: run.stepCount,
+    ...(stepRuns && {
+      steps_finished: stepRuns.filter((s) => !openStepStatuses.includes(s.status)).length,
+    }),
+    usage: totals,
+    created_at: run.createdAt.toISOString(),
+    started_at: iso(run.startedAt),
+    completed_at: iso(run.completedAt),
+    duration_ms: durationMs(run.startedAt, run.completedAt),
+    ...(stepRuns && { steps: [...stepRuns].sort((a, b) => a.position - b.position).map(toStepResource) }),
+  };
+};
+
+export const toWorkflowResource = (workflow: Workflow | WorkflowWithSteps) => ({
+  id: workflow.id,
+  name: workflow.name,
+  description: workflow.description,
+  version: workflow.version,
+  on_step_failure: workflow.onStepFailure,
+  webhook_url: workflow.webhookUrl,
+  step_count: workflow.stepCount,
+  created_at: workflow.createdAt.toISOString(),
+  updated_at: workflow.updatedAt.toISOString(),
+  ...('steps' in workflow && {
+    steps: workflow.steps.map((step) => ({
+      key: step.key,
+      agent_id: step.agentId,
+      input: step.inputTemplate,
+      depends_on: step.dependsOn,
+      retry: { max_attempts: step.maxAttempts, backoff_seconds: step.backoffSeconds },
+      timeout_seconds: step.timeoutSeconds,
+    })),
+  }),
+});
+
+/** Seed 000's 30-day statistics of one workflow. */
+export interface WorkflowStats {
+  readonly workflowId: string;
+  readonly name: string;
+  readonly executionCount: number;
+  readonly avgDurationSeconds: number;
+  readonly successCount: number;
+  readonly failureCount: number;
+  readonly hasActiveExecutions: boolean;
+}
+
+export const toStatsResource = (stats: WorkflowStats) => ({
+  workflow_id: stats.workflowId,
+  name: stats.name,
+  window_days: 30,
+  execution_count: stats.executionCount,
+  avg_duration_seconds: Math.round(stats.avgDurationSeconds * 1000) / 1000,
+  success_count: stats.successCount,
+  failure_count: stats.failureCount,
+  success_rate:
+    stats.executionCount > 0 ? Math.round((stats.successCount / stats.executionCount) * 10_000) / 100 : 0,
+  has_active_executions: stats.hasActiveExecutions,
+});

@@ -1,0 +1,319 @@
+import type { JobQueue } from '../adapters/aws/job-queue.ts';
+import type { TwoTierCache } from '../adapters/cache/two-tier.ts';
+import type {
+  ClaimedStep,
+  FinishedRun,
+  StepAnswer,
+  WorkflowRunRepository,
+} from '../adapters/postgres/workflow-runs.ts';
+import { stepId } from '../adapters/postgres/workflow-runs.ts';
+import type { Agent } from '../domain/agent.ts';
+import { ProblemError } from '../domain/errors.ts';
+import type { ExecutionError } from '../domain/execution.ts';
+import { executionSettings } from '../domain/execution.ts';
+import type { JobEnvelope } from '../domain/jobs.ts';
+import { isRetryable, jobTypes, NonRetryableError, newJob } from '../domain/jobs.ts';
+import type { ProviderName } from '../domain/llm.ts';
+import { costUsd } from '../domain/pricing.ts';
+import type { StepDefinition } from '../domain/workflow.ts';
+import { downstreamOf, referencedSteps, renderTemplate, stepRetryDelaySeconds } from '../domain/workflow.ts';
+import { logger, metrics } from '../runtime/observability.ts';
+import type { JobContext } from '../workers/consumer.ts';
+import { answerCall, type CompleteCall } from './execution-runner.ts';
+import { stepJob } from './workflows.ts';
+
+/** A workflow run slower than this raises an alert on the default queue. */
+export const slowWorkflowMs = 120_000;
+
+/** The run was cancelled or failed while the step's call ran: abandoned, nothing written. */
+class StepAbandoned extends Error {
+  override name = 'StepAbandoned';
+}
+
+/** The step's own timeout ran out: a retryable failure of the attempt. */
+class StepTimedOut extends Error {
+  override name = 'StepTimedOut';
+}
+
+const errorOf = (error: unknown, code: string): ExecutionError => ({
+  code,
+  message: (error instanceof Error ? error.message : String(error)).slice(0, 2_000),
+});
+
+/**
+ * Completion of a run, whatever its outcome — the same path as agent executions: metrics,
+ * then the webhook and slow alert jobs on the default queue, then the mark that it was
+ * announced. A crash in between is repaired by the sweeper (at least once).
+ */
+export class WorkflowAnnouncer {
+  constructor(
+    private readonly runs: WorkflowRunRepository,
+    private readonly queue: JobQueue,
+  ) {}
+
+  async announce(finished: readonly FinishedRun[]): Promise<void> {
+    if (finished.length === 0) return;
+    const jobs: Promise<void>[] = [];
+    for (const run of finished) {
+      const duration =
+        run.startedAt && run.completedAt ? run.completedAt.getTime() - run.startedAt.getTime() : 0;
+      metrics.addMetric(`WorkflowExecutions_${run.status}`, 'Count', 1);
+      metrics.addMetric('WorkflowDuration', 'Milliseconds', duration);
+      const ids = { workflow_execution_id: run.id };
+      if (run.hasWebhook) {
+        jobs.push(
+          this.queue.enqueue(
+            'default',
+            newJob(jobTypes.deliverWebhook, run.tenantId, ids, `webhook:${run.id}:${run.version}`),
+          ),
+        );
+      }
+      if (duration > slowWorkflowMs) {
+        jobs.push(
+          this.queue.enqueue(
+            'default',
+            newJob(jobTypes.slowExecutionAlert, run.tenantId, ids, `slow:${run.id}:${run.version}`),
+          ),
+        );
+      }
+    }
+    await Promise.all(jobs);
+    await this.runs.markAnnounced(finished.map((run) => run.id));
+  }
+}
+
+/** A claimed step with its definition and rendered input, ready to call its agent. */
+interface PreparedStep {
+  readonly claim: ClaimedStep;
+  readonly definition: StepDefinition;
+  readonly steps: readonly StepDefinition[];
+  readonly input: string;
+  readonly index: number;
+}
+
+/**
+ * Runs `workflow.step` jobs, a whole SQS batch at a time: one claim transaction, the model
+ * calls in parallel, one completion transaction that also releases the dependents whose
+ * last dependency just finished (fan-in, exactly once) and finishes runs. A redelivered
+ * message finds its step finished (or running under a live lease) and does nothing.
+ */
+export class WorkflowStepRunner {
+  constructor(
+    private readonly runs: WorkflowRunRepository,
+    private readonly stepsOfVersion: (workflowId: string, version: number) => Promise<StepDefinition[]>,
+    private readonly findAgent: (tenantId: string, agentId: string) => Promise<Agent>,
+    private readonly complete: CompleteCall,
+    private readonly cache: TwoTierCache,
+    private readonly queue: JobQueue,
+    private readonly announcer: WorkflowAnnouncer,
+    private readonly options: {
+      leaseSeconds: number;
+      defaultProvider: ProviderName;
+      cancellationPollMs?: number;
+    },
+  ) {}
+
+  async runBatch(items: readonly { job: JobEnvelope; context: JobContext }[]): Promise<unknown[]> {
+    const outcomes: unknown[] = items.map(() => undefined);
+    const keys: { executionId: string; key: string }[] = [];
+    items.forEach(({ job }, i) => {
+      const executionId = job.ids['workflow_execution_id'];
+      const key = job.ids['step'];
+      if (executionId && key) keys.push({ executionId, key });
+      else outcomes[i] = new NonRetryableError('workflow.step job without workflow_execution_id and step');
+    });
+    const claimed = await this.runs.claim(keys, this.options.leaseSeconds);
+    if (claimed.size === 0) return outcomes; // Redeliveries: finished, cancelled, or held by a live lease.
+
+    const prepared = await this.prepare(items, claimed, outcomes);
+    const answers: StepAnswer[] = [];
+    await Promise.all(
+      prepared.map(async (step) => {
+        try {
+          answers.push(await this.answer(step));
+        } catch (error) {
+          outcomes[step.index] = await this.failAttempt(step, error);
+        }
+      }),
+    );
+
+    const { done, released, finished } = await this.runs.complete(answers);
+    const discarded = answers.length - done.size;
+    if (discarded > 0) metrics.addMetric('StepResultsDiscarded', 'Count', discarded); // cancelled meanwhile
+    metrics.addMetric('WorkflowStepsSucceeded', 'Count', done.size);
+    await this.afterCommit(released, finished);
+    return outcomes;
+  }
+
+  /** Definitions (cached per pinned version), then the outputs the templates read, in one query. */
+  private async prepare(
+    items: readonly { job: JobEnvelope }[],
+    claimed: Map<string, ClaimedStep>,
+    outcomes: unknown[],
+  ): Promise<PreparedStep[]> {
+    const found: {
+      claim: ClaimedStep;
+      definition: StepDefinition;
+      steps: StepDefinition[];
+      index: number;
+    }[] = [];
+    await Promise.all(
+      items.map(async ({ job }, index) => {
+        const claim = claimed.get(stepId(job.ids['workflow_execution_id'] ?? '', job.ids['step'] ?? ''));
+        if (!claim) return;
+        const steps = await this.stepsOfVersion(claim.workflowId, claim.workflowVersion);
+        const definition = steps.find((step) => step.key === claim.key);
+        if (!definition) {
+          outcomes[index] = new NonRetryableError(`the workflow version has no step "${claim.key}"`);
+          return;
+        }
+        found.push({ claim, definition, steps, index });
+      }),
+    );
+    const wanted = found.flatMap(({ claim, definition }) =>
+      referencedSteps(definition.inputTemplate).map((key) => ({ executionId: claim.executionId, key })),
+    );
+    const outputs = await this.runs.outputs(wanted);
+    return found.map((step) => {
+      const read = Object.fromEntries(
+        referencedSteps(step.definition.inputTemplate).map((key) => [
+          key,
+          outputs.get(stepId(step.claim.executionId, key)) ?? null,
+        ]),
+      );
+      return { ...step, input: renderTemplate(step.definition.inputTemplate, step.claim.input, read) };
+    });
+  }
+
+  private async answer(step: PreparedStep): Promise<StepAnswer> {
+    const { claim, definition } = step;
+    if (claim.attempt > definition.maxAttempts) {
+      // The worker of the last attempt died; its lease ran out and the message came back.
+      throw new NonRetryableError('the worker running the last attempt stopped before finishing');
+    }
+    let agent: Agent;
+    try {
+      agent = await this.findAgent(claim.tenantId, claim.agentId);
+    } catch (error) {
+      if (error instanceof ProblemError && error.status === 404) {
+        throw new NonRetryableError(`the step's agent ${claim.agentId} has been deleted`);
+      }
+      throw error;
+    }
+    if (agent.status === 'paused') throw new NonRetryableError(`the step's agent ${agent.id} is paused`);
+    const settings = executionSettings(agent.model, agent.configuration, this.options.defaultProvider);
+    const answer = await answerCall(this.complete, this.cache, {
+      tenantId: claim.tenantId,
+      settings,
+      systemPrompt: agent.systemPrompt,
+      input: step.input,
+      watch: () => this.watch(claim, definition.timeoutSeconds),
+      cancelled: (signal) => (signal.reason instanceof StepTimedOut ? signal.reason : new StepAbandoned()),
+    });
+    return {
+      executionId: claim.executionId,
+      key: claim.key,
+      attempt: claim.attempt,
+      renderedInput: step.input,
+      model: agent.model,
+      dependents: step.steps.filter((s) => s.dependsOn.includes(claim.key)).map((s) => s.key),
+      call: {
+        ...answer,
+        costUsd:
+          answer.cached || answer.provider === 'local'
+            ? 0
+            : costUsd(answer.modelUsed, answer.inputTokens, answer.outputTokens),
+      },
+    };
+  }
+
+  /**
+   * An attempt failed. With attempts left and a retryable error: queued again and a new
+   * message sent after the step's backoff (so retries are the step's, not the queue's).
+   * Otherwise the step fails and the run follows its `on_step_failure`. Answers the
+   * message's outcome: done, unless recording the failure itself failed.
+   */
+  private async failAttempt(step: PreparedStep, error: unknown): Promise<unknown> {
+    const { claim, definition } = step;
+    if (error instanceof StepAbandoned) {
+      metrics.addMetric('StepResultsDiscarded', 'Count', 1);
+      return undefined;
+    }
+    const timedOut = error instanceof StepTimedOut;
+    const retryable = timedOut || isRetryable(error);
+    try {
+      if (retryable && claim.attempt < definition.maxAttempts) {
+        const delaySeconds = stepRetryDelaySeconds(definition.backoffSeconds, claim.attempt);
+        const requeued = await this.runs.retry(
+          claim,
+          errorOf(error, timedOut ? 'timeout' : 'retrying'),
+          delaySeconds,
+        );
+        if (requeued) {
+          metrics.addMetric('WorkflowStepRetries', 'Count', 1);
+          await this.queue.enqueue('high', stepJob(claim), { delaySeconds });
+        }
+        return undefined;
+      }
+      const code = timedOut ? 'timeout' : retryable ? 'retries_exhausted' : 'step_error';
+      const downstream = [...downstreamOf(step.steps, claim.key)];
+      const { finished } = await this.runs.fail(claim, errorOf(error, code), claim.onStepFailure, downstream);
+      metrics.addMetric('WorkflowStepsFailed', 'Count', 1);
+      await this.announcer
+        .announce(finished)
+        .catch((announceError: unknown) =>
+          logger.warn('workflow completion not announced yet', { error: (announceError as Error).message }),
+        );
+      return undefined;
+    } catch (recordError) {
+      // Nothing recorded: the message is retried by SQS and the step's lease lets the sweeper take over.
+      return recordError;
+    }
+  }
+
+  /** Enqueues the released steps and announces the finished runs; a loss here is the sweeper's to repair. */
+  private async afterCommit(
+    released: readonly { executionId: string; key: string; tenantId: string }[],
+    finished: readonly FinishedRun[],
+  ): Promise<void> {
+    try {
+      await Promise.all([
+        ...released.map((step) => this.queue.enqueue('high', stepJob(step))),
+        this.announcer.announce(finished),
+      ]);
+    } catch (error) {
+      logger.warn('released steps or finished runs not handed on yet; the sweeper will', {
+        error: (error as Error).message,
+      });
+    }
+  }
+
+  /**
+   * Abandons the call when the step times out, or when the run is cancelled or failed
+   * meanwhile (one indexed read per interval, none for calls that answer in the first).
+   */
+  private watch(claim: ClaimedStep, timeoutSeconds: number): { signal: AbortSignal; stop: () => void } {
+    const controller = new AbortController();
+    const timeout = setTimeout(
+      () => controller.abort(new StepTimedOut(`the step did not answer within ${timeoutSeconds} s`)),
+      timeoutSeconds * 1000,
+    );
+    const poll = setInterval(() => {
+      this.runs
+        .statusOf(claim.executionId)
+        .then((status) => {
+          if (status !== 'running' && status !== 'queued') controller.abort(new StepAbandoned());
+        })
+        .catch(() => {});
+    }, this.options.cancellationPollMs ?? 2_000);
+    timeout.unref();
+    poll.unref();
+    return {
+      signal: controller.signal,
+      stop: () => {
+        clearTimeout(timeout);
+        clearInterval(poll);
+      },
+    };
+  }
+}

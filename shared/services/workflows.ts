@@ -1,0 +1,336 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { JobQueue } from '../adapters/aws/job-queue.ts';
+import type { TwoTierCache } from '../adapters/cache/two-tier.ts';
+import type { WorkflowRunRepository } from '../adapters/postgres/workflow-runs.ts';
+import type { WorkflowPatch, WorkflowRepository, WorkflowWrite } from '../adapters/postgres/workflows.ts';
+import type { FieldError } from '../domain/errors.ts';
+import { conflict, notFound, preconditionFailed, validationFailed } from '../domain/errors.ts';
+import { isUuid, newId } from '../domain/ids.ts';
+import { jobTypes, newJob } from '../domain/jobs.ts';
+import { generateWebhookSecret, validateWebhookUrl } from '../domain/webhooks.ts';
+import type {
+  CreateWorkflowBody,
+  CreateWorkflowRunBody,
+  StepBody,
+  StepDefinition,
+  StepRun,
+  UpdateWorkflowBody,
+  Workflow,
+  WorkflowRun,
+  WorkflowRunStatus,
+  WorkflowStats,
+  WorkflowSummary,
+  WorkflowWithSteps,
+} from '../domain/workflow.ts';
+import { buildDefinition, isRunFinished, missingInputs } from '../domain/workflow.ts';
+import { config } from '../runtime/config.ts';
+import { logger, metrics } from '../runtime/observability.ts';
+
+/** Workflows as the cache holds them: JSON, so dates travel as strings. */
+type Cached<T> = Omit<T, 'createdAt' | 'updatedAt'> & { createdAt: string; updatedAt: string };
+const toCached = <T extends Workflow>(workflow: T): Cached<T> => ({
+  ...workflow,
+  createdAt: workflow.createdAt.toISOString(),
+  updatedAt: workflow.updatedAt.toISOString(),
+});
+const fromCached = <T extends Workflow>(cached: Cached<T>): T =>
+  ({
+    ...cached,
+    createdAt: new Date(cached.createdAt),
+    updatedAt: new Date(cached.updatedAt),
+  }) as unknown as T;
+
+export const workflowCacheKey = (tenantId: string, id: string) => `workflow:${tenantId}:${id}`;
+export const workflowStepsCacheKey = (tenantId: string, id: string) => `workflow-steps:${tenantId}:${id}`;
+/** A version's steps never change: cached under the version, read by every step of every run. */
+export const workflowVersionCacheKey = (workflowId: string, version: number) =>
+  `workflow-version:${workflowId}:${version}`;
+
+export const stepJob = (run: { executionId: string; key: string; tenantId: string }, trace?: string) =>
+  newJob(
+    jobTypes.runWorkflowStep,
+    run.tenantId,
+    { workflow_execution_id: run.executionId, step: run.key },
+    `step:${run.executionId}:${run.key}`,
+    trace,
+  );
+
+export interface Page<T> {
+  readonly items: T[];
+  readonly next: { readonly createdAt: Date; readonly id: string } | null;
+}
+
+const pageOf = <T>(
+  rows: T[],
+  limit: number,
+  position: (row: T) => { createdAt: Date; id: string },
+): Page<T> => {
+  const items = rows.slice(0, limit);
+  const last = items[items.length - 1];
+  return { items, next: rows.length > limit && last ? position(last) : null };
+};
+
+/** The definition of a body's steps, or 422 with every problem in it. */
+const definitionOf = (steps: readonly StepBody[]): StepDefinition[] => {
+  const built = buildDefinition(steps);
+  if (!built.ok) throw validationFailed(built.errors);
+  const badIds: FieldError[] = [];
+  steps.forEach((step, i) => {
+    if (!isUuid(step.agent_id)) badIds.push({ field: `steps.${i}.agent_id`, detail: 'no such agent' });
+  });
+  if (badIds.length > 0) throw validationFailed(badIds);
+  return built.steps;
+};
+
+const newWebhook = (url: string): { url: string; secret: string } => {
+  const checked = validateWebhookUrl(url, { allowPrivate: config().webhooksAllowPrivate });
+  if (!checked.ok) throw validationFailed([{ field: 'webhook_url', detail: checked.reason }]);
+  return { url: checked.url.href, secret: generateWebhookSecret() };
+};
+
+/**
+ * Workflow definitions and runs as the API sees them. Definitions are cached (two keys:
+ * without and with steps, so a plain GET never loads steps); a version's steps are
+ * immutable and cached for the workers. Starting a run commits it with all its steps
+ * before answering 202, then enqueues the steps without dependencies.
+ */
+export class WorkflowService {
+  constructor(
+    private readonly workflows: WorkflowRepository,
+    private readonly runs: WorkflowRunRepository,
+    private readonly queue: JobQueue,
+    private readonly cache: TwoTierCache,
+  ) {}
+
+  async create(
+    tenantId: string,
+    body: CreateWorkflowBody,
+  ): Promise<{ workflow: WorkflowWithSteps; webhookSecret?: string }> {
+    const steps = definitionOf(body.steps);
+    const webhook = body.webhook_url ? newWebhook(body.webhook_url) : null;
+    const now = new Date();
+    const written = this.settle(
+      await this.workflows.insert(
+        {
+          id: newId(),
+          tenantId,
+          name: body.name,
+          description: body.description ?? null,
+          onStepFailure: body.on_step_failure ?? 'fail',
+          webhookUrl: webhook?.url ?? null,
+          createdAt: now,
+          updatedAt: now,
+        },
+        steps,
+        webhook?.secret ?? null,
+      ),
+      steps,
+    );
+    await this.remember(written);
+    return webhook ? { workflow: written, webhookSecret: webhook.secret } : { workflow: written };
+  }
+
+  async get(tenantId: string, id: string): Promise<Workflow> {
+    if (!isUuid(id)) throw notFound('workflow');
+    const cached = await this.cache.get<Cached<Workflow>>(workflowCacheKey(tenantId, id), async () => {
+      const workflow = await this.workflows.findById(tenantId, id);
+      return workflow ? { version: workflow.version, value: toCached(workflow) } : null;
+    });
+    if (!cached) throw notFound('workflow');
+    return fromCached(cached);
+  }
+
+  async getWithSteps(tenantId: string, id: string): Promise<WorkflowWithSteps> {
+    if (!isUuid(id)) throw notFound('workflow');
+    const cached = await this.cache.get<Cached<WorkflowWithSteps>>(
+      workflowStepsCacheKey(tenantId, id),
+      async () => {
+        const workflow = await this.workflows.findWithSteps(tenantId, id);
+        return workflow ? { version: workflow.version, value: toCached(workflow) } : null;
+      },
+    );
+    if (!cached) throw notFound('workflow');
+    return fromCached(cached);
+  }
+
+  async update(
+    tenantId: string,
+    id: string,
+    body: UpdateWorkflowBody,
+    expectedVersions: readonly number[] | undefined,
+  ): Promise<{ workflow: WorkflowWithSteps; webhookSecret?: string }> {
+    if (!isUuid(id)) throw notFound('workflow');
+    const steps = body.steps ? definitionOf(body.steps) : undefined;
+    const webhook =
+      body.webhook_url === undefined
+        ? undefined
+        : body.webhook_url === null
+          ? null
+          : newWebhook(body.webhook_url);
+    const patch: WorkflowPatch = {
+      ...(body.name !== undefined && { name: body.name }),
+      ...(body.description !== undefined && { description: body.description }),
+      ...(body.on_step_failure !== undefined && { onStepFailure: body.on_step_failure }),
+      ...(webhook !== undefined && { webhook }),
+      ...(steps && { steps }),
+    };
+    const written = this.settle(
+      await this.workflows.update(tenantId, id, patch, expectedVersions),
+      steps ?? [],
+    );
+    await this.remember(written);
+    return webhook ? { workflow: written, webhookSecret: webhook.secret } : { workflow: written };
+  }
+
+  async delete(tenantId: string, id: string, expectedVersions: readonly number[] | undefined): Promise<void> {
+    if (!isUuid(id)) throw notFound('workflow');
+    const result = await this.workflows.softDelete(tenantId, id, expectedVersions);
+    if (result.kind === 'not-found') throw notFound('workflow');
+    if (result.kind === 'stale') throw preconditionFailed();
+    await Promise.all([
+      this.cache.put(workflowCacheKey(tenantId, id), result.version, null),
+      this.cache.put(workflowStepsCacheKey(tenantId, id), result.version, null),
+    ]);
+  }
+
+  async list(query: {
+    tenantId: string;
+    limit: number;
+    q?: string;
+    after?: { createdAt: Date; id: string };
+  }): Promise<Page<WorkflowSummary>> {
+    const rows = await this.workflows.page({ ...query, limit: query.limit + 1 });
+    return pageOf(rows, query.limit, (w) => ({ createdAt: w.createdAt, id: w.id }));
+  }
+
+  async stats(tenantId: string, id?: string): Promise<WorkflowStats[]> {
+    if (id !== undefined && !isUuid(id)) throw notFound('workflow');
+    const rows = await this.workflows.stats(tenantId, id);
+    if (id !== undefined && rows.length === 0) throw notFound('workflow');
+    return rows;
+  }
+
+  /** The steps of a pinned version, for the workers: immutable, so cached under the version. */
+  async stepsOfVersion(workflowId: string, version: number): Promise<StepDefinition[]> {
+    const steps = await this.cache.get<StepDefinition[]>(
+      workflowVersionCacheKey(workflowId, version),
+      async () => {
+        const found = await this.workflows.stepsOfVersion(workflowId, version);
+        return found.length > 0 ? { version, value: found } : null;
+      },
+    );
+    if (!steps) throw new Error(`workflow ${workflowId} has no version ${version}`);
+    return steps;
+  }
+
+  async start(
+    tenantId: string,
+    workflowId: string,
+    body: CreateWorkflowRunBody,
+    trace?: string,
+  ): Promise<WorkflowRun> {
+    const workflow = await this.getWithSteps(tenantId, workflowId);
+    const missing = missingInputs(workflow.steps, body.input);
+    if (missing.length > 0) throw validationFailed(missing);
+    const run = await this.runs.create({
+      id: newId(),
+      tenantId,
+      workflowId: workflow.id,
+      workflowVersion: workflow.version,
+      onStepFailure: workflow.onStepFailure,
+      input: body.input,
+      metadata: body.metadata ?? null,
+      steps: workflow.steps,
+      createdAt: new Date(),
+    });
+    const roots = workflow.steps.filter((step) => step.dependsOn.length === 0);
+    try {
+      await Promise.all(
+        roots.map((step) =>
+          this.queue.enqueue('high', stepJob({ executionId: run.id, key: step.key, tenantId }, trace)),
+        ),
+      );
+    } catch (error) {
+      // Committed is accepted: the sweeper re-sends steps that did not reach the queue.
+      metrics.addMetric('EnqueueFailures', 'Count', 1);
+      logger.error('workflow run committed but not enqueued; the sweeper will resend it', {
+        workflowExecutionId: run.id,
+        error: (error as Error).message,
+      });
+    }
+    return run;
+  }
+
+  async getRun(tenantId: string, id: string): Promise<{ run: WorkflowRun; steps: StepRun[] }> {
+    if (!isUuid(id)) throw notFound('workflow execution');
+    const found = await this.runs.findById(tenantId, id);
+    if (!found) throw notFound('workflow execution');
+    return { run: found.run, steps: found.steps ?? [] };
+  }
+
+  /** Holds until the run is finished or `seconds` pass (20 ms to 500 ms between cheap reads). */
+  async waitForFinish(
+    tenantId: string,
+    run: WorkflowRun,
+    seconds: number,
+  ): Promise<{ run: WorkflowRun; steps?: StepRun[] }> {
+    const deadline = Date.now() + seconds * 1000;
+    let interval = 20;
+    let current: { run: WorkflowRun; steps?: StepRun[] } = { run };
+    while (!isRunFinished(current.run.status) && Date.now() < deadline) {
+      await sleep(Math.min(interval, Math.max(0, deadline - Date.now())));
+      interval = Math.min(500, interval * 2);
+      current = await this.getRun(tenantId, run.id);
+    }
+    return current;
+  }
+
+  async listRuns(query: {
+    tenantId: string;
+    workflowId: string;
+    limit: number;
+    status?: WorkflowRunStatus;
+    after?: { createdAt: Date; id: string };
+  }): Promise<Page<WorkflowRun>> {
+    await this.get(query.tenantId, query.workflowId);
+    const rows = await this.runs.page({ ...query, limit: query.limit + 1 });
+    return pageOf(rows, query.limit, (run) => ({ createdAt: run.createdAt, id: run.id }));
+  }
+
+  async cancelRun(tenantId: string, id: string): Promise<WorkflowRun> {
+    if (!isUuid(id)) throw notFound('workflow execution');
+    const result = await this.runs.cancel(tenantId, id);
+    if (result === null) throw notFound('workflow execution');
+    if (result === 'finished') throw conflict('The workflow execution has already finished.');
+    return result;
+  }
+
+  private settle(result: WorkflowWrite, steps: readonly StepDefinition[]): WorkflowWithSteps {
+    if (result.kind === 'not-found') throw notFound('workflow');
+    if (result.kind === 'stale') throw preconditionFailed();
+    if (result.kind === 'missing-agents') {
+      const missing = new Set(result.agentIds);
+      throw validationFailed(
+        steps.flatMap((step) =>
+          missing.has(step.agentId)
+            ? [{ field: `steps.${step.position}.agent_id`, detail: 'no such agent in this tenant' }]
+            : [],
+        ),
+      );
+    }
+    return result.workflow;
+  }
+
+  private async remember(workflow: WorkflowWithSteps): Promise<void> {
+    const { steps, ...plain } = workflow;
+    await Promise.all([
+      this.cache.put(workflowCacheKey(workflow.tenantId, workflow.id), workflow.version, toCached(plain)),
+      this.cache.put(
+        workflowStepsCacheKey(workflow.tenantId, workflow.id),
+        workflow.version,
+        toCached(workflow),
+      ),
+      this.cache.put(workflowVersionCacheKey(workflow.id, workflow.version), workflow.version, steps),
+    ]);
+  }
+}

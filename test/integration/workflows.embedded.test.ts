@@ -1,0 +1,14 @@
+import { afterAll, beforeAll, describe } from 'vitest';
+import { startTestApi, type TestApi } from '../support/api.ts';
+import { workflowsContract } from '../support/workflows-contract.ts';
+
+describe('workflows on the embedded stand-ins (PGlite, fauxqs, dynalite)', () => {
+  let api: TestApi;
+  beforeAll(async () => {
+    api = await startTestApi({}, { workers: true });
+  });
+  afterAll(async () => {
+    await api?.stop();
+  });
+  workflowsContract(() => api);
+});
