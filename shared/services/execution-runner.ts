@@ -72,6 +72,44 @@ interface CachedAnswer {
   readonly model: string;
 }
 
+export interface CallWatch {
+  readonly signal: AbortSignal;
+  readonly stop: () => void;
+}
+
+/**
+ * A model call's abort signal: `abandoned` is asked every interval (one indexed read, and
+ * none for calls that answer within the first) and aborts with the error it returns; a
+ * timeout, if given, aborts with its own.
+ */
+export const watchCall = (options: {
+  intervalMs: number;
+  abandoned: () => Promise<Error | undefined>;
+  timeout?: { ms: number; error: () => Error };
+}): CallWatch => {
+  const controller = new AbortController();
+  const poll = setInterval(() => {
+    options
+      .abandoned()
+      .then((reason) => {
+        if (reason) controller.abort(reason);
+      })
+      .catch(() => {});
+  }, options.intervalMs);
+  poll.unref();
+  const timeout = options.timeout
+    ? setTimeout(() => controller.abort(options.timeout!.error()), options.timeout.ms)
+    : undefined;
+  timeout?.unref();
+  return {
+    signal: controller.signal,
+    stop: () => {
+      clearInterval(poll);
+      clearTimeout(timeout);
+    },
+  };
+};
+
 /**
  * The model's answer to a call, from the tenant's response cache or the provider chain
  * (then cached). `watch` starts only for a real call: it gives the signal that abandons
@@ -85,7 +123,7 @@ export const answerCall = async (
     settings: ExecutionSettings;
     systemPrompt: string;
     input: unknown;
-    watch: () => { signal: AbortSignal; stop: () => void };
+    watch: () => CallWatch;
     cancelled: (signal: AbortSignal) => Error;
   },
 ): Promise<Answer> => {
@@ -338,18 +376,14 @@ export class ExecutionRunner {
    * Aborts the model call when the execution is cancelled meanwhile: one indexed read per
    * interval, and none at all for calls that answer within the first interval.
    */
-  private watchForCancellation(execution: Execution): { signal: AbortSignal; stop: () => void } {
-    const controller = new AbortController();
-    const timer = setInterval(() => {
-      this.repository
-        .statusOf(execution.tenantId, execution.id)
-        .then((status) => {
-          if (status === 'cancelled') controller.abort(new ExecutionCancelled());
-        })
-        .catch(() => {});
-    }, this.options.cancellationPollMs ?? 2_000);
-    timer.unref();
-    return { signal: controller.signal, stop: () => clearInterval(timer) };
+  private watchForCancellation(execution: Execution): CallWatch {
+    return watchCall({
+      intervalMs: this.options.cancellationPollMs ?? 2_000,
+      abandoned: async () =>
+        (await this.repository.statusOf(execution.tenantId, execution.id)) === 'cancelled'
+          ? new ExecutionCancelled()
+          : undefined,
+    });
   }
 
   private async hasWebhook(execution: Execution): Promise<boolean> {

@@ -114,20 +114,25 @@ export const highPriorityBatchJobs = {
     workflowStepRunner().runBatch(items),
 };
 
-/** A finished workflow run's webhook: the same delivery and signature as an execution's. */
-const deliverWorkflowWebhook = async (job: JobEnvelope, runId: string): Promise<void> => {
-  const target = await workflowRunRepository().webhookTarget(job.tenant_id, runId);
-  if (!target) return;
-  const { run, steps, url, secret } = target;
-  const { toRunResource } = await import('../domain/workflow.ts');
+/** Signs and posts a completion event (`<id>.<version>` is its id, so receivers can dedupe). */
+const deliverEvent = async (event: {
+  type: string;
+  id: string;
+  version: number;
+  completedAt: Date | null;
+  data: unknown;
+  url: string;
+  secret: string;
+}): Promise<void> => {
   const { deliverWebhook } = await import('../adapters/webhooks/deliver.ts');
-  const eventId = `${run.id}.${run.version}`;
+  const eventId = `${event.id}.${event.version}`;
   const body = JSON.stringify({
     id: eventId,
-    type: `workflow_execution.${run.status}`,
-    created_at: (run.completedAt ?? new Date()).toISOString(),
-    data: toRunResource(run, steps),
+    type: event.type,
+    created_at: (event.completedAt ?? new Date()).toISOString(),
+    data: event.data,
   });
+  const { url, secret } = event;
   const result = await deliverWebhook({
     url,
     secret,
@@ -136,34 +141,25 @@ const deliverWorkflowWebhook = async (job: JobEnvelope, runId: string): Promise<
     allowPrivate: config().webhooksAllowPrivate,
   });
   metrics.addMetric('WebhooksDelivered', 'Count', 1);
-  logger.info('webhook delivered', { workflowExecutionId: run.id, status: result.status, ms: result.ms });
+  logger.info('webhook delivered', { eventId, type: event.type, status: result.status, ms: result.ms });
 };
 
 export const defaultPriorityJobs = {
   'webhook.deliver': async (job: JobEnvelope) => {
     const runId = job.ids['workflow_execution_id'];
-    if (runId) return deliverWorkflowWebhook(job, runId);
-    const executionId = requireId(job, 'execution_id');
-    const target = await executionRepository().webhookTarget(job.tenant_id, executionId);
+    if (runId) {
+      const target = await workflowRunRepository().webhookTarget(job.tenant_id, runId);
+      if (!target) return; // The workflow's webhook was removed meanwhile: nothing to deliver.
+      const { toRunResource } = await import('../domain/workflow.ts');
+      const { run, steps } = target;
+      const data = toRunResource(run, steps);
+      return deliverEvent({ ...target, ...run, type: `workflow_execution.${run.status}`, data });
+    }
+    const target = await executionRepository().webhookTarget(job.tenant_id, requireId(job, 'execution_id'));
     if (!target) return; // The agent's webhook was removed meanwhile: nothing to deliver.
-    const { execution, url, secret } = target;
-    const { deliverWebhook } = await import('../adapters/webhooks/deliver.ts');
-    const eventId = `${execution.id}.${execution.version}`;
-    const body = JSON.stringify({
-      id: eventId,
-      type: `execution.${execution.status}`,
-      created_at: (execution.completedAt ?? new Date()).toISOString(),
-      data: toExecutionResource(execution),
-    });
-    const result = await deliverWebhook({
-      url,
-      secret,
-      body,
-      eventId,
-      allowPrivate: config().webhooksAllowPrivate,
-    });
-    metrics.addMetric('WebhooksDelivered', 'Count', 1);
-    logger.info('webhook delivered', { executionId, status: result.status, ms: result.ms });
+    const { execution } = target;
+    const data = toExecutionResource(execution);
+    await deliverEvent({ ...target, ...execution, type: `execution.${execution.status}`, data });
   },
   'execution.slow_alert': async (job: JobEnvelope) => {
     const runId = job.ids['workflow_execution_id'];

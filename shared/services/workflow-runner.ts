@@ -19,7 +19,7 @@ import type { StepDefinition } from '../domain/workflow.ts';
 import { downstreamOf, referencedSteps, renderTemplate, stepRetryDelaySeconds } from '../domain/workflow.ts';
 import { logger, metrics } from '../runtime/observability.ts';
 import type { JobContext } from '../workers/consumer.ts';
-import { answerCall, type CompleteCall } from './execution-runner.ts';
+import { answerCall, type CallWatch, type CompleteCall, watchCall } from './execution-runner.ts';
 import { stepJob } from './workflows.ts';
 
 /** A workflow run slower than this raises an alert on the default queue. */
@@ -288,32 +288,18 @@ export class WorkflowStepRunner {
     }
   }
 
-  /**
-   * Abandons the call when the step times out, or when the run is cancelled or failed
-   * meanwhile (one indexed read per interval, none for calls that answer in the first).
-   */
-  private watch(claim: ClaimedStep, timeoutSeconds: number): { signal: AbortSignal; stop: () => void } {
-    const controller = new AbortController();
-    const timeout = setTimeout(
-      () => controller.abort(new StepTimedOut(`the step did not answer within ${timeoutSeconds} s`)),
-      timeoutSeconds * 1000,
-    );
-    const poll = setInterval(() => {
-      this.runs
-        .statusOf(claim.executionId)
-        .then((status) => {
-          if (status !== 'running' && status !== 'queued') controller.abort(new StepAbandoned());
-        })
-        .catch(() => {});
-    }, this.options.cancellationPollMs ?? 2_000);
-    timeout.unref();
-    poll.unref();
-    return {
-      signal: controller.signal,
-      stop: () => {
-        clearTimeout(timeout);
-        clearInterval(poll);
+  /** Abandons the call when the step times out, or when its run is cancelled or failed meanwhile. */
+  private watch(claim: ClaimedStep, timeoutSeconds: number): CallWatch {
+    return watchCall({
+      intervalMs: this.options.cancellationPollMs ?? 2_000,
+      abandoned: async () => {
+        const status = await this.runs.statusOf(claim.executionId);
+        return status === 'running' || status === 'queued' ? undefined : new StepAbandoned();
       },
-    };
+      timeout: {
+        ms: timeoutSeconds * 1000,
+        error: () => new StepTimedOut(`the step did not answer within ${timeoutSeconds} s`),
+      },
+    });
   }
 }

@@ -7,7 +7,11 @@ describeRealServers('workflows on PostgreSQL 15 and Redis 7', (servers) => {
   let api: TestApi;
   beforeAll(async () => {
     api = await startTestApi(
-      { DATABASE_URL: servers.postgresUrl, REDIS_URL: servers.redisUrl },
+      {
+        DATABASE_URL: servers.postgresUrl,
+        REDIS_URL: servers.redisUrl,
+        SWITCHYARD_WEBHOOKS_ALLOW_PRIVATE: 'true',
+      },
       { workers: true },
     );
   });

@@ -1,4 +1,3 @@
-import { createServer, type Server } from 'node:http';
 import { expect, it } from 'vitest';
 import { jobQueue } from '../../shared/adapters/aws/job-queue.ts';
 import { database } from '../../shared/adapters/postgres/db.ts';
@@ -8,6 +7,7 @@ import { jobTypes, newJob } from '../../shared/domain/jobs.ts';
 import { verifyWebhookSignature } from '../../shared/domain/webhooks.ts';
 import { executeJob } from '../../shared/services/executions.ts';
 import { acmeKey, adminKey, globexKey, queriesOf, type TestApi } from './api.ts';
+import { startWebhookReceiver } from './webhook-receiver.ts';
 
 interface ExecutionBody {
   id: string;
@@ -378,32 +378,12 @@ export const executionsContract = (api: () => TestApi): void => {
   });
 
   it('delivers a signed completion webhook that verifies with the documented recipe', async () => {
-    const received: { body: string; signature: string; eventId: string }[] = [];
-    const receiver: Server = createServer((req, res) => {
-      let body = '';
-      req.on('data', (c: Buffer) => {
-        body += c.toString();
-      });
-      req.on('end', () => {
-        received.push({
-          body,
-          signature: String(req.headers['switchyard-signature']),
-          eventId: String(req.headers['switchyard-event-id']),
-        });
-        res.writeHead(204).end();
-      });
-    });
-    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const receiver = await startWebhookReceiver();
+    const { received } = receiver;
     try {
-      const port = (receiver.address() as { port: number }).port;
       const created = await api().call('/v1/agents', {
         method: 'POST',
-        json: {
-          name: 'hooked',
-          model: 'm',
-          system_prompt: 'p',
-          webhook_url: `http://127.0.0.1:${port}/hook`,
-        },
+        json: { name: 'hooked', model: 'm', system_prompt: 'p', webhook_url: receiver.url },
       });
       expect(created.status).toBe(201);
       const agent = (await created.json()) as { id: string; webhook_secret: string; webhook_url: string };
@@ -411,13 +391,12 @@ export const executionsContract = (api: () => TestApi): void => {
       // Shown once: a read never includes it.
       const read = (await (await api().call(`/v1/agents/${agent.id}`)).json()) as Record<string, unknown>;
       expect(read['webhook_secret']).toBeUndefined();
-      expect(read['webhook_url']).toBe(`http://127.0.0.1:${port}/hook`);
+      expect(read['webhook_url']).toBe(receiver.url);
 
       const done = (await (
         await execute(agent.id, { input: 'notify me' }, { query: '?wait=10' })
       ).json()) as ExecutionBody;
-      const deadline = Date.now() + 15_000;
-      while (received.length === 0 && Date.now() < deadline) await sleep(50);
+      await receiver.waitFor(1);
       expect(received).toHaveLength(1);
       const [delivery] = received;
       expect(verifyWebhookSignature(agent.webhook_secret, delivery!.body, delivery!.signature)).toBe(true);

@@ -1,7 +1,9 @@
 import { expect, it } from 'vitest';
 import { database } from '../../shared/adapters/postgres/db.ts';
 import { WorkflowRunRepository } from '../../shared/adapters/postgres/workflow-runs.ts';
+import { verifyWebhookSignature } from '../../shared/domain/webhooks.ts';
 import { acmeKey, globexKey, queriesOf, type TestApi } from './api.ts';
+import { startWebhookReceiver } from './webhook-receiver.ts';
 
 interface StepBody {
   key: string;
@@ -467,5 +469,36 @@ export const workflowsContract = (api: () => TestApi): void => {
     expect(again.status).toBe(202);
     expect(((await again.json()) as RunBody).id).toBe(((await first.json()) as RunBody).id);
     expect((await start(workflow.id, { input: { topic: 'b' } }, '', headers)).status).toBe(422);
+  });
+
+  it("delivers the workflow's signed completion webhook with the run and its steps", async () => {
+    const receiver = await startWebhookReceiver();
+    try {
+      const agent = await createAgent();
+      const { response, body: workflow } = await createWorkflow(
+        diamond(agent, { webhook_url: receiver.url }),
+      );
+      expect(response.status).toBe(201);
+      const secret = workflow['webhook_secret'] as string;
+      expect(secret).toMatch(/^whsec_/);
+      const read = (await (await api().call(`/v1/workflows/${workflow.id}`)).json()) as Record<
+        string,
+        unknown
+      >;
+      expect(read['webhook_secret']).toBeUndefined();
+      const run = await finished(
+        ((await (await start(workflow.id, { input: { topic: 'hooks' } })).json()) as RunBody).id,
+      );
+      await receiver.waitFor(1);
+      expect(receiver.received).toHaveLength(1);
+      const [delivery] = receiver.received;
+      expect(verifyWebhookSignature(secret, delivery!.body, delivery!.signature)).toBe(true);
+      const event = JSON.parse(delivery!.body) as { type: string; data: RunBody };
+      expect(event.type).toBe('workflow_execution.succeeded');
+      expect(event.data).toMatchObject({ id: run.id, status: 'succeeded' });
+      expect(event.data.steps.map((s) => s.status)).toEqual(['succeeded', 'succeeded', 'succeeded']);
+    } finally {
+      receiver.close();
+    }
   });
 };

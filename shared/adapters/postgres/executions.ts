@@ -1,5 +1,6 @@
 import type { Execution, ExecutionError, ExecutionStatus } from '../../domain/execution.ts';
 import type { Queryable } from './db.ts';
+import { keysetPage, qualified } from './sql.ts';
 
 interface ExecutionRow {
   id: string;
@@ -30,13 +31,6 @@ interface ExecutionRow {
 const resourceColumns = `id, tenant_id, agent_id, status, input, metadata, model, output, error, provider, model_used,
   input_tokens, output_tokens, cost_usd, cached, attempts, version, queued_at, started_at, completed_at`;
 const workerColumns = `${resourceColumns}, system_prompt, configuration`;
-
-/** A column list with every column prefixed by a table alias, for joins. */
-const qualified = (alias: string, columns: string): string =>
-  columns
-    .split(',')
-    .map((column) => `${alias}.${column.trim()}`)
-    .join(', ');
 
 const toExecution = (row: ExecutionRow): Execution => ({
   id: row.id,
@@ -160,20 +154,15 @@ export class ExecutionRepository {
     status?: ExecutionStatus;
     after?: { createdAt: Date; id: string };
   }): Promise<Execution[]> {
-    const values: unknown[] = [query.tenantId, query.agentId, query.limit];
-    let where = 'tenant_id = $1 AND agent_id = $2';
-    if (query.status) {
-      values.push(query.status);
-      where += ` AND status = $${values.length}`;
-    }
-    if (query.after) {
-      values.push(query.after.createdAt, query.after.id);
-      where += ` AND (queued_at, id) < ($${values.length - 1}::timestamptz, $${values.length}::uuid)`;
-    }
-    const rows = await this.db.query<ExecutionRow>(
-      `SELECT ${resourceColumns} FROM executions WHERE ${where} ORDER BY queued_at DESC, id DESC LIMIT $3`,
-      values,
-    );
+    const { text, values } = keysetPage({
+      table: 'executions',
+      columns: resourceColumns,
+      filters: { tenant_id: query.tenantId, agent_id: query.agentId, status: query.status },
+      timeColumn: 'queued_at',
+      limit: query.limit,
+      after: query.after,
+    });
+    const rows = await this.db.query<ExecutionRow>(text, values);
     return rows.map(toExecution);
   }
 

@@ -9,6 +9,7 @@ import type {
 } from '../../domain/workflow.ts';
 import type { Database, Queryable } from './db.ts';
 import { type CompletedCall, rollUpUsage } from './executions.ts';
+import { keysetPage, qualified } from './sql.ts';
 
 interface RunRow {
   id: string;
@@ -53,11 +54,6 @@ interface StepRow {
 
 const runColumns = `id, tenant_id, workflow_id, workflow_version, on_step_failure, status, input, metadata, error,
   step_count, input_tokens, output_tokens, cost_usd, version, created_at, started_at, completed_at`;
-const qualified = (alias: string, columns: string): string =>
-  columns
-    .split(',')
-    .map((column) => `${alias}.${column.trim()}`)
-    .join(', ');
 
 /** Steps as one JSON array in the run's row (one query for a run with its steps). */
 const stepsJson = `(SELECT json_agg(json_build_object(
@@ -280,20 +276,15 @@ export class WorkflowRunRepository {
     status?: WorkflowRunStatus;
     after?: { createdAt: Date; id: string };
   }): Promise<WorkflowRun[]> {
-    const values: unknown[] = [query.tenantId, query.workflowId, query.limit];
-    let where = 'tenant_id = $1 AND workflow_id = $2';
-    if (query.status) {
-      values.push(query.status);
-      where += ` AND status = $${values.length}`;
-    }
-    if (query.after) {
-      values.push(query.after.createdAt, query.after.id);
-      where += ` AND (created_at, id) < ($${values.length - 1}::timestamptz, $${values.length}::uuid)`;
-    }
-    const rows = await this.db.query<RunRow>(
-      `SELECT ${runColumns} FROM workflow_executions WHERE ${where} ORDER BY created_at DESC, id DESC LIMIT $3`,
-      values,
-    );
+    const { text, values } = keysetPage({
+      table: 'workflow_executions',
+      columns: runColumns,
+      filters: { tenant_id: query.tenantId, workflow_id: query.workflowId, status: query.status },
+      timeColumn: 'created_at',
+      limit: query.limit,
+      after: query.after,
+    });
+    const rows = await this.db.query<RunRow>(text, values);
     return rows.map(toRun);
   }
 
