@@ -76,6 +76,15 @@ interface Progress {
 }
 
 /**
+ * Workflow runs go by whole UTC days, so the runs deleted are exactly those of the daily
+ * statistics rows deleted with them (the workflows list counts runs from those rows).
+ */
+const cutoffOf = (table: RetentionTable, instant: number): Date =>
+  table === 'workflow_executions' || table === 'workflow_stats_daily'
+    ? new Date(Math.floor(instant / dayMs) * dayMs)
+    : new Date(instant);
+
+/**
  * Deletes agent executions, workflow executions (their step runs by cascade, their stats
  * rollups by day) and audit events older than their retention, in keyset batches of short
  * autocommit statements, one batch per table in turn so that a large backlog in one table
@@ -95,7 +104,7 @@ export const runRetention = async (
   const repository = new RetentionRepository(db);
   const progress: Progress[] = retentionTables.map((table) => ({
     table,
-    cutoff: new Date(now - days[daysOf[table]] * dayMs),
+    cutoff: cutoffOf(table, now - days[daysOf[table]] * dayMs),
     after: repository.start(table),
     deleted: 0,
     cascaded: 0,

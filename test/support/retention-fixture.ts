@@ -153,7 +153,8 @@ export const seedRetention = async (db: Queryable, seed: RetentionSeed): Promise
     return { executions: ids };
   });
 
-  const workflowCutoff = now - seed.days.workflowExecutions * dayMs;
+  // Workflow runs go by whole UTC days (their rollups are per day): the cutoff is that day's start.
+  const workflowCutoff = Math.floor((now - seed.days.workflowExecutions * dayMs) / dayMs) * dayMs;
   await bothSides(instants(workflowCutoff, now, seed), async (ats) => {
     const ids = ats.map(uuidV7At);
     await db.query(

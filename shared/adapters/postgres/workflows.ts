@@ -275,9 +275,11 @@ export class WorkflowRepository {
   }
 
   /**
-   * One query for a page: the statistics come from a lateral subquery on the per-workflow
-   * runs index (seed 000's N+1 fixed); `q` is a case-insensitive prefix of the name,
-   * served by the expression index on lower(name).
+   * One query for a page (seed 000's N+1 fixed), whose cost does not grow with the runs:
+   * the count is the finished runs of the daily rollups (retention deletes runs and their
+   * rollup days together) plus the unfinished ones (a small partial index), the latest is
+   * one index probe. `q` is a case-insensitive prefix of the name, served by the
+   * expression index on lower(name).
    */
   async page(query: {
     tenantId: string;
@@ -296,14 +298,17 @@ export class WorkflowRepository {
       where += ` AND (w.created_at, w.id) < ($${values.length - 1}::timestamptz, $${values.length}::uuid)`;
     }
     const rows = await this.db.query<
-      WorkflowRow & { execution_count: number; last_execution_at: Date | null }
+      WorkflowRow & { execution_count: string; last_execution_at: Date | null }
     >(
       `SELECT ${qualifiedWorkflowColumns}, s.execution_count, s.last_execution_at
          FROM workflows w
-         LEFT JOIN LATERAL (
-           SELECT count(*)::int AS execution_count, max(e.created_at) AS last_execution_at
-             FROM workflow_executions e WHERE e.workflow_id = w.id
-         ) s ON true
+         CROSS JOIN LATERAL (
+           SELECT (SELECT COALESCE(sum(d.finished), 0) FROM workflow_stats_daily d WHERE d.workflow_id = w.id)
+                + (SELECT count(*) FROM workflow_executions a
+                    WHERE a.workflow_id = w.id AND a.status IN ('queued', 'running')) AS execution_count,
+                  (SELECT e.created_at FROM workflow_executions e WHERE e.workflow_id = w.id
+                    ORDER BY e.created_at DESC, e.id DESC LIMIT 1) AS last_execution_at
+         ) s
         WHERE ${where}
         ORDER BY w.created_at DESC, w.id DESC
         LIMIT $2`,
@@ -311,7 +316,7 @@ export class WorkflowRepository {
     );
     return rows.map((row) => ({
       ...toWorkflow(row),
-      executionCount: row.execution_count,
+      executionCount: Number(row.execution_count),
       lastExecutionAt: row.last_execution_at,
     }));
   }
