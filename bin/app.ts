@@ -2,6 +2,7 @@
  * The CDK app (`npx cdk synth|diff|deploy -c stage=<stage>`): one Switchyard stack for the
  * stage named in the context (`dev` by default, see cdk.json), checked by cdk-nag's
  * AwsSolutions rules. Environment-agnostic, so synth needs no credentials and no network.
+ * `-c stage=local` is the LocalStack profile (`npm run deploy:local`, docs/localstack/README.md).
  */
 import { App, Aspects } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
@@ -13,6 +14,8 @@ const config = stageConfigFrom((key) => app.node.tryGetContext(key));
 
 new SwitchyardStack(app, `switchyard-${config.stage}`, {
   config,
-  description: `Switchyard (${config.stage}): API, workers, queues, Aurora, Valkey, observability`,
+  description: config.localstack
+    ? `Switchyard (${config.stage}, LocalStack): API, workers, queues; PostgreSQL and Redis from docs/localstack/compose.yml`
+    : `Switchyard (${config.stage}): API, workers, queues, Aurora, Valkey, observability`,
 });
 Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));

@@ -75,14 +75,16 @@ export const suppressNagFindings = (stack: SwitchyardStack): void => {
     true,
   );
 
-  NagSuppressions.addResourceSuppressions(stack.rollout.deployRole, [
-    {
-      id: 'AwsSolutions-IAM4',
-      appliesTo: [codeDeployPolicy],
-      reason:
-        "AWS's limited CodeDeploy policy for Lambda: it may only shift aliases and invoke hook functions.",
-    },
-  ]);
+  if (stack.rollout) {
+    NagSuppressions.addResourceSuppressions(stack.rollout.deployRole, [
+      {
+        id: 'AwsSolutions-IAM4',
+        appliesTo: [codeDeployPolicy],
+        reason:
+          "AWS's limited CodeDeploy policy for Lambda: it may only shift aliases and invoke hook functions.",
+      },
+    ]);
+  }
 
   NagSuppressions.addResourceSuppressions(
     stack.api,
@@ -108,7 +110,7 @@ export const suppressNagFindings = (stack: SwitchyardStack): void => {
     },
   ]);
 
-  if (!stack.config.production) {
+  if (!stack.config.production && stack.data) {
     NagSuppressions.addResourceSuppressions(stack.data.cluster, [
       {
         id: 'AwsSolutions-RDS10',
@@ -117,9 +119,9 @@ export const suppressNagFindings = (stack: SwitchyardStack): void => {
     ]);
   }
 
-  for (const endpoint of stack.network.vpc.node
-    .findAll()
-    .filter((c) => c instanceof ec2.InterfaceVpcEndpoint)) {
+  for (const endpoint of (stack.network?.vpc.node.findAll() ?? []).filter(
+    (c) => c instanceof ec2.InterfaceVpcEndpoint,
+  )) {
     NagSuppressions.addResourceSuppressions(
       endpoint,
       [

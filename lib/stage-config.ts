@@ -4,6 +4,21 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 export type RolloutStrategy = 'all-at-once' | 'canary' | 'linear';
 export type LlmProviderName = 'local' | 'openai' | 'bedrock';
 
+/** The PostgreSQL and Redis the `local` stage's functions use instead of Aurora and Valkey. */
+export interface LocalServices {
+  readonly databaseUrl: string;
+  readonly redisUrl: string;
+}
+
+/**
+ * docs/localstack/compose.yml's PostgreSQL and Redis as LocalStack's Lambda containers reach
+ * them: by service name, on the compose network (LAMBDA_DOCKER_NETWORK). Local credentials only.
+ */
+export const localServiceDefaults: LocalServices = {
+  databaseUrl: 'postgresql://switchyard:switchyard@postgres:5432/switchyard',
+  redisUrl: 'redis://redis:6379',
+};
+
 /** What differs between stages. Read from CDK context (`cdk.json`, `-c key=value`). */
 export interface StageConfig {
   readonly stage: string;
@@ -32,6 +47,13 @@ export interface StageConfig {
   readonly openAiSecretName: string | undefined;
   /** Rotate the database credentials every 30 days (Secrets Manager hosted rotation). */
   readonly rotateDatabaseSecret: boolean;
+  /**
+   * Set on the `local` stage only (LocalStack, `npm run deploy:local`): functions use this
+   * PostgreSQL and Redis, and the stack leaves out what LocalStack's free edition lacks (VPC,
+   * Aurora, RDS Proxy, ElastiCache, migrations Trigger, CodeDeploy, observability; see
+   * docs/localstack/README.md). Context `databaseUrl` and `redisUrl` override the defaults.
+   */
+  readonly localstack: LocalServices | undefined;
 }
 
 const defaults: StageConfig = {
@@ -52,6 +74,7 @@ const defaults: StageConfig = {
   llmProvider: undefined,
   openAiSecretName: undefined,
   rotateDatabaseSecret: true,
+  localstack: undefined,
 };
 
 /** Per-stage profiles; any other stage name starts from `dev`'s. */
@@ -68,6 +91,15 @@ const profiles: Readonly<Record<string, Partial<StageConfig>>> = {
     apiThrottle: { rateLimit: 2_000, burstLimit: 4_000 },
     logRetention: RetentionDays.THREE_MONTHS,
     rollout: 'canary',
+  },
+  local: {
+    natGateways: 0,
+    bedrockEndpoint: false,
+    rotateDatabaseSecret: false,
+    logRetention: RetentionDays.ONE_WEEK,
+    // No Bedrock in LocalStack's free edition: the runtime's offline provider.
+    llmProvider: 'local',
+    localstack: localServiceDefaults,
   },
 };
 
@@ -116,6 +148,37 @@ const oneOf = <T extends string>(key: string, value: unknown, allowed: readonly 
 
 const stagePattern = /^[a-z][a-z0-9-]{0,11}$/;
 
+const urlWithScheme = (key: string, value: unknown, schemes: readonly string[]): string | undefined => {
+  const raw = text(value);
+  if (raw === undefined) return undefined;
+  let scheme: string;
+  try {
+    scheme = new URL(raw).protocol.slice(0, -1);
+  } catch {
+    throw new Error(`context ${key} must be a URL (${schemes.join(' or ')})`);
+  }
+  if (!schemes.includes(scheme)) throw new Error(`context ${key} must be a ${schemes.join(' or ')} URL`);
+  return raw;
+};
+
+/** The local stage's PostgreSQL and Redis: the defaults, or `-c databaseUrl=… -c redisUrl=…`. */
+const localServicesFrom = (base: StageConfig, context: Context): LocalServices | undefined => {
+  const databaseUrl = urlWithScheme('databaseUrl', context('databaseUrl'), ['postgres', 'postgresql']);
+  const redisUrl = urlWithScheme('redisUrl', context('redisUrl'), ['redis', 'rediss']);
+  if (!base.localstack) {
+    if (databaseUrl || redisUrl) {
+      throw new Error(
+        'context databaseUrl and redisUrl apply to the local stage only (AWS stages run Aurora and Valkey)',
+      );
+    }
+    return undefined;
+  }
+  return {
+    databaseUrl: databaseUrl ?? base.localstack.databaseUrl,
+    redisUrl: redisUrl ?? base.localstack.redisUrl,
+  };
+};
+
 /** The stage's configuration: its profile, then any context overrides. */
 export const stageConfigFrom = (context: Context): StageConfig => {
   const stage = text(context('stage')) ?? 'dev';
@@ -133,6 +196,7 @@ export const stageConfigFrom = (context: Context): StageConfig => {
     llmProvider: oneOf('llmProvider', context('llmProvider'), ['local', 'openai', 'bedrock'] as const),
     openAiSecretName: text(context('openAiSecretName')),
     rotateDatabaseSecret: bool(context('rotateDatabaseSecret')),
+    localstack: localServicesFrom(base, context),
   };
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
   return { ...base, ...defined };

@@ -5,6 +5,7 @@ import { Api } from './constructs/api.ts';
 import { Cache } from './constructs/cache.ts';
 import { Data } from './constructs/data.ts';
 import { AppFunctions } from './constructs/functions.ts';
+import { LocalData } from './constructs/local-data.ts';
 import { Migrations } from './constructs/migrations.ts';
 import { Network } from './constructs/network.ts';
 import { Observability } from './constructs/observability.ts';
@@ -19,18 +20,31 @@ export interface SwitchyardStackProps extends StackProps {
   readonly config: StageConfig;
 }
 
-/** One stage of Switchyard: every route, function and queue of the manifest, and what they run on. */
+/**
+ * One stage of Switchyard: every route, function and queue of the manifest, and what they run on.
+ * The `local` stage (LocalStack) keeps the queues, the idempotency table, the API, the functions
+ * and the schedules, points the functions at a given PostgreSQL and Redis, and leaves out the
+ * parts marked "not on the local stage" (docs/localstack/README.md says why, one by one).
+ */
 export class SwitchyardStack extends Stack {
   readonly config: StageConfig;
-  readonly network: Network;
-  readonly data: Data;
-  readonly cache: Cache;
+  /** Not on the local stage. */
+  readonly network: Network | undefined;
+  /** Not on the local stage. */
+  readonly data: Data | undefined;
+  /** Not on the local stage. */
+  readonly cache: Cache | undefined;
+  /** The local stage only: its idempotency table and the PostgreSQL and Redis it is given. */
+  readonly localData: LocalData | undefined;
   readonly queues: Queues;
   readonly functions: AppFunctions;
-  readonly migrations: Migrations;
+  /** Not on the local stage (migrations are applied by hand there). */
+  readonly migrations: Migrations | undefined;
   readonly api: Api;
-  readonly rollout: Rollout;
-  readonly observability: Observability;
+  /** Not on the local stage. */
+  readonly rollout: Rollout | undefined;
+  /** Not on the local stage. */
+  readonly observability: Observability | undefined;
   /** The operator key of `/v1/admin/*`, generated at first deploy. */
   readonly adminKey: secretsmanager.Secret;
 
@@ -41,9 +55,17 @@ export class SwitchyardStack extends Stack {
     Tags.of(this).add('project', 'switchyard');
     Tags.of(this).add('stage', config.stage);
 
-    this.network = new Network(this, 'Network', { config });
-    this.data = new Data(this, 'Data', { config, network: this.network });
-    this.cache = new Cache(this, 'Cache', { config, network: this.network });
+    const local = config.localstack;
+    let database: Data | LocalData;
+    let cache: Cache | LocalData;
+    if (local) {
+      this.localData = new LocalData(this, 'LocalData', { config, services: local });
+      database = cache = this.localData;
+    } else {
+      this.network = new Network(this, 'Network', { config });
+      database = this.data = new Data(this, 'Data', { config, network: this.network });
+      cache = this.cache = new Cache(this, 'Cache', { config, network: this.network });
+    }
     this.queues = new Queues(this, 'Queues', { config });
 
     this.adminKey = new secretsmanager.Secret(this, 'AdminKey', {
@@ -58,40 +80,58 @@ export class SwitchyardStack extends Stack {
     this.functions = new AppFunctions(this, 'Functions', {
       config,
       network: this.network,
-      data: this.data,
-      cache: this.cache,
+      data: database,
+      cache,
       queues: this.queues,
       adminKey: this.adminKey,
       openAiKey,
     });
-    this.migrations = new Migrations(this, 'Migrations', { config, network: this.network, data: this.data });
-    // New versions take traffic (alias update, event sources) only once the schema is in place.
-    this.migrations.trigger.executeBefore(...this.functions.all.map((f) => f.alias));
+    if (this.network && this.data) {
+      this.migrations = new Migrations(this, 'Migrations', {
+        config,
+        network: this.network,
+        data: this.data,
+      });
+      // New versions take traffic (alias update, event sources) only once the schema is in place.
+      this.migrations.trigger.executeBefore(...this.functions.all.map((f) => f.alias));
+    }
 
     this.api = new Api(this, 'Api', { config, functions: this.functions });
     new Workers(this, 'Workers', { functions: this.functions, queues: this.queues });
     new Schedules(this, 'Schedules', { queues: this.queues });
-    this.rollout = new Rollout(this, 'Rollout', { config, functions: this.functions });
-    this.observability = new Observability(this, 'Observability', {
-      config,
-      api: this.api,
-      functions: this.functions,
-      extraFunctions: [this.migrations.fn],
-      queues: this.queues,
-      data: this.data,
-      cache: this.cache,
-      rolloutAlarms: this.rollout.alarms,
-    });
+    if (this.data && this.cache && this.migrations) {
+      this.rollout = new Rollout(this, 'Rollout', { config, functions: this.functions });
+      this.observability = new Observability(this, 'Observability', {
+        config,
+        api: this.api,
+        functions: this.functions,
+        extraFunctions: [this.migrations.fn],
+        queues: this.queues,
+        data: this.data,
+        cache: this.cache,
+        rolloutAlarms: this.rollout.alarms,
+      });
+    }
 
-    new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Base URL of the HTTP API' });
-    new CfnOutput(this, 'DashboardName', { value: this.observability.dashboard.dashboardName });
-    new CfnOutput(this, 'AlarmTopicArn', { value: this.observability.topic.topicArn });
+    new CfnOutput(this, 'ApiUrl', {
+      // LocalStack serves an HTTP API at <api id>.execute-api.localhost.localstack.cloud on its edge port.
+      value: local
+        ? `http://${this.api.httpApi.apiId}.execute-api.localhost.localstack.cloud:4566/`
+        : this.api.url,
+      description: 'Base URL of the HTTP API',
+    });
+    if (this.observability) {
+      new CfnOutput(this, 'DashboardName', { value: this.observability.dashboard.dashboardName });
+      new CfnOutput(this, 'AlarmTopicArn', { value: this.observability.topic.topicArn });
+    }
     new CfnOutput(this, 'AdminKeySecretArn', {
       value: this.adminKey.secretArn,
       description: 'aws secretsmanager get-secret-value --secret-id <arn> reads the operator key',
     });
-    new CfnOutput(this, 'DatabaseProxyEndpoint', { value: this.data.proxy.endpoint });
-    new CfnOutput(this, 'DatabaseReaderEndpoint', { value: this.data.readerEndpoint });
+    if (this.data) {
+      new CfnOutput(this, 'DatabaseProxyEndpoint', { value: this.data.proxy.endpoint });
+      new CfnOutput(this, 'DatabaseReaderEndpoint', { value: this.data.readerEndpoint });
+    }
 
     suppressNagFindings(this);
   }

@@ -23,6 +23,18 @@ const postgresPort = 5432;
 export const idempotencyKeyAttribute = 'id';
 export const idempotencyExpiryAttribute = 'expiration';
 
+/** The idempotency records of Powertools: on-demand, TTL on the expiry, point-in-time recovery. */
+export const createIdempotencyTable = (scope: Construct, config: StageConfig): dynamodb.TableV2 =>
+  new dynamodb.TableV2(scope, 'IdempotencyTable', {
+    tableName: idempotencyTableName(config.stage),
+    partitionKey: { name: idempotencyKeyAttribute, type: dynamodb.AttributeType.STRING },
+    billing: dynamodb.Billing.onDemand(),
+    timeToLiveAttribute: idempotencyExpiryAttribute,
+    pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+    deletionProtection: config.production,
+    removalPolicy: config.production ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+  });
+
 /**
  * Aurora PostgreSQL Serverless v2 (a writer and a reader that scales with it) behind RDS
  * Proxy, which requires TLS and multiplexes Lambda's many short-lived connections onto few
@@ -122,15 +134,7 @@ export class Data extends Construct {
     });
     this.readerEndpoint = reader.endpoint;
 
-    this.idempotencyTable = new dynamodb.TableV2(this, 'IdempotencyTable', {
-      tableName: idempotencyTableName(config.stage),
-      partitionKey: { name: idempotencyKeyAttribute, type: dynamodb.AttributeType.STRING },
-      billing: dynamodb.Billing.onDemand(),
-      timeToLiveAttribute: idempotencyExpiryAttribute,
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      deletionProtection: config.production,
-      removalPolicy,
-    });
+    this.idempotencyTable = createIdempotencyTable(this, config);
   }
 
   /** The connection string functions get: the proxy, TLS verified (the proxy's certificate is ACM's). */

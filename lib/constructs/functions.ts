@@ -1,4 +1,6 @@
 import { Stack } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -6,17 +8,31 @@ import { Construct } from 'constructs';
 import { type FunctionName, functions, type QueueName, queues, routes } from '../../shared/manifest.ts';
 import { type FunctionAccess, functionAccess, inVpc } from '../access.ts';
 import type { StageConfig } from '../stage-config.ts';
-import type { Cache } from './cache.ts';
-import type { Data } from './data.ts';
 import type { Network } from './network.ts';
 import type { Queues } from './queues.ts';
 import { SwitchyardFunction } from './switchyard-function.ts';
 
+/** What the functions need of the database: Data (Aurora behind RDS Proxy), or LocalData on the local stage. */
+export interface DatabaseTarget {
+  readonly idempotencyTable: dynamodb.TableV2;
+  /** The credentials the runtime reads at connection time; none when the URL carries them. */
+  readonly secret: secretsmanager.ISecret | undefined;
+  databaseUrl(): string;
+  allowQueriesFrom(peer: ec2.IConnectable, description: string): void;
+}
+
+/** What the functions need of the cache: Cache (ElastiCache), or LocalData on the local stage. */
+export interface CacheTarget {
+  url(): string;
+  allowFrom(peer: ec2.IConnectable, description: string): void;
+}
+
 export interface AppFunctionsProps {
   readonly config: StageConfig;
-  readonly network: Network;
-  readonly data: Data;
-  readonly cache: Cache;
+  /** None on the local stage: LocalStack runs every function on its Docker network. */
+  readonly network: Network | undefined;
+  readonly data: DatabaseTarget;
+  readonly cache: CacheTarget;
   readonly queues: Queues;
   /** The operator key of `/v1/admin/*`. */
   readonly adminKey: secretsmanager.ISecret;
@@ -87,7 +103,7 @@ export class AppFunctions extends Construct {
 
     if (access.database) {
       environment['DATABASE_URL'] = data.databaseUrl();
-      environment['DATABASE_SECRET_ARN'] = data.secret.secretArn;
+      if (data.secret) environment['DATABASE_SECRET_ARN'] = data.secret.secretArn;
     }
     if (access.cache) environment['REDIS_URL'] = cache.url();
     if (access.idempotency) environment['IDEMPOTENCY_TABLE'] = data.idempotencyTable.tableName;
@@ -106,9 +122,10 @@ export class AppFunctions extends Construct {
       timeoutSeconds: def.timeoutSeconds,
       description: descriptionOf(name),
       environment,
-      ...(inVpc(access) && {
-        vpc: { vpc: network.vpc, subnets: network.functionSubnets(Boolean(access.internet)) },
-      }),
+      ...(inVpc(access) &&
+        network && {
+          vpc: { vpc: network.vpc, subnets: network.functionSubnets(Boolean(access.internet)) },
+        }),
     });
 
     this.grant(fn, access, consumed, props);
@@ -154,7 +171,7 @@ export class AppFunctions extends Construct {
       data.idempotencyTable.grant(fn, 'dynamodb:DescribeTable');
     }
 
-    if (access.database) data.secret.grantRead(fn);
+    if (access.database) data.secret?.grantRead(fn);
     if (access.adminKey) props.adminKey.grantRead(fn);
     if (access.readsMetrics) {
       // GetMetricStatistics has no resource-level permissions.

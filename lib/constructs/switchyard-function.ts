@@ -82,7 +82,8 @@ export class SwitchyardFunction extends NodejsFunction {
       architecture: lambda.Architecture.ARM_64,
       memorySize: props.memoryMb,
       timeout: Duration.seconds(props.timeoutSeconds),
-      tracing: lambda.Tracing.ACTIVE,
+      // LocalStack's free edition has no X-Ray: the local stage traces nothing.
+      tracing: config.localstack ? lambda.Tracing.DISABLED : lambda.Tracing.ACTIVE,
       logGroup,
       environment: {
         STAGE: config.stage,
@@ -91,6 +92,7 @@ export class SwitchyardFunction extends NodejsFunction {
         POWERTOOLS_LOG_LEVEL: 'INFO',
         // Minified stack traces are unreadable; the linked map makes them point at the sources.
         NODE_OPTIONS: '--enable-source-maps',
+        ...(config.localstack && { POWERTOOLS_TRACE_ENABLED: 'false' }),
         ...props.environment,
       },
       ...(props.vpc && { vpc: props.vpc.vpc, vpcSubnets: props.vpc.subnets }),
