@@ -7,6 +7,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import { executionStatuses } from '../../shared/domain/execution.ts';
+import { isRunFinished, workflowRunStatuses } from '../../shared/domain/workflow.ts';
 import { type Route, routeKey, routes } from '../../shared/manifest.ts';
 import type { StageConfig } from '../stage-config.ts';
 import type { Api } from './api.ts';
@@ -41,6 +42,7 @@ export const slo = {
  */
 export const latencySloExemptRoutes: ReadonlySet<string> = new Set([
   'POST /v1/agents/{id}/executions',
+  'POST /v1/workflows/{id}/executions',
   'POST /v1/admin/dlq/{queue}/redrive',
 ]);
 
@@ -220,6 +222,14 @@ export class Observability extends Construct {
       new cloudwatch.Alarm(this, 'SlowExecutions', {
         alarmDescription: 'Executions slower than their agent allows (the execution.slow_alert job)',
         metric: this.appMetric('SlowExecutions'),
+        threshold: 0,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+      new cloudwatch.Alarm(this, 'SlowWorkflowExecutions', {
+        alarmDescription: 'Workflow runs slower than 120 s (the execution.slow_alert job of a workflow run)',
+        metric: this.appMetric('SlowWorkflowExecutions'),
         threshold: 0,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: 1,
@@ -406,11 +416,28 @@ export class Observability extends Construct {
           period: oneMinute,
         }),
     );
+    // Announced when a run finishes: the finished statuses only.
+    const workflowRunsPerSecond = workflowRunStatuses.filter(isRunFinished).map(
+      (status) =>
+        new cloudwatch.MathExpression({
+          expression: `w_${status} / PERIOD(w_${status})`,
+          usingMetrics: { [`w_${status}`]: this.appMetric(`WorkflowExecutions_${status}`, 'Sum', oneMinute) },
+          label: status,
+          period: oneMinute,
+        }),
+    );
     dashboard.addWidgets(
       graph('Aurora capacity (ACU)', [clusterMetric('ServerlessDatabaseCapacity')], {
         right: [clusterMetric('ACUUtilization')],
       }),
       graph('Executions per second', executionsPerSecond),
+      graph('Workflow runs per second', workflowRunsPerSecond, {
+        right: [
+          this.appMetric('WorkflowStepsSucceeded', 'Sum', oneMinute),
+          this.appMetric('WorkflowStepsFailed', 'Sum', oneMinute),
+          this.appMetric('WorkflowStepRetries', 'Sum', oneMinute),
+        ],
+      }),
       graph('Tokens', [this.appMetric('TokensIn'), this.appMetric('TokensOut')], {
         // Per model once the runtime emits a `model` dimension (see docs/deploy.md).
         right: [

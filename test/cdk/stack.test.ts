@@ -543,7 +543,11 @@ describe('observability', () => {
       expect(a.Properties['Threshold']).toBe(200);
       return `${value('Method')} ${value('Resource')}`;
     });
-    const held = ['POST /v1/agents/{id}/executions', 'POST /v1/admin/dlq/{queue}/redrive'];
+    const held = [
+      'POST /v1/agents/{id}/executions',
+      'POST /v1/workflows/{id}/executions',
+      'POST /v1/admin/dlq/{queue}/redrive',
+    ];
     expect(alarmed.sort()).toEqual(
       routes
         .map(routeKey)
