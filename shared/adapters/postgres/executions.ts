@@ -100,6 +100,8 @@ export const rollUpUsage = (outcome: 'succeeded' | 'failed') => `
            COALESCE(sum(cost_usd), 0)
       FROM done
      GROUP BY 1, 2, 3, 4
+     -- Rows are upserted (and locked) in key order: two batches touching the same rows never deadlock.
+     ORDER BY 1, 2, 3, 4
     ON CONFLICT (tenant_id, day, agent_id, model) DO UPDATE SET
       executions = usage_daily.executions + EXCLUDED.executions,
       succeeded = usage_daily.succeeded + EXCLUDED.succeeded,

@@ -142,33 +142,47 @@ export interface StepAnswer {
 const settleRuns = async (tx: Queryable, ids: readonly string[]): Promise<FinishedRun[]> => {
   if (ids.length === 0) return [];
   const rows = await tx.query<RunRow & { has_webhook: boolean }>(
-    `WITH agg AS (
-       SELECT s.execution_id,
-              count(*) FILTER (WHERE s.status IN ('waiting', 'queued', 'running')) AS open,
-              count(*) FILTER (WHERE s.status = 'failed') AS failed,
-              array_agg(s.key ORDER BY s.position) FILTER (WHERE s.status = 'failed') AS failed_keys,
-              COALESCE(sum(s.input_tokens), 0) AS input_tokens, COALESCE(sum(s.output_tokens), 0) AS output_tokens,
-              COALESCE(sum(s.cost_usd), 0) AS cost_usd
-         FROM workflow_step_runs s WHERE s.execution_id = ANY($1::uuid[])
-        GROUP BY s.execution_id
-     ), finished AS (
-       UPDATE workflow_executions r SET
-              status = CASE WHEN agg.failed > 0 THEN 'failed' ELSE 'succeeded' END,
-              error = CASE WHEN agg.failed > 0
-                      THEN COALESCE(r.error, jsonb_build_object('code', 'steps_failed', 'message',
-                             'steps failed: ' || array_to_string(agg.failed_keys, ', ')))
-                      END,
-              input_tokens = agg.input_tokens, output_tokens = agg.output_tokens, cost_usd = agg.cost_usd,
-              completed_at = now(), version = r.version + 1, updated_at = now()
-         FROM agg
-        WHERE r.id = agg.execution_id AND agg.open = 0 AND r.status IN ('queued', 'running')
-        RETURNING ${qualified('r', runColumns)},
-                  (SELECT w.webhook_url IS NOT NULL FROM workflows w WHERE w.id = r.workflow_id) AS has_webhook
-     ), ${rollUpStats}
+    `WITH ${runTotals('SELECT unnest($1::uuid[])')},
+     finished AS (${finishRuns('', 'agg.open')}),
+     ${rollUpStats}
      SELECT * FROM finished`,
     [ids],
   );
   return rows.map((row) => ({ ...toRun(row), hasWebhook: row.has_webhook }));
+};
+
+/** `agg`: per run among `runIds` (a subquery), its open and failed steps and usage totals. */
+const runTotals = (runIds: string) => `
+  agg AS (
+    SELECT s.execution_id,
+           count(*) FILTER (WHERE s.status IN ('waiting', 'queued', 'running')) AS open,
+           count(*) FILTER (WHERE s.status = 'failed') AS failed,
+           array_agg(s.key ORDER BY s.position) FILTER (WHERE s.status = 'failed') AS failed_keys,
+           COALESCE(sum(s.input_tokens), 0) AS input_tokens, COALESCE(sum(s.output_tokens), 0) AS output_tokens,
+           COALESCE(sum(s.cost_usd), 0) AS cost_usd
+      FROM workflow_step_runs s WHERE s.execution_id IN (${runIds})
+     GROUP BY s.execution_id
+  )`;
+
+/**
+ * Finishes the runs of `agg` with no open step left (`open`, an expression), succeeded or
+ * failed by their failed steps; `plus` names a relation of usage just finished to add.
+ */
+const finishRuns = (join: string, open: string, plus?: string) => {
+  const add = (column: string) => (plus ? `agg.${column} + ${plus}.${column}` : `agg.${column}`);
+  return `
+    UPDATE workflow_executions r SET
+           status = CASE WHEN agg.failed > 0 THEN 'failed' ELSE 'succeeded' END,
+           error = CASE WHEN agg.failed > 0
+                   THEN COALESCE(r.error, jsonb_build_object('code', 'steps_failed', 'message',
+                          'steps failed: ' || array_to_string(agg.failed_keys, ', ')))
+                   END,
+           input_tokens = ${add('input_tokens')}, output_tokens = ${add('output_tokens')},
+           cost_usd = ${add('cost_usd')}, completed_at = now(), version = r.version + 1, updated_at = now()
+      FROM agg ${join}
+     WHERE r.id = agg.execution_id AND ${open} = 0 AND r.status IN ('queued', 'running')
+     RETURNING ${qualified('r', runColumns)},
+               (SELECT w.webhook_url IS NOT NULL FROM workflows w WHERE w.id = r.workflow_id) AS has_webhook`;
 };
 
 /** The daily statistics rollup of the runs a statement just finished (`finished`). */
@@ -180,6 +194,7 @@ const rollUpStats = `
            count(started_at), COALESCE(sum(extract(epoch FROM completed_at - started_at) * 1000), 0)::bigint
       FROM finished
      GROUP BY 1, 2
+     ORDER BY 1, 2 -- locked in key order: no deadlock between two transactions
     ON CONFLICT (workflow_id, day) DO UPDATE SET
       finished = workflow_stats_daily.finished + EXCLUDED.finished,
       succeeded = workflow_stats_daily.succeeded + EXCLUDED.succeeded,
@@ -313,26 +328,24 @@ export class WorkflowRunRepository {
         on_step_failure: StepFailureMode;
         input: string | Record<string, unknown>;
       }>(
-        `UPDATE workflow_step_runs s SET status = 'running', attempts = s.attempts + 1,
-                started_at = COALESCE(s.started_at, now()), lease_until = now() + make_interval(secs => $3),
-                updated_at = now()
-           FROM unnest($1::uuid[], $2::text[]) AS k(execution_id, key), workflow_executions r
-          WHERE s.execution_id = k.execution_id AND s.key = k.key AND r.id = s.execution_id
-            AND r.status IN ('queued', 'running')
-            AND (s.status = 'queued' OR (s.status = 'running' AND s.lease_until < now()))
-          RETURNING s.execution_id, s.key, s.attempts, s.agent_id, r.tenant_id, r.workflow_id, r.workflow_version,
-                    r.on_step_failure, r.input`,
+        `WITH claimed AS (
+           UPDATE workflow_step_runs s SET status = 'running', attempts = s.attempts + 1,
+                  started_at = COALESCE(s.started_at, now()), lease_until = now() + make_interval(secs => $3),
+                  updated_at = now()
+             FROM unnest($1::uuid[], $2::text[]) AS k(execution_id, key), workflow_executions r
+            WHERE s.execution_id = k.execution_id AND s.key = k.key AND r.id = s.execution_id
+              AND r.status IN ('queued', 'running')
+              AND (s.status = 'queued' OR (s.status = 'running' AND s.lease_until < now()))
+            RETURNING s.execution_id, s.key, s.attempts, s.agent_id, r.tenant_id, r.workflow_id, r.workflow_version,
+                      r.on_step_failure, r.input
+         ), started AS (
+           UPDATE workflow_executions SET status = 'running', started_at = now(), version = version + 1,
+                  updated_at = now()
+            WHERE id IN (SELECT execution_id FROM claimed) AND status = 'queued'
+         )
+         SELECT * FROM claimed`,
         [keys.map((k) => k.executionId), keys.map((k) => k.key), leaseSeconds],
       );
-      const started = [...new Set(rows.map((row) => row.execution_id))];
-      if (started.length > 0) {
-        await tx.query(
-          `UPDATE workflow_executions SET status = 'running', started_at = now(), version = version + 1,
-                  updated_at = now()
-            WHERE id = ANY($1::uuid[]) AND status = 'queued'`,
-          [started],
-        );
-      }
       return new Map(
         rows.map((row) => [
           stepId(row.execution_id, row.key),
@@ -383,7 +396,16 @@ export class WorkflowRunRepository {
         tx,
         answers.map((a) => a.executionId),
       );
-      const done = await tx.query<{ execution_id: string; key: string }>(
+      // One statement after the locks, so the shared rollup rows (usage, statistics) are
+      // locked only from it to the COMMIT: completions queue on them for one round trip.
+      const edges = answers.flatMap((a) =>
+        a.dependents.map((dependent) => ({ executionId: a.executionId, from: a.key, key: dependent })),
+      );
+      const rows = await tx.query<{
+        done: { execution_id: string; key: string }[] | null;
+        released: { execution_id: string; key: string; tenant_id: string }[] | null;
+        finished: (RunRow & { has_webhook: boolean })[] | null;
+      }>(
         `WITH answer AS (
            SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[],
                                 $8::text[], $9::int[], $10::int[], $11::numeric[], $12::boolean[])
@@ -398,8 +420,35 @@ export class WorkflowRunRepository {
             WHERE s.execution_id = a.execution_id AND s.key = a.key AND s.status = 'running' AND s.attempts = a.attempt
             RETURNING s.execution_id, s.key, s.tenant_id, s.agent_id, s.model, s.model_used, s.cached,
                       s.input_tokens, s.output_tokens, s.cost_usd, s.completed_at
-         ), ${rollUpUsage('succeeded')}
-         SELECT execution_id, key FROM done`,
+         ), edge AS (
+           -- Each finished step takes one off each of its dependents' counts.
+           SELECT e.execution_id, e.key, count(*)::int AS n
+             FROM unnest($13::uuid[], $14::text[], $15::text[]) AS e(execution_id, from_key, key)
+             JOIN done d ON d.execution_id = e.execution_id AND d.key = e.from_key
+            GROUP BY 1, 2
+         ), counted AS (
+           UPDATE workflow_step_runs s SET pending_deps = s.pending_deps - e.n,
+                  status = CASE WHEN s.pending_deps = e.n THEN 'queued' ELSE s.status END,
+                  queued_at = CASE WHEN s.pending_deps = e.n THEN now() ELSE s.queued_at END,
+                  ready_at = CASE WHEN s.pending_deps = e.n THEN now() ELSE s.ready_at END,
+                  updated_at = now()
+             FROM edge e
+            WHERE s.execution_id = e.execution_id AND s.key = e.key AND s.status = 'waiting'
+            RETURNING s.execution_id, s.key, s.tenant_id, s.status
+         ), ${rollUpUsage('succeeded')},
+         progress AS (
+           SELECT execution_id, count(*) AS n, COALESCE(sum(input_tokens), 0) AS input_tokens,
+                  COALESCE(sum(output_tokens), 0) AS output_tokens, COALESCE(sum(cost_usd), 0) AS cost_usd
+             FROM done GROUP BY 1
+         ), ${runTotals('SELECT execution_id FROM progress')},
+         finished AS (
+           -- The steps as they were before this statement, plus what it just finished.
+           ${finishRuns('JOIN progress p ON p.execution_id = agg.execution_id', 'agg.open - p.n', 'p')}
+         ), ${rollUpStats}
+         SELECT (SELECT json_agg(json_build_object('execution_id', execution_id, 'key', key)) FROM done) AS done,
+                (SELECT json_agg(json_build_object('execution_id', execution_id, 'key', key, 'tenant_id', tenant_id))
+                   FROM counted WHERE status = 'queued') AS released,
+                (SELECT json_agg(f) FROM finished f) AS finished`,
         [
           answers.map((a) => a.executionId),
           answers.map((a) => a.key),
@@ -413,44 +462,20 @@ export class WorkflowRunRepository {
           answers.map((a) => a.call.outputTokens),
           answers.map((a) => a.call.costUsd),
           answers.map((a) => a.call.cached),
+          edges.map((e) => e.executionId),
+          edges.map((e) => e.from),
+          edges.map((e) => e.key),
         ],
       );
-      const doneIds = new Set(done.map((row) => stepId(row.execution_id, row.key)));
-      // Each finished step takes one off each of its dependents' counts.
-      const edges = answers.flatMap((a) =>
-        doneIds.has(stepId(a.executionId, a.key))
-          ? a.dependents.map((dependent) => ({ executionId: a.executionId, key: dependent }))
-          : [],
-      );
-      const released =
-        edges.length === 0
-          ? []
-          : await tx.query<{ execution_id: string; key: string; tenant_id: string }>(
-              `WITH edge AS (
-                 SELECT execution_id, key, count(*)::int AS n
-                   FROM unnest($1::uuid[], $2::text[]) AS e(execution_id, key) GROUP BY 1, 2
-               ), counted AS (
-                 UPDATE workflow_step_runs s SET pending_deps = s.pending_deps - e.n,
-                        status = CASE WHEN s.pending_deps = e.n THEN 'queued' ELSE s.status END,
-                        queued_at = CASE WHEN s.pending_deps = e.n THEN now() ELSE s.queued_at END,
-                        ready_at = CASE WHEN s.pending_deps = e.n THEN now() ELSE s.ready_at END,
-                        updated_at = now()
-                   FROM edge e
-                  WHERE s.execution_id = e.execution_id AND s.key = e.key AND s.status = 'waiting'
-                  RETURNING s.execution_id, s.key, s.tenant_id, s.status
-               )
-               SELECT execution_id, key, tenant_id FROM counted WHERE status = 'queued'`,
-              [edges.map((e) => e.executionId), edges.map((e) => e.key)],
-            );
-      const finished = await settleRuns(tx, [...new Set(done.map((row) => row.execution_id))]);
+      const result = rows[0]!;
       return {
-        done: doneIds,
-        released: released.map((row) => ({
+        done: new Set((result.done ?? []).map((row) => stepId(row.execution_id, row.key))),
+        released: (result.released ?? []).map((row) => ({
           executionId: row.execution_id,
           key: row.key,
           tenantId: row.tenant_id,
         })),
-        finished,
+        finished: (result.finished ?? []).map((row) => ({ ...toRun(row), hasWebhook: row.has_webhook })),
       };
     });
   }
@@ -581,9 +606,12 @@ export class WorkflowRunRepository {
 
   async markAnnounced(ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return;
-    await this.db.query('UPDATE workflow_executions SET notified_at = now() WHERE id = ANY($1::uuid[])', [
-      ids,
-    ]);
+    // Rows locked in id order, as every transaction on runs does.
+    await this.db.query(
+      `UPDATE workflow_executions SET notified_at = now()
+        WHERE id IN (SELECT id FROM workflow_executions WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE)`,
+      [ids],
+    );
   }
 
   /**
