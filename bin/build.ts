@@ -1,14 +1,16 @@
 /**
  * `npm run build`: one esbuild bundle per function in the manifest, as Lambda runs them —
  * ESM for nodejs22.x, minified, tree-shaken, everything bundled (AWS SDK included),
- * dynamic imports split into lazily loaded chunks, external source maps.
- * Writes dist/<function>/index.mjs (+ chunks) and dist/meta.json (sizes, for the bench).
+ * dynamic imports split into lazily loaded chunks, linked source maps: lib/bundling.ts, the
+ * options the CDK functions bundle with too.
+ * Writes dist/<function>/index.mjs (+ chunks) and dist/meta.json (sizes, for the bench): main is
+ * index.mjs plus the chunks it imports statically (loaded at init), lazy the rest.
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
-import { productionBundleOptions } from '../lib/bundling.ts';
+import { bundleSizes, productionBundleOptions } from '../lib/bundling.ts';
 import { type FunctionName, functions } from '../shared/manifest.ts';
 
 const root = resolve(import.meta.dirname, '..');
@@ -19,7 +21,7 @@ export interface BundleReport {
   readonly function: FunctionName;
   readonly mainBytes: number;
   readonly chunkBytes: number;
-  readonly files: readonly { file: string; bytes: number }[];
+  readonly files: readonly { file: string; bytes: number; main: boolean }[];
 }
 
 const bundle = async (name: FunctionName): Promise<BundleReport> => {
@@ -32,15 +34,12 @@ const bundle = async (name: FunctionName): Promise<BundleReport> => {
     outdir,
     metafile: true,
   });
-  const files = Object.entries(result.metafile.outputs)
-    .filter(([file]) => file.endsWith('.mjs'))
-    .map(([file, output]) => ({ file: relative(outRoot, resolve(root, file)), bytes: output.bytes }));
-  const main = files.find((f) => f.file.endsWith('index.mjs'));
+  const sizes = bundleSizes(result.metafile);
   return {
     function: name,
-    mainBytes: main?.bytes ?? 0,
-    chunkBytes: files.filter((f) => f !== main).reduce((sum, f) => sum + f.bytes, 0),
-    files,
+    mainBytes: sizes.mainBytes,
+    chunkBytes: sizes.chunkBytes,
+    files: sizes.files.map((f) => ({ ...f, file: relative(outRoot, resolve(root, f.file)) })),
   };
 };
 

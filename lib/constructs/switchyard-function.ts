@@ -1,12 +1,13 @@
+import { execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { AssetHashType, DockerImage, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import { bundleExternals, bundleTarget, requireShim } from '../bundling.ts';
+import { buildSync } from 'esbuild';
+import { productionBundleOptions } from '../bundling.ts';
 import type { StageConfig } from '../stage-config.ts';
 
 export const projectRoot = resolve(import.meta.dirname, '..', '..');
@@ -14,8 +15,6 @@ export const projectRoot = resolve(import.meta.dirname, '..', '..');
 /** The service name and metric namespace every function logs and emits under: one set of dimensions. */
 export const powertoolsServiceName = 'switchyard';
 export const metricsNamespace = 'Switchyard';
-
-// As in bin/build.ts: some bundled CommonJS dependencies call require() for Node built-ins.
 
 export interface SwitchyardFunctionProps {
   readonly config: StageConfig;
@@ -36,12 +35,50 @@ export interface SwitchyardFunctionProps {
 }
 
 /**
- * What every Switchyard function shares, as Powertools' example app does: nodejs22.x on
- * arm64, one minified ESM file with everything bundled (the AWS SDK too, so the version we
- * test is the version that runs), linked source maps, its own log group with a retention, active tracing, and the
- * Powertools service, namespace and stage every metric is dimensioned by.
+ * A function's code as `npm run build` and the bench bundle it (lib/bundling.ts): index.mjs,
+ * the chunks esbuild splits off at dynamic imports, linked source maps. NodejsFunction cannot
+ * do this (it bundles to one --outfile, inlining every dynamic import), so esbuild runs here,
+ * locally, at synth; the asset is hashed by its output, as NodejsFunction's is.
  */
-export class SwitchyardFunction extends NodejsFunction {
+export const bundledCode = (
+  entry: string,
+  afterBundling?: SwitchyardFunctionProps['afterBundling'],
+): lambda.Code =>
+  lambda.Code.fromAsset(projectRoot, {
+    assetHashType: AssetHashType.OUTPUT,
+    bundling: {
+      // Required by the type, never pulled: local bundling always succeeds or throws.
+      image: DockerImage.fromRegistry('dummy'),
+      // Never run either. CDK reuses a staged asset within an app by a key of these options in
+      // which tryBundle does not count: naming the entry and the extra steps here keys it, or
+      // every function would get the first one's code.
+      command: ['esbuild', entry, ...(afterBundling?.('<in>', '<out>') ?? [])],
+      local: {
+        tryBundle(outputDir) {
+          buildSync({
+            ...productionBundleOptions,
+            entryPoints: { index: resolve(projectRoot, entry) },
+            outdir: outputDir,
+            absWorkingDir: projectRoot,
+            metafile: false,
+          });
+          const commands = afterBundling?.(projectRoot, outputDir) ?? [];
+          if (commands.length > 0) execFileSync('bash', ['-ec', commands.join('\n')], { stdio: 'inherit' });
+          return true;
+        },
+      },
+    },
+  });
+
+/**
+ * What every Switchyard function shares, as Powertools' example app does: nodejs22.x on
+ * arm64, minified ESM with everything bundled (the AWS SDK too, so the version we test is the
+ * version that runs) and split into a main chunk and lazily imported ones, exactly as
+ * `npm run build` and the bench build it; linked source maps, its own log group with a
+ * retention, active tracing, and the Powertools service, namespace and stage every metric is
+ * dimensioned by.
+ */
+export class SwitchyardFunction extends lambda.Function {
   /** The name in the manifest (or `migrate`), for labels and alarm names. */
   readonly shortName: string;
 
@@ -74,10 +111,8 @@ export class SwitchyardFunction extends NodejsFunction {
       functionName,
       role,
       description: props.description,
-      entry: resolve(projectRoot, props.entry),
-      handler: 'handler',
-      projectRoot,
-      depsLockFilePath: resolve(projectRoot, 'package-lock.json'),
+      code: bundledCode(props.entry, props.afterBundling),
+      handler: 'index.handler',
       runtime: lambda.Runtime.NODEJS_22_X,
       architecture: lambda.Architecture.ARM_64,
       memorySize: props.memoryMb,
@@ -96,29 +131,6 @@ export class SwitchyardFunction extends NodejsFunction {
         ...props.environment,
       },
       ...(props.vpc && { vpc: props.vpc.vpc, vpcSubnets: props.vpc.subnets }),
-      bundling: {
-        format: OutputFormat.ESM,
-        target: bundleTarget,
-        platform: 'node',
-        mainFields: ['module', 'main'],
-        minify: true,
-        sourceMap: true,
-        // Names and lines are enough for stack traces; sources would only grow the zip.
-        sourcesContent: false,
-        banner: requireShim,
-        bundleAwsSDK: true,
-        // pg's optional native binding; never loaded.
-        externalModules: bundleExternals,
-        forceDockerBundling: false,
-        logLevel: LogLevel.WARNING,
-        ...(props.afterBundling && {
-          commandHooks: {
-            beforeBundling: () => [],
-            beforeInstall: () => [],
-            afterBundling: props.afterBundling,
-          },
-        }),
-      },
     });
     this.shortName = props.name;
   }

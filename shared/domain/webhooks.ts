@@ -131,7 +131,7 @@ const inPrefix = (bytes: Uint8Array, { bytes: network, length }: Prefix): boolea
 };
 
 /** IANA special-purpose IPv4 blocks a webhook has no business reaching. */
-const nonPublicV4 = [
+const nonPublicV4Blocks = [
   '0.0.0.0/8', // "this network"; 0.0.0.0 reaches the local host on Linux
   '10.0.0.0/8', // private
   '100.64.0.0/10', // carrier-grade NAT
@@ -147,28 +147,52 @@ const nonPublicV4 = [
   '203.0.113.0/24', // TEST-NET-3
   '224.0.0.0/4', // multicast
   '240.0.0.0/4', // reserved, incl. broadcast 255.255.255.255
-].map(prefix);
+];
 
 /**
  * IPv6 is judged by allow-list: only global unicast (2000::/3) is public, less the special
  * blocks inside it. Loopback, unspecified, link-local, unique-local, site-local, multicast,
  * discard and the IPv4-compatible and translated forms all fall outside 2000::/3.
  */
-const globalUnicastV6 = prefix('2000::/3');
-const nonPublicV6 = [
+const globalUnicastV6Block = '2000::/3';
+const nonPublicV6Blocks = [
   '2001::/23', // IETF protocol assignments: Teredo, benchmarking 2001:2::/48, ORCHID
   '2001:db8::/32', // documentation
   '3fff::/20', // documentation (RFC 9637)
-].map(prefix);
-
-/** Blocks that carry an IPv4 address, which decides: [prefix, offset of the IPv4 bytes]. */
-const embeddingV6: readonly (readonly [Prefix, number])[] = [
-  [prefix('::ffff:0:0/96'), 12], // IPv4-mapped: a dual-stack socket connects to the IPv4 address
-  [prefix('64:ff9b::/96'), 12], // NAT64 well-known prefix: the gateway connects to the IPv4 address
-  [prefix('2002::/16'), 2], // 6to4
 ];
 
-const isPublicV4 = (bytes: Uint8Array): boolean => !nonPublicV4.some((p) => inPrefix(bytes, p));
+/** Blocks that carry an IPv4 address, which decides: [prefix, offset of the IPv4 bytes]. */
+const embeddingV6Blocks: readonly (readonly [string, number])[] = [
+  ['::ffff:0:0/96', 12], // IPv4-mapped: a dual-stack socket connects to the IPv4 address
+  ['64:ff9b::/96', 12], // NAT64 well-known prefix: the gateway connects to the IPv4 address
+  ['2002::/16', 2], // 6to4
+];
+
+interface AddressBlocks {
+  readonly nonPublicV4: readonly Prefix[];
+  readonly globalUnicastV6: Prefix;
+  readonly nonPublicV6: readonly Prefix[];
+  readonly embeddingV6: readonly (readonly [Prefix, number])[];
+}
+
+/**
+ * Parsed on first use, not at module init: the first net.isIP of an IPv6 address compiles
+ * Node's IPv6 regular expression, ~5 ms that every function importing this module would pay
+ * at cold start, most of them never checking an address.
+ */
+let parsedBlocks: AddressBlocks | undefined;
+const addressBlocks = (): AddressBlocks => {
+  parsedBlocks ??= {
+    nonPublicV4: nonPublicV4Blocks.map(prefix),
+    globalUnicastV6: prefix(globalUnicastV6Block),
+    nonPublicV6: nonPublicV6Blocks.map(prefix),
+    embeddingV6: embeddingV6Blocks.map(([cidr, offset]) => [prefix(cidr), offset] as const),
+  };
+  return parsedBlocks;
+};
+
+const isPublicV4 = (bytes: Uint8Array): boolean =>
+  !addressBlocks().nonPublicV4.some((p) => inPrefix(bytes, p));
 
 /**
  * Whether `ip` (an IPv4 or IPv6 literal, no brackets) is a public unicast address. Anything
@@ -179,6 +203,7 @@ export const isPublicAddress = (ip: string): boolean => {
   if (family === 4) return isPublicV4(v4Bytes(ip));
   if (family !== 6 || ip.includes('%')) return false;
   const bytes = v6Bytes(ip);
+  const { embeddingV6, globalUnicastV6, nonPublicV6 } = addressBlocks();
   for (const [embedding, offset] of embeddingV6) {
     if (inPrefix(bytes, embedding)) return isPublicV4(bytes.subarray(offset, offset + 4));
   }

@@ -7,7 +7,7 @@ import { config } from '../runtime/config.ts';
 import { logger, metrics, metricsEnabled, metricsMiddleware } from '../runtime/observability.ts';
 import { currentScope, newScope, runInScope } from '../runtime/request-scope.ts';
 import { tracingMiddleware } from '../runtime/tracing.ts';
-import { authenticateAdmin, authenticateTenant } from '../services/auth.ts';
+import type * as Auth from '../services/auth.ts';
 import { problemResponse } from './problem.ts';
 import { bearerToken, parseJsonBody, requestIdOf } from './request.ts';
 import { finalizeResponse } from './respond.ts';
@@ -24,6 +24,17 @@ const authByRoute: ReadonlyMap<string, AuthMode> = new Map<string, AuthMode>([
   ['$default', 'none'],
 ]);
 const takesBody = new Set(['POST', 'PUT', 'PATCH']);
+
+/**
+ * Authentication (the key lookup, with the container's cache and PostgreSQL behind it) is
+ * imported by the first request that needs it: functions that never authenticate (fallback,
+ * openapi) leave the database client out of their main chunk; the others import it anyway.
+ */
+let authModule: Promise<typeof Auth> | undefined;
+const authentication = (): Promise<typeof Auth> => {
+  authModule ??= import('../services/auth.ts');
+  return authModule;
+};
 const slowRequestMs = 1_000;
 
 const serverTiming = (): string | undefined => {
@@ -101,8 +112,9 @@ export const createApiHandler = (handlers: RouteHandlers): ApiHandler => {
     if (!handle) throw new Error(`no handler for route ${event.routeKey}`);
     const auth = authByRoute.get(event.routeKey) ?? 'tenant';
     const token = bearerToken(event);
-    const principal = auth === 'tenant' ? await authenticateTenant(token) : undefined;
-    if (auth === 'admin') await authenticateAdmin(token);
+    const principal =
+      auth === 'tenant' ? await (await authentication()).authenticateTenant(token) : undefined;
+    if (auth === 'admin') await (await authentication()).authenticateAdmin(token);
     const method = event.requestContext.http.method;
     const request: ApiRequest = {
       routeKey: event.routeKey,

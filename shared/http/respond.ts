@@ -1,6 +1,15 @@
-import { brotliCompressSync, gzipSync, constants as zlib } from 'node:zlib';
+import { createRequire } from 'node:module';
+import type * as Zlib from 'node:zlib';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { ApiResponse } from './types.ts';
+
+/** node:zlib, loaded on the first compressed response rather than at every cold start (~1 ms). */
+const loadBuiltin = createRequire(import.meta.url);
+let zlibModule: typeof Zlib | undefined;
+const zlib = (): typeof Zlib => {
+  zlibModule ??= loadBuiltin('node:zlib') as typeof Zlib;
+  return zlibModule;
+};
 
 /** Smaller bodies are not worth the CPU, nor the header bytes. */
 export const compressionThresholdBytes = 1024;
@@ -27,13 +36,15 @@ export const preferredEncoding = (acceptEncoding: string | undefined): Encoding 
   return undefined;
 };
 
-const compress = (body: string, encoding: Encoding): Buffer =>
-  encoding === 'br'
+const compress = (body: string, encoding: Encoding): Buffer => {
+  const { brotliCompressSync, gzipSync, constants } = zlib();
+  return encoding === 'br'
     ? // Quality 4 is the speed/size knee for small JSON; 11 costs milliseconds.
       brotliCompressSync(body, {
-        params: { [zlib.BROTLI_PARAM_QUALITY]: 4, [zlib.BROTLI_PARAM_SIZE_HINT]: body.length },
+        params: { [constants.BROTLI_PARAM_QUALITY]: 4, [constants.BROTLI_PARAM_SIZE_HINT]: body.length },
       })
     : gzipSync(body, { level: 6 });
+};
 
 /** `If-None-Match` matches by the strong comparison of RFC 9110, `*` matching any current representation. */
 export const etagMatches = (header: string | undefined, etag: string): boolean => {

@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { App, Stack } from 'aws-cdk-lib';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { productionBundleOptions } from '../../lib/bundling.ts';
 import { migrationFunction } from '../../lib/constructs/migrations.ts';
 import { projectRoot, SwitchyardFunction } from '../../lib/constructs/switchyard-function.ts';
 import { stageConfigFrom } from '../../lib/stage-config.ts';
@@ -25,9 +27,20 @@ const assetDirOf = (outdir: string, fn: SwitchyardFunction): string => {
   return join(outdir, `asset.${s3Key.replace(/\.zip$/, '')}`);
 };
 
+/** The .mjs files of a directory with their sizes. */
+const codeFiles = async (dir: string): Promise<Record<string, number>> => {
+  const names = (await readdir(dir)).filter((f) => f.endsWith('.mjs')).sort();
+  return Object.fromEntries(
+    await Promise.all(
+      names.map(async (f): Promise<[string, number]> => [f, (await readFile(join(dir, f))).length]),
+    ),
+  );
+};
+
 /**
- * Real esbuild bundling through NodejsFunction, as `cdk synth` does it, for two functions:
- * the migrations (which must find their SQL files in Lambda) and the smallest API function.
+ * Real esbuild bundling as `cdk synth` does it (SwitchyardFunction's local bundling), for two
+ * functions: the migrations (which must find their SQL files in Lambda) and the smallest API
+ * function.
  */
 describe('function bundles from the stack', () => {
   let outdir: string;
@@ -55,16 +68,44 @@ describe('function bundles from the stack', () => {
     await rm(outdir, { recursive: true, force: true });
   });
 
-  it('is one ESM file with the createRequire banner and a linked source map', async () => {
+  it('is ESM chunks with the createRequire banner and linked source maps, nothing left unbundled', async () => {
     for (const dir of [migrateDir, fallbackDir]) {
-      const source = await readFile(join(dir, 'index.mjs'), 'utf8');
-      expect(source.startsWith("import { createRequire as __createRequire } from 'node:module';")).toBe(true);
-      expect(source.trimEnd().endsWith('//# sourceMappingURL=index.mjs.map')).toBe(true);
-      expect(existsSync(join(dir, 'index.mjs.map'))).toBe(true);
-      // Everything bundled: no bare import of a package is left for Lambda to resolve.
-      expect(source).not.toMatch(/from\s*["'](@aws-sdk|@aws-lambda-powertools|pg|zod)[/"']/);
+      const files = Object.keys(await codeFiles(dir));
+      expect(files).toContain('index.mjs');
+      for (const file of files) {
+        const source = await readFile(join(dir, file), 'utf8');
+        expect(source.startsWith("import { createRequire as __createRequire } from 'node:module';")).toBe(
+          true,
+        );
+        expect(source.trimEnd().endsWith(`//# sourceMappingURL=${file}.map`)).toBe(true);
+        expect(existsSync(join(dir, `${file}.map`))).toBe(true);
+        // Everything bundled: no bare import of a package is left for Lambda to resolve.
+        expect(source).not.toMatch(/from\s*["'](@aws-sdk|@aws-lambda-powertools|pg|zod|ioredis)[/"']/);
+      }
     }
   });
+
+  it('is the split output npm run build and the bench measure: the same files and sizes', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'switchyard-split-'));
+    try {
+      await build({
+        ...productionBundleOptions,
+        entryPoints: { index: join(projectRoot, functions.fallback.entry) },
+        outdir: out,
+      });
+      // Chunk names carry a hash that also covers where the output went: compare names without it.
+      const shape = (files: Record<string, number>) =>
+        Object.entries(files)
+          .map(([file, bytes]) => `${file.replace(/-[A-Z0-9]{8}\.mjs$/, '.mjs')} ${bytes}`)
+          .sort();
+      const built = shape(await codeFiles(out));
+      // Lazy chunks (the AWS SDK, the tracer, ioredis…) beside the entry, as esbuild split them.
+      expect(built.length).toBeGreaterThan(1);
+      expect(shape(await codeFiles(fallbackDir))).toEqual(built);
+    } finally {
+      await rm(out, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   it('ships every SQL migration beside the migrations bundle', async () => {
     const shipped = (await readdir(join(migrateDir, 'migrations'))).sort();

@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { type CacheEntry, decodeEntry, encodeEntry } from './entry.ts';
 
 /**
@@ -19,64 +19,75 @@ type RedisWithScript = Redis & {
   setIfNewer(key: string, version: number, encoded: string, ttlSeconds: number): Promise<number>;
 };
 
-/** L2: ElastiCache Valkey/Redis shared by every container. Fails fast when unreachable. */
+/**
+ * L2: ElastiCache Valkey/Redis shared by every container. Fails fast when unreachable.
+ * ioredis (~150 KB minified) is imported when the first RedisCache is created, i.e. on the
+ * container's first cache use and only where REDIS_URL is set: it stays out of the main chunk
+ * and out of module init. The connection is started as soon as it has loaded.
+ */
 export class RedisCache {
-  private readonly client: RedisWithScript;
+  private readonly loading: Promise<RedisWithScript>;
+  private client: RedisWithScript | undefined;
 
   constructor(url: string) {
-    const client = new Redis(url, {
-      lazyConnect: true,
-      // When Redis is away, fail at once and let the caller go to Postgres; never queue.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      connectTimeout: 1_000,
-      commandTimeout: 250,
-      retryStrategy: (attempt) => Math.min(attempt * 250, 2_000),
-      keyPrefix: 'sy:',
+    this.loading = import('ioredis').then(({ Redis }) => {
+      const client = new Redis(url, {
+        lazyConnect: true,
+        // When Redis is away, fail at once and let the caller go to Postgres; never queue.
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 1,
+        connectTimeout: 1_000,
+        commandTimeout: 250,
+        retryStrategy: (attempt) => Math.min(attempt * 250, 2_000),
+        keyPrefix: 'sy:',
+      });
+      client.defineCommand('setIfNewer', { numberOfKeys: 1, lua: setIfNewerScript });
+      // Errors surface on each command; an unhandled 'error' event would crash the container.
+      client.on('error', () => {});
+      client.connect().catch(() => {});
+      this.client = client as RedisWithScript;
+      return this.client;
     });
-    client.defineCommand('setIfNewer', { numberOfKeys: 1, lua: setIfNewerScript });
-    // Errors surface on each command; an unhandled 'error' event would crash the container.
-    client.on('error', () => {});
-    client.connect().catch(() => {});
-    this.client = client as RedisWithScript;
+    // A failed load surfaces on each command, as a connection error does.
+    this.loading.catch(() => {});
   }
 
   /** A fresh container's first command waits briefly for the connection instead of failing over. */
-  private async connected(): Promise<void> {
-    const { status } = this.client;
-    if (status === 'ready' || (status !== 'connecting' && status !== 'connect')) return;
+  private async connected(): Promise<RedisWithScript> {
+    const client = this.client ?? (await this.loading);
+    const { status } = client;
+    if (status === 'ready' || (status !== 'connecting' && status !== 'connect')) return client;
     await new Promise<void>((resolve) => {
       const done = () => {
         clearTimeout(timer);
-        this.client.off('ready', done);
+        client.off('ready', done);
         resolve();
       };
       const timer = setTimeout(done, 250);
-      this.client.once('ready', done);
+      client.once('ready', done);
     });
+    return client;
   }
 
   async get(key: string): Promise<CacheEntry | undefined> {
-    await this.connected();
-    const raw = await this.client.get(key);
+    const raw = await (await this.connected()).get(key);
     return raw === null ? undefined : decodeEntry(raw);
   }
 
   async setIfNewer(key: string, entry: CacheEntry, ttlSeconds: number): Promise<boolean> {
-    await this.connected();
-    return (await this.client.setIfNewer(key, entry.version, encodeEntry(entry), ttlSeconds)) === 1;
+    const client = await this.connected();
+    return (await client.setIfNewer(key, entry.version, encodeEntry(entry), ttlSeconds)) === 1;
   }
 
   async ping(): Promise<boolean> {
-    await this.connected();
-    return (await this.client.ping()) === 'PONG';
+    return (await (await this.connected()).ping()) === 'PONG';
   }
 
   get ready(): boolean {
-    return this.client.status === 'ready';
+    return this.client?.status === 'ready';
   }
 
   async close(): Promise<void> {
-    this.client.disconnect();
+    (this.client ?? (await this.loading.catch(() => undefined)))?.disconnect();
   }
 }
