@@ -98,6 +98,8 @@ const start = async (
   let databaseUrl = env['DATABASE_URL'];
   if (databaseUrl) {
     standIns.database = `PostgreSQL at ${redactUrl(databaseUrl)}`;
+    // One process hosts every function here, each of which has a pool of its own in Lambda.
+    if (env['DB_POOL_MAX'] === undefined) settings['DB_POOL_MAX'] = '20';
   } else {
     const { startEmbeddedPostgres } = await import('./embedded-postgres.ts');
     const embedded = await startEmbeddedPostgres(dataDir);
