@@ -86,7 +86,12 @@ const workflowStepRunner = (): WorkflowStepRunner => {
     sharedCache(),
     jobQueue(),
     workflowRunAnnouncer(),
-    { leaseSeconds: functions.workerHigh.timeoutSeconds + 30, defaultProvider: defaultProvider() },
+    {
+      leaseSeconds: functions.workerHigh.timeoutSeconds + 30,
+      defaultProvider: defaultProvider(),
+      // 5 s short of the worker's timeout: a continued step's call must end before the invocation does.
+      continueWithinMs: (functions.workerHigh.timeoutSeconds - 5) * 1000,
+    },
   );
   return stepRunner;
 };

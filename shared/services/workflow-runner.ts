@@ -16,7 +16,13 @@ import { isRetryable, jobTypes, NonRetryableError, newJob } from '../domain/jobs
 import type { ProviderName } from '../domain/llm.ts';
 import { costUsd } from '../domain/pricing.ts';
 import type { StepDefinition } from '../domain/workflow.ts';
-import { downstreamOf, referencedSteps, renderTemplate, stepRetryDelaySeconds } from '../domain/workflow.ts';
+import {
+  downstreamOf,
+  referencedSteps,
+  renderTemplate,
+  stepLimits,
+  stepRetryDelaySeconds,
+} from '../domain/workflow.ts';
 import { logger, metrics } from '../runtime/observability.ts';
 import type { JobContext } from '../workers/consumer.ts';
 import { answerCall, type CallWatch, type CompleteCall, watchCall } from './execution-runner.ts';
@@ -110,29 +116,66 @@ export class WorkflowStepRunner {
       leaseSeconds: number;
       defaultProvider: ProviderName;
       cancellationPollMs?: number;
+      /**
+       * Released steps run in the same invocation while this long minus the longest step
+       * timeout has not passed since it began (0: never; each released step gets a message).
+       */
+      continueWithinMs?: number;
     },
   ) {}
 
   async runBatch(items: readonly { job: JobEnvelope; context: JobContext }[]): Promise<unknown[]> {
+    const started = Date.now();
     const outcomes: unknown[] = items.map(() => undefined);
-    const keys: { executionId: string; key: string }[] = [];
-    items.forEach(({ job }, i) => {
+    const keys = items.map(({ job }, i) => {
       const executionId = job.ids['workflow_execution_id'];
       const key = job.ids['step'];
-      if (executionId && key) keys.push({ executionId, key });
-      else outcomes[i] = new NonRetryableError('workflow.step job without workflow_execution_id and step');
+      if (executionId && key) return { executionId, key };
+      outcomes[i] = new NonRetryableError('workflow.step job without workflow_execution_id and step');
+      return undefined;
     });
-    const claimed = await this.runs.claim(keys, this.options.leaseSeconds);
-    if (claimed.size === 0) return outcomes; // Redeliveries: finished, cancelled, or held by a live lease.
+    const fail = (index: number, error: unknown) => {
+      outcomes[index] = error;
+    };
+    let released = await this.run(keys, fail);
+    // The steps this batch released run here and now, while their longest timeout still fits
+    // in the invocation: no queue round trip between a step and the next. They are claimed
+    // like any other (a lease, no message), so a worker dying meanwhile leaves them to the sweeper.
+    while (released.length > 0 && this.mayContinue(started)) {
+      metrics.addMetric('WorkflowStepsContinued', 'Count', released.length);
+      released = await this.run(released, (_index, error) =>
+        logger.warn('a continued step could not be recorded; the sweeper will retry it', {
+          error: (error as Error).message,
+        }),
+      );
+    }
+    await this.afterCommit(released);
+    return outcomes;
+  }
 
-    const prepared = await this.prepare(items, claimed, outcomes);
+  private mayContinue(started: number): boolean {
+    const budgetMs = this.options.continueWithinMs ?? 0;
+    return Date.now() - started + stepLimits.maxTimeoutSeconds * 1000 < budgetMs;
+  }
+
+  /** Claims, runs and completes steps; answers the steps their completions released. */
+  private async run(
+    keys: readonly ({ executionId: string; key: string } | undefined)[],
+    fail: (index: number, error: unknown) => void,
+  ): Promise<{ executionId: string; key: string; tenantId: string }[]> {
+    const wanted = keys.filter((k): k is { executionId: string; key: string } => k !== undefined);
+    const claimed = await this.runs.claim(wanted, this.options.leaseSeconds);
+    if (claimed.size === 0) return []; // Redeliveries: finished, cancelled, or held by a live lease.
+
+    const prepared = await this.prepare(keys, claimed, fail);
     const answers: StepAnswer[] = [];
     await Promise.all(
       prepared.map(async (step) => {
         try {
           answers.push(await this.answer(step));
         } catch (error) {
-          outcomes[step.index] = await this.failAttempt(step, error);
+          const outcome = await this.failAttempt(step, error);
+          if (outcome !== undefined) fail(step.index, outcome);
         }
       }),
     );
@@ -141,15 +184,19 @@ export class WorkflowStepRunner {
     const discarded = answers.length - done.size;
     if (discarded > 0) metrics.addMetric('StepResultsDiscarded', 'Count', discarded); // cancelled meanwhile
     metrics.addMetric('WorkflowStepsSucceeded', 'Count', done.size);
-    await this.afterCommit(released, finished);
-    return outcomes;
+    await this.announcer.announce(finished).catch((error: unknown) =>
+      logger.warn('workflow completion not announced yet; the sweeper will', {
+        error: (error as Error).message,
+      }),
+    );
+    return released;
   }
 
   /** Definitions (cached per pinned version), then the outputs the templates read, in one query. */
   private async prepare(
-    items: readonly { job: JobEnvelope }[],
+    keys: readonly ({ executionId: string; key: string } | undefined)[],
     claimed: Map<string, ClaimedStep>,
-    outcomes: unknown[],
+    fail: (index: number, error: unknown) => void,
   ): Promise<PreparedStep[]> {
     const found: {
       claim: ClaimedStep;
@@ -158,22 +205,22 @@ export class WorkflowStepRunner {
       index: number;
     }[] = [];
     await Promise.all(
-      items.map(async ({ job }, index) => {
-        const claim = claimed.get(stepId(job.ids['workflow_execution_id'] ?? '', job.ids['step'] ?? ''));
+      keys.map(async (key, index) => {
+        const claim = key && claimed.get(stepId(key.executionId, key.key));
         if (!claim) return;
         const steps = await this.stepsOfVersion(claim.workflowId, claim.workflowVersion);
         const definition = steps.find((step) => step.key === claim.key);
         if (!definition) {
-          outcomes[index] = new NonRetryableError(`the workflow version has no step "${claim.key}"`);
+          fail(index, new NonRetryableError(`the workflow version has no step "${claim.key}"`));
           return;
         }
         found.push({ claim, definition, steps, index });
       }),
     );
-    const wanted = found.flatMap(({ claim, definition }) =>
+    const referenced = found.flatMap(({ claim, definition }) =>
       referencedSteps(definition.inputTemplate).map((key) => ({ executionId: claim.executionId, key })),
     );
-    const outputs = await this.runs.outputs(wanted);
+    const outputs = await this.runs.outputs(referenced);
     return found.map((step) => {
       const read = Object.fromEntries(
         referencedSteps(step.definition.inputTemplate).map((key) => [
@@ -271,20 +318,12 @@ export class WorkflowStepRunner {
     }
   }
 
-  /** Enqueues the released steps and announces the finished runs; a loss here is the sweeper's to repair. */
-  private async afterCommit(
-    released: readonly { executionId: string; key: string; tenantId: string }[],
-    finished: readonly FinishedRun[],
-  ): Promise<void> {
+  /** Enqueues the released steps not run here; a lost send is the sweeper's to repair. */
+  private async afterCommit(released: readonly { executionId: string; key: string; tenantId: string }[]) {
     try {
-      await Promise.all([
-        ...released.map((step) => this.queue.enqueue('high', stepJob(step))),
-        this.announcer.announce(finished),
-      ]);
+      await Promise.all(released.map((step) => this.queue.enqueue('high', stepJob(step))));
     } catch (error) {
-      logger.warn('released steps or finished runs not handed on yet; the sweeper will', {
-        error: (error as Error).message,
-      });
+      logger.warn('released steps not enqueued yet; the sweeper will', { error: (error as Error).message });
     }
   }
 

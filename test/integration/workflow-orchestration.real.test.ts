@@ -96,6 +96,48 @@ describeRealServers('workflow orchestration on PostgreSQL 15', (servers) => {
     },
   });
 
+  /** A step runner on the real repositories with a counting model and a recording queue. */
+  const stepRunner = (continueWithinMs = 0) => {
+    const runs = new WorkflowRunRepository(db);
+    const calls: string[] = [];
+    const sent: JobEnvelope[] = [];
+    const queue: JobQueue = {
+      enqueue: async (_queue: QueueName, job: JobEnvelope) => {
+        sent.push(job);
+      },
+    };
+    const agents = new AgentRepository(db);
+    const runner = new WorkflowStepRunner(
+      runs,
+      (id, version) => new WorkflowRepository(db).stepsOfVersion(id, version),
+      async (tenant, id) => {
+        const agent = await agents.findById(tenant, id);
+        if (!agent) throw notFound('agent');
+        return agent;
+      },
+      async (_settings, request): Promise<LlmResult> => {
+        calls.push(String(request.input));
+        return {
+          output: `answer to ${request.input}`,
+          provider: 'local',
+          model: 'm',
+          inputTokens: 2,
+          outputTokens: 3,
+          attempts: [],
+        } as unknown as LlmResult;
+      },
+      new TwoTierCache(new MemoryCache(5_000, 100), undefined, {
+        l2TtlSeconds: 60,
+        negativeTtlSeconds: 5,
+        negativeL1TtlMs: 5_000,
+      }),
+      queue,
+      new WorkflowAnnouncer(runs, queue),
+      { leaseSeconds: 60, defaultProvider: 'local', continueWithinMs },
+    );
+    return { runs, calls, sent, runner, queue };
+  };
+
   it('releases the join of an 8-way fan-in exactly once when its dependencies finish at the same instant', async () => {
     const roots = Array.from({ length: 8 }, (_, i) => `r${i}`);
     const workflow = await defineWorkflow([
@@ -132,43 +174,7 @@ describeRealServers('workflow orchestration on PostgreSQL 15', (servers) => {
       { key: 'b', agent_id: agentId, input: 'b after {{steps.a.output}}', depends_on: ['a'] },
       { key: 'c', agent_id: agentId, input: 'c after {{steps.b.output}}', depends_on: ['b'] },
     ]);
-    const runs = new WorkflowRunRepository(db);
-    const calls: string[] = [];
-    const sent: JobEnvelope[] = [];
-    const queue: JobQueue = {
-      enqueue: async (_queue: QueueName, job: JobEnvelope) => {
-        sent.push(job);
-      },
-    };
-    const agents = new AgentRepository(db);
-    const runner = new WorkflowStepRunner(
-      runs,
-      (id, version) => new WorkflowRepository(db).stepsOfVersion(id, version),
-      async (tenant, id) => {
-        const agent = await agents.findById(tenant, id);
-        if (!agent) throw notFound('agent');
-        return agent;
-      },
-      async (_settings, request): Promise<LlmResult> => {
-        calls.push(String(request.input));
-        return {
-          output: `answer to ${request.input}`,
-          provider: 'local',
-          model: 'm',
-          inputTokens: 2,
-          outputTokens: 3,
-          attempts: [],
-        } as unknown as LlmResult;
-      },
-      new TwoTierCache(new MemoryCache(5_000, 100), undefined, {
-        l2TtlSeconds: 60,
-        negativeTtlSeconds: 5,
-        negativeL1TtlMs: 5_000,
-      }),
-      queue,
-      new WorkflowAnnouncer(runs, queue),
-      { leaseSeconds: 60, defaultProvider: 'local' },
-    );
+    const { runs, calls, sent, runner, queue } = stepRunner();
     const context = { queue: 'high', receiveCount: 1, finalAttempt: false } as unknown as JobContext;
     const deliver = (key: string) =>
       runner.runBatch([{ job: stepJob({ executionId: run.id, key, tenantId }), context }]);
@@ -212,5 +218,30 @@ describeRealServers('workflow orchestration on PostgreSQL 15', (servers) => {
       [run.id],
     );
     expect(finished[0]).toEqual({ status: 'succeeded', input_tokens: '6', notified: true });
+  });
+
+  it('runs the steps a completion released in the same invocation, with no message between them', async () => {
+    const workflow = await defineWorkflow([
+      { key: 'a', agent_id: agentId, input: '{{input.topic}}' },
+      { key: 'b', agent_id: agentId, input: 'b after {{steps.a.output}}', depends_on: ['a'] },
+      { key: 'c', agent_id: agentId, input: 'c after {{steps.a.output}}', depends_on: ['a'] },
+      {
+        key: 'd',
+        agent_id: agentId,
+        input: '{{steps.b.output}} + {{steps.c.output}}',
+        depends_on: ['b', 'c'],
+      },
+    ]);
+    const { calls, sent, runner } = stepRunner(55_000);
+    const run = await startRun(workflow);
+    const context = { queue: 'high', receiveCount: 1, finalAttempt: false } as unknown as JobContext;
+    await runner.runBatch([{ job: stepJob({ executionId: run.id, key: 'a', tenantId }), context }]);
+    expect(calls).toHaveLength(4);
+    expect(sent).toEqual([]); // b and c ran here (in parallel), then d
+    const finished = await db.query<{ status: string }>(
+      'SELECT status FROM workflow_executions WHERE id = $1',
+      [run.id],
+    );
+    expect(finished[0]?.status).toBe('succeeded');
   });
 });
