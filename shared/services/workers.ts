@@ -31,11 +31,14 @@ const defaultProvider = (): ProviderName => {
   return configured === 'openai' || configured === 'bedrock' ? configured : 'local';
 };
 
+/** The provider chain, loaded on the first model call and kept (not re-imported per call). */
+let llmModules:
+  | Promise<[typeof import('../adapters/llm/chain.ts'), typeof import('../adapters/llm/registry.ts')]>
+  | undefined;
+
 const completeWithChain: CompleteCall = async (settings: ExecutionSettings, request) => {
-  const [{ completeWithFallback }, { providerFor }] = await Promise.all([
-    import('../adapters/llm/chain.ts'),
-    import('../adapters/llm/registry.ts'),
-  ]);
+  llmModules ??= Promise.all([import('../adapters/llm/chain.ts'), import('../adapters/llm/registry.ts')]);
+  const [{ completeWithFallback }, { providerFor }] = await llmModules;
   const result = await completeWithFallback(settings.targets, request, providerFor);
   if (result.attempts.length > 1) metrics.addMetric('LlmFallbacks', 'Count', result.attempts.length - 1);
   return result;

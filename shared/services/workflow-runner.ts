@@ -167,20 +167,27 @@ export class WorkflowStepRunner {
     const claimed = await this.runs.claim(wanted, this.options.leaseSeconds);
     if (claimed.size === 0) return []; // Redeliveries: finished, cancelled, or held by a live lease.
 
-    const prepared = await this.prepare(keys, claimed, fail);
     const answers: StepAnswer[] = [];
-    await Promise.all(
-      prepared.map(async (step) => {
-        try {
-          answers.push(await this.answer(step));
-        } catch (error) {
-          const outcome = await this.failAttempt(step, error);
-          if (outcome !== undefined) fail(step.index, outcome);
-        }
-      }),
-    );
-
-    const { done, released, finished } = await this.runs.complete(answers);
+    let completed: Awaited<ReturnType<WorkflowRunRepository['complete']>>;
+    try {
+      const prepared = await this.prepare(keys, claimed, fail);
+      await Promise.all(
+        prepared.map(async (step) => {
+          try {
+            answers.push(await this.answer(step));
+          } catch (error) {
+            const failure = await this.failAttempt(step, error);
+            if (failure !== undefined) fail(step.index, failure);
+          }
+        }),
+      );
+      completed = await this.runs.complete(answers);
+    } catch (error) {
+      // Nothing of the batch was recorded: hand the steps back so the retry can take them now.
+      await this.runs.release([...claimed.values()]).catch(() => {});
+      throw error;
+    }
+    const { done, released, finished } = completed;
     const discarded = answers.length - done.size;
     if (discarded > 0) metrics.addMetric('StepResultsDiscarded', 'Count', discarded); // cancelled meanwhile
     metrics.addMetric('WorkflowStepsSucceeded', 'Count', done.size);

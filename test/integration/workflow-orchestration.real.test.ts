@@ -244,4 +244,31 @@ describeRealServers('workflow orchestration on PostgreSQL 15', (servers) => {
     );
     expect(finished[0]?.status).toBe('succeeded');
   });
+
+  it('hands the claimed steps back when recording a batch fails, so the retried message runs them at once', async () => {
+    const workflow = await defineWorkflow([{ key: 'only', agent_id: agentId, input: '{{input.topic}}' }]);
+    const { runs, calls, runner } = stepRunner();
+    const run = await startRun(workflow);
+    const complete = runs.complete.bind(runs);
+    let failures = 1;
+    runs.complete = async (answers) => {
+      if (failures-- > 0) throw new Error('connection lost');
+      return complete(answers);
+    };
+    const context = { queue: 'high', receiveCount: 1, finalAttempt: false } as unknown as JobContext;
+    const job = stepJob({ executionId: run.id, key: 'only', tenantId });
+    await expect(runner.runBatch([{ job, context }])).rejects.toThrow('connection lost');
+    const released = await db.query<{ status: string; lease: boolean }>(
+      `SELECT status, lease_until IS NOT NULL AS lease FROM workflow_step_runs WHERE execution_id = $1`,
+      [run.id],
+    );
+    expect(released).toEqual([{ status: 'queued', lease: false }]);
+    await runner.runBatch([{ job, context }]); // the retry, at once: no lease to wait out
+    expect(calls).toHaveLength(2); // the first answer was never recorded, so the model was asked again
+    const steps = await db.query<{ status: string; attempts: number }>(
+      'SELECT status, attempts FROM workflow_step_runs WHERE execution_id = $1',
+      [run.id],
+    );
+    expect(steps).toEqual([{ status: 'succeeded', attempts: 2 }]);
+  });
 });

@@ -82,6 +82,13 @@ export const createDatabase = (options: {
     query: (text, values) => counted(run, text, values),
     async transaction(work) {
       const client = await pool.connect();
+      // A checked-out client has no pool listener: a connection dropped mid-transaction
+      // (failover, proxy restart) must fail this transaction, not crash the process.
+      let broken: Error | undefined;
+      const onError = (error: Error) => {
+        broken = error;
+      };
+      client.on('error', onError);
       const tx: Queryable = {
         query: (text, values) => counted((t, v) => client.query(t, v as unknown[]), text, values),
       };
@@ -94,7 +101,9 @@ export const createDatabase = (options: {
         await client.query('ROLLBACK').catch(() => {});
         throw error;
       } finally {
-        client.release();
+        client.off('error', onError);
+        // A broken connection is destroyed, not handed to the next caller.
+        client.release(broken);
       }
     },
     close: () => pool.end(),

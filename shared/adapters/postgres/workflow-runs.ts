@@ -480,6 +480,20 @@ export class WorkflowRunRepository {
     });
   }
 
+  /**
+   * Gives claimed steps back (queued, no lease) when their batch failed before recording
+   * anything: the redelivered message can claim them at once instead of waiting for the lease.
+   */
+  async release(steps: readonly { executionId: string; key: string; attempt: number }[]): Promise<void> {
+    if (steps.length === 0) return;
+    await this.db.query(
+      `UPDATE workflow_step_runs s SET status = 'queued', lease_until = NULL, ready_at = now(), updated_at = now()
+         FROM unnest($1::uuid[], $2::text[], $3::int[]) AS k(execution_id, key, attempt)
+        WHERE s.execution_id = k.execution_id AND s.key = k.key AND s.status = 'running' AND s.attempts = k.attempt`,
+      [steps.map((s) => s.executionId), steps.map((s) => s.key), steps.map((s) => s.attempt)],
+    );
+  }
+
   /** A failed attempt with attempts left: queued again, due after the backoff. */
   async retry(
     step: { executionId: string; key: string; attempt: number },
