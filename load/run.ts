@@ -2,11 +2,11 @@
  * `npx tsx load/run.ts <scenario> [--base-url URL --api-key KEY] [--duration S] [--vus N]
  *    [--p95 ms --p99 ms --max-error-rate 0.01] [--allow-remote]`
  *
- * Scenarios: agent-lifecycle, spike, stress (load/scenarios/). Without --base-url (or BASE_URL)
- * it starts its own `bin/dev.ts` on loopback, on a throwaway PostgreSQL when the binaries exist,
- * else on the embedded default (PGlite); with --base-url + --api-key (or API_KEY) it starts
- * nothing. A non-loopback --base-url needs --allow-remote. Progress once a second on stderr; a
- * markdown summary on stdout; load/results/<scenario>-<timestamp>.{json,html}.
+ * Scenarios: agent-lifecycle, spike, stress, workflow-execution (load/scenarios/). Without
+ * --base-url (or BASE_URL) it starts its own `bin/dev.ts` on loopback, on a throwaway PostgreSQL
+ * when the binaries exist, else on the embedded default (PGlite); with --base-url + --api-key (or
+ * API_KEY) it starts nothing. A non-loopback --base-url needs --allow-remote. Progress once a
+ * second on stderr; a markdown summary on stdout; load/results/<scenario>-<timestamp>.{json,html}.
  * Exit code: 0 every threshold held, 1 any breached (overall or per request name), 2 bad usage.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -42,7 +42,7 @@ const { values, positionals } = parseArgs({
 });
 const scenario = scenarios[positionals[0] ?? ''];
 if (!scenario) {
-  usage(`unknown scenario "${positionals[0] ?? ''}" (workflow-execution waits for workflows to exist)`);
+  usage(`unknown scenario "${positionals[0] ?? ''}"`);
   throw new Error('unreachable');
 }
 const numberOption = (raw: string | undefined, fallback: number, min: number, max: number, name: string) => {

@@ -3,16 +3,10 @@
 // k6 run -e BASE_URL=http://127.0.0.1:3000 -e API_KEY=... [-e VUS=8 -e DURATION=20s] \
 //   load/k6/agent-lifecycle.js
 import exec from 'k6/execution';
-import { call, idOf, thresholds } from './lib.js';
+import { call, constantVus, idOf, thresholds } from './lib.js';
 
 export const options = {
-  scenarios: {
-    lifecycle: {
-      executor: 'constant-vus',
-      vus: Number(__ENV.VUS || 8),
-      duration: __ENV.DURATION || '20s',
-    },
-  },
+  scenarios: constantVus('lifecycle', 8),
   // The spec: reading an execution is expected under 100 ms.
   thresholds: thresholds(['create agent', 'execute', 'get execution', 'delete agent'], {
     'get execution': { p95: 100 },

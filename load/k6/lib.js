@@ -12,6 +12,13 @@ export const P95 = Number(__ENV.P95 || 200);
 export const P99 = Number(__ENV.P99 || 500);
 export const MAX_ERROR_RATE = Number(__ENV.MAX_ERROR_RATE || 0.01);
 
+/** A `constant-vus` scenario named `name`: VUS (default `vus`) for DURATION (default 20 s). */
+export function constantVus(name, vus) {
+  return {
+    [name]: { executor: 'constant-vus', vus: Number(__ENV.VUS || vus), duration: __ENV.DURATION || '20s' },
+  };
+}
+
 /** Overall thresholds plus one set per request name (load/run.ts judges each name too). */
 export function thresholds(names, overrides = {}, extra = {}) {
   const result = {
@@ -27,12 +34,12 @@ export function thresholds(names, overrides = {}, extra = {}) {
   return result;
 }
 
-/** One request, tagged `name`; only `expect` counts as success (http_req_failed). */
+/** One request, tagged `name`; only `expect` (a status or a list) counts as success (http_req_failed). */
 export function call(name, method, path, expect, body) {
   return http.request(method, `${BASE_URL}${path}`, body === undefined ? null : JSON.stringify(body), {
     headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
     tags: { name },
-    responseCallback: http.expectedStatuses(expect),
+    responseCallback: http.expectedStatuses(...[].concat(expect)),
   });
 }
 

@@ -28,13 +28,15 @@ export const createHttp = (
           body: options.body === undefined ? null : JSON.stringify(options.body),
         });
         status = response.statusCode;
-        if (options.json) json = await response.body.json().catch(() => undefined);
+        if (options.json || options.check) json = await response.body.json().catch(() => undefined);
         else await response.body.dump();
       } catch {
         // Network error or timeout: status 0, an error sample with the time it took to fail.
       }
       const ended = performance.now();
-      const ok = status === options.expect;
+      const expected =
+        typeof options.expect === 'number' ? status === options.expect : options.expect.includes(status);
+      const ok = expected && (options.check?.(json, status) ?? true);
       record?.({ name, at: ended - origin(), ms: ended - started, ok });
       return { ok, status, json };
     },

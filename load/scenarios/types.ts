@@ -3,10 +3,15 @@ import type { ThresholdOverrides } from '../report/thresholds.ts';
 
 export interface CallOptions {
   readonly body?: unknown;
-  /** The one status that counts as success; anything else (or a network error) is an error. */
-  readonly expect: number;
+  /** The status (or statuses) that count as success; anything else (or a network error) is an error. */
+  readonly expect: number | readonly number[];
   /** Read and parse the JSON body (only when the iteration needs something from it). */
   readonly json?: boolean;
+  /**
+   * A check of the parsed body (implies `json`) of a response whose status is expected: false
+   * makes the sample an error too, as a failed k6 `check` counts in the k6 twins' `errors` rate.
+   */
+  readonly check?: (json: unknown, status: number) => boolean;
 }
 
 export interface CallResult {

@@ -22,7 +22,7 @@ export interface LocalServer {
  * embedded PGlite, said so in the label since its figures are not comparable.
  */
 export const startLocalServer = async (
-  options: { nodeFlags?: readonly string[] } = {},
+  options: { nodeFlags?: readonly string[]; logLevel?: string } = {},
 ): Promise<LocalServer> => {
   let postgres: Awaited<ReturnType<typeof startPostgres>> | undefined;
   let database = process.env['DATABASE_URL'] ? 'DATABASE_URL' : '';
@@ -47,7 +47,7 @@ export const startLocalServer = async (
     SWITCHYARD_QUIET: '1',
     SWITCHYARD_SERVER_TIMING: 'false',
     SWITCHYARD_LOCAL_LLM_LATENCY_MS: '0',
-    POWERTOOLS_LOG_LEVEL: 'ERROR',
+    POWERTOOLS_LOG_LEVEL: options.logLevel ?? 'ERROR',
     ...(databaseUrl && { DATABASE_URL: databaseUrl }),
   };
   const server = runEntry('bin/dev.ts', [], env, options.nodeFlags ?? []);
