@@ -19,7 +19,7 @@ export interface ScheduledJob {
   readonly description: string;
 }
 
-/** Jobs that run on a clock. Cache warming joins here once it exists. */
+/** Jobs that run on a clock. */
 export const scheduledJobs: readonly ScheduledJob[] = [
   {
     type: 'executions.sweep',
@@ -27,6 +27,13 @@ export const scheduledJobs: readonly ScheduledJob[] = [
     keyPrefix: 'sweep',
     schedule: events.Schedule.rate(Duration.minutes(1)),
     description: 'Re-enqueue executions stuck in queued or running (lost messages, dead workers)',
+  },
+  {
+    type: 'cache.warm',
+    queue: 'low',
+    keyPrefix: 'warm',
+    schedule: events.Schedule.rate(Duration.minutes(5)),
+    description: 'Keep the agents and workflows executed in the last hour in the shared cache tier',
   },
   {
     type: 'retention.cleanup',

@@ -19,6 +19,7 @@ export type JobEnvelope = z.infer<typeof jobEnvelope>;
 export const jobTypes = {
   executeAgent: 'agent.execute',
   runWorkflowStep: 'workflow.step',
+  warmCaches: 'cache.warm',
   deliverWebhook: 'webhook.deliver',
   slowExecutionAlert: 'execution.slow_alert',
   recordAudit: 'audit.record',

@@ -228,6 +228,14 @@ export const lowPriorityJobs = {
     await sweepExecutions(executionRepository(), jobQueue(), executionAnnouncer(), { staleSeconds });
     await sweepWorkflowRuns(workflowRunRepository(), jobQueue(), workflowRunAnnouncer(), { staleSeconds });
   },
+  // Every 5 minutes (EventBridge): what ran in the last hour stays in the shared cache tier.
+  'cache.warm': async () => {
+    const { warmCaches } = await import('./cache-warming.ts');
+    await warmCaches(database(), {
+      agent: (tenantId, id) => agentService().get(tenantId, id),
+      workflow: (tenantId, id) => workflowService().getWithSteps(tenantId, id),
+    });
+  },
   // Daily (EventBridge); within a time budget below the worker's timeout, the rest left to the next run.
   'retention.cleanup': async () => {
     await runRetention(database());

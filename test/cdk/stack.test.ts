@@ -326,6 +326,7 @@ describe('queues', () => {
   it.each([
     ['sweeper', 'every minute', 'executions.sweep', 'sweep', 'rate(1 minute)'],
     ['retention', 'once a day', 'retention.cleanup', 'retention', 'cron(17 3 * * ? *)'],
+    ['cache warming', 'every 5 minutes', 'cache.warm', 'warm', 'rate(5 minutes)'],
   ])(
     'gets the %s job on the low queue %s, as a valid job envelope',
     (_name, _when, type, keyPrefix, expression) => {
