@@ -1,17 +1,15 @@
 import { encodeCursor } from '../../shared/domain/cursor.ts';
-import { badRequest } from '../../shared/domain/errors.ts';
 import type { Execution } from '../../shared/domain/execution.ts';
 import {
   createExecutionBody,
   executionStatuses,
   isFinished,
-  maxWaitSeconds,
   toExecutionResource,
 } from '../../shared/domain/execution.ts';
 import { createApiHandler } from '../../shared/http/api-handler.ts';
 import { versionEtag } from '../../shared/http/preconditions.ts';
-import { QueryReader } from '../../shared/http/query.ts';
-import type { ApiRequest, ApiResponse } from '../../shared/http/types.ts';
+import { QueryReader, requireOptionalObjectBody, waitSecondsOf } from '../../shared/http/query.ts';
+import type { ApiResponse } from '../../shared/http/types.ts';
 import { requirePrincipal } from '../../shared/http/types.ts';
 import { validateBody } from '../../shared/http/validation.ts';
 import { recordAudit } from '../../shared/services/audit.ts';
@@ -36,17 +34,10 @@ const executionResponse = (
   ...(headers && { headers }),
 });
 
-const waitSecondsOf = (request: ApiRequest): number => {
-  const query = new QueryReader(request.query);
-  const seconds = query.integer('wait', { min: 0, max: maxWaitSeconds, fallback: 0 });
-  query.done();
-  return seconds;
-};
-
 export const handler = createApiHandler({
   'POST /v1/agents/{id}/executions': async (request) => {
     const principal = requirePrincipal(request);
-    const wait = waitSecondsOf(request);
+    const wait = waitSecondsOf(request.query);
     const body = validateBody(createExecutionBody, request.body);
     const agentId = request.pathParameters['id']!;
     return withIdempotencyKey(request, `${principal.tenantId}:${request.routeKey}:${agentId}`, async () => {
@@ -74,9 +65,7 @@ export const handler = createApiHandler({
 
   'POST /v1/executions/{id}/cancel': async (request) => {
     const principal = requirePrincipal(request);
-    if (request.body !== undefined && (typeof request.body !== 'object' || request.body === null)) {
-      throw badRequest('The body, if any, must be a JSON object.');
-    }
+    requireOptionalObjectBody(request.body);
     const cancelled = await executions().cancel(principal.tenantId, request.pathParameters['id']!);
     await recordAudit(principal, {
       action: 'execution.cancelled',

@@ -1,6 +1,4 @@
 import { encodeCursor } from '../../shared/domain/cursor.ts';
-import { badRequest } from '../../shared/domain/errors.ts';
-import { maxWaitSeconds } from '../../shared/domain/execution.ts';
 import type { StepRun, WorkflowRun } from '../../shared/domain/workflow.ts';
 import {
   createWorkflowRunBody,
@@ -11,8 +9,8 @@ import {
 } from '../../shared/domain/workflow.ts';
 import { createApiHandler } from '../../shared/http/api-handler.ts';
 import { versionEtag } from '../../shared/http/preconditions.ts';
-import { QueryReader } from '../../shared/http/query.ts';
-import type { ApiRequest, ApiResponse } from '../../shared/http/types.ts';
+import { QueryReader, requireOptionalObjectBody, waitSecondsOf } from '../../shared/http/query.ts';
+import type { ApiResponse } from '../../shared/http/types.ts';
 import { requirePrincipal } from '../../shared/http/types.ts';
 import { validateBody } from '../../shared/http/validation.ts';
 import { recordAudit } from '../../shared/services/audit.ts';
@@ -35,17 +33,10 @@ const runResponse = (
   ...(headers && { headers }),
 });
 
-const waitSecondsOf = (request: ApiRequest): number => {
-  const query = new QueryReader(request.query);
-  const seconds = query.integer('wait', { min: 0, max: maxWaitSeconds, fallback: 0 });
-  query.done();
-  return seconds;
-};
-
 export const handler = createApiHandler({
   'POST /v1/workflows/{id}/executions': async (request) => {
     const principal = requirePrincipal(request);
-    const wait = waitSecondsOf(request);
+    const wait = waitSecondsOf(request.query);
     const body = validateBody(createWorkflowRunBody, request.body);
     const workflowId = request.pathParameters['id']!;
     return withIdempotencyKey(
@@ -85,9 +76,7 @@ export const handler = createApiHandler({
 
   'POST /v1/workflow-executions/{id}/cancel': async (request) => {
     const principal = requirePrincipal(request);
-    if (request.body !== undefined && (typeof request.body !== 'object' || request.body === null)) {
-      throw badRequest('The body, if any, must be a JSON object.');
-    }
+    requireOptionalObjectBody(request.body);
     const cancelled = await workflows().cancelRun(principal.tenantId, request.pathParameters['id']!);
     await recordAudit(principal, {
       action: 'workflow_execution.cancelled',

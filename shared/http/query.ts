@@ -1,6 +1,7 @@
 import { decodeCursor, type KeysetPosition } from '../domain/cursor.ts';
 import type { FieldError } from '../domain/errors.ts';
-import { invalidQuery } from '../domain/errors.ts';
+import { badRequest, invalidQuery } from '../domain/errors.ts';
+import { maxWaitSeconds } from '../domain/execution.ts';
 
 /**
  * Reads query parameters, collecting every problem so the client learns all of them
@@ -92,3 +93,18 @@ export class QueryReader {
     if (this.errors.length > 0) throw invalidQuery(this.errors);
   }
 }
+
+/** `?wait=N` of a starting POST: hold the request up to N seconds (0–20) for the result. */
+export const waitSecondsOf = (query: Readonly<Record<string, string | undefined>>): number => {
+  const reader = new QueryReader(query);
+  const seconds = reader.integer('wait', { min: 0, max: maxWaitSeconds, fallback: 0 });
+  reader.done();
+  return seconds;
+};
+
+/** An action's body (cancel) is optional, and a JSON object when present. */
+export const requireOptionalObjectBody = (body: unknown): void => {
+  if (body !== undefined && (typeof body !== 'object' || body === null)) {
+    throw badRequest('The body, if any, must be a JSON object.');
+  }
+};
