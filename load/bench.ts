@@ -1,13 +1,15 @@
 /**
- * `npx tsx load/bench.ts [--init-runs 10] [--cold-runs 5] [--calls 2000]` (issue 6, first part).
+ * `npx tsx load/bench.ts [--init-runs 20] [--cold-runs 10] [--calls 2000] [--memory-runs 3]
+ * [--memory-requests 1000] [--concurrency 32] [--http-seconds 4]` (issue 6, first part).
  *
- * Bundle sizes, module init and cold first response of the production bundles, against a naive
- * reference handler (load/bench/naive-handler.ts); warm in-process latency and queries per
- * request of the agents routes on the local runtime with a throwaway PostgreSQL 15; a floor
- * (bare handler, raw node:http) so figures read as ratios. Writes load/results/bench.{json,md}.
- * Figures are for reading: no thresholds, no pass/fail.
+ * Bundle sizes, module init, cold first response and memory (RSS, heap) of the production
+ * bundles, against a naive reference handler (load/bench/naive-handler.ts); warm in-process
+ * latency and queries per request of the agents routes on the local runtime with a throwaway
+ * PostgreSQL 15, and with a throwaway Redis 7 as L2; a floor (bare handler, raw node:http,
+ * sequential and at a fixed concurrency) so figures read as ratios. Writes
+ * load/results/bench.{json,md}. Figures are for reading: no thresholds, no pass/fail.
  */
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -17,18 +19,30 @@ import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { build } from 'esbuild';
 import pg from 'pg';
 import { Pool } from 'undici';
+import { functionAccess } from '../lib/access.ts';
 import { bundleSizes, productionBundleOptions } from '../lib/bundling.ts';
 import { loadHandler, startLocalRuntime } from '../shared/local/runtime.ts';
 import type { FunctionName } from '../shared/manifest.ts';
 import { functions } from '../shared/manifest.ts';
-import { startPostgres } from '../test/support/real-servers.ts';
+import { findRedisServer, startPostgres, startRedis } from '../test/support/real-servers.ts';
+import { concurrentGets, type LoadWindow } from './bench/concurrency.ts';
 import { bareHandler, startRawHttp } from './bench/floor.ts';
-import type { ChildTimes } from './bench/processes.ts';
-import { bareChild, childEnv, coldChild, initChild } from './bench/processes.ts';
+import type { ChildMemory, ChildTimes } from './bench/processes.ts';
+import {
+  bareChild,
+  bareMemoryChild,
+  childEnv,
+  coldChild,
+  initChild,
+  memoryChild,
+} from './bench/processes.ts';
 import type { Summary } from './bench/stats.ts';
 import {
+  cacheFromServerTiming,
+  distinct,
   kib,
   markdownTable,
+  mb,
   median,
   ms,
   queriesFromServerTiming,
@@ -38,17 +52,28 @@ import {
   us,
 } from './bench/stats.ts';
 import { type ApiHandler, apiEvent, lambdaContext } from './support/lambda-events.ts';
+import { dagWorkflowBody } from './support/workflow-dag.ts';
 
 const { values } = parseArgs({
   options: {
     'init-runs': { type: 'string', default: '20' },
     'cold-runs': { type: 'string', default: '10' },
     calls: { type: 'string', default: '2000' },
+    'memory-runs': { type: 'string', default: '3' },
+    'memory-requests': { type: 'string', default: '1000' },
+    concurrency: { type: 'string', default: '32' },
+    'http-seconds': { type: 'string', default: '4' },
   },
 });
 const initRuns = Number(values['init-runs']);
 const coldRuns = Number(values['cold-runs']);
 const calls = Number(values.calls);
+const memoryRuns = Number(values['memory-runs']);
+const memoryRequests = Number(values['memory-requests']);
+const concurrency = Number(values.concurrency);
+const httpWindowMs = Number(values['http-seconds']) * 1000;
+const httpWarmupMs = 1000;
+const httpRounds = 2;
 const warmup = Math.min(300, calls);
 const root = resolve(import.meta.dirname, '..');
 const started = Date.now();
@@ -97,23 +122,26 @@ const naivePath = join(naiveDir, 'index.mjs');
 
 // ---- local services ---------------------------------------------------------------------------
 
-step('starting PostgreSQL and the local runtime');
+step('starting PostgreSQL, Redis and the local runtime (L1 only: no REDIS_URL yet)');
 const key = 'bench-key-0123456789abcdef0123';
-const postgres = await startPostgres();
+const adminKey = 'bench-admin-key-0123456789abcdef';
+const [postgres, redis] = await Promise.all([startPostgres(), startRedis()]);
+const redisVersion = /v=(\S+)/.exec(
+  execFileSync(findRedisServer()!, ['--version'], { encoding: 'utf8' }),
+)?.[1];
 const dataDir = join(work, 'data');
-const runtime = await startLocalRuntime({
-  port: 0,
-  dataDir,
-  workers: false,
-  env: {
-    ...process.env,
-    DATABASE_URL: postgres.url,
-    SWITCHYARD_API_KEYS: `bench:${key}`,
-    SWITCHYARD_SERVER_TIMING: 'true',
-    POWERTOOLS_LOG_LEVEL: 'ERROR',
-    POWERTOOLS_METRICS_DISABLED: 'true',
-  },
-});
+const runtimeEnv = {
+  ...process.env,
+  DATABASE_URL: postgres.url,
+  SWITCHYARD_API_KEYS: `bench:${key}`,
+  SWITCHYARD_SERVER_TIMING: 'true',
+  POWERTOOLS_LOG_LEVEL: 'ERROR',
+  POWERTOOLS_METRICS_DISABLED: 'true',
+};
+// Every start is a fresh container: the runtime resets config, caches and pools when stopped.
+const startRuntime = (env: Record<string, string> = {}) =>
+  startLocalRuntime({ port: 0, dataDir, workers: false, env: { ...runtimeEnv, ...env } });
+const runtime = await startRuntime();
 const db = new pg.Client({ connectionString: postgres.url });
 await db.connect();
 const pgVersion = (
@@ -139,6 +167,17 @@ const agents = await loadHandler<Handler>('agents');
 const created = await agents(event('POST /v1/agents', '/v1/agents', { body: newAgent }), context);
 if (created.statusCode !== 201) throw new Error(`create answered ${created.statusCode}: ${created.body}`);
 const agent = JSON.parse(created.body!) as { id: string };
+// A workflow, for the memory figures of the workflow functions' GET routes.
+const createdWorkflow = await (await loadHandler<Handler>('workflows'))(
+  event('POST /v1/workflows', '/v1/workflows', {
+    body: dagWorkflowBody('bench', [agent.id, agent.id, agent.id]),
+  }),
+  context,
+);
+if (createdWorkflow.statusCode !== 201) {
+  throw new Error(`workflow create answered ${createdWorkflow.statusCode}: ${createdWorkflow.body}`);
+}
+const workflow = JSON.parse(createdWorkflow.body!) as { id: string };
 // Rows written behind the service's back: nothing of them is in the cache, so each first read misses.
 const tenantId = (await db.query<{ id: string }>("SELECT id FROM tenants WHERE name = 'bench'")).rows[0]!.id;
 const uncachedIds = (
@@ -184,6 +223,8 @@ interface Warm {
   readonly name: string;
   readonly summary: Summary;
   readonly queries: string;
+  /** Cache hits/misses per request from Server-Timing (the key's principal and the agent). */
+  readonly cache: string;
 }
 
 const measure = async (
@@ -195,15 +236,24 @@ const measure = async (
   for (let i = 0; i < warmup; i += 1) await call(i);
   const samples: number[] = [];
   const queries: number[] = [];
+  const cache: string[] = [];
   for (let i = 0; i < calls; i += 1) {
     const t = performance.now();
     const response = await call(warmup + i);
     samples.push(performance.now() - t);
     if (response.statusCode !== expected) throw new Error(`${name}: status ${response.statusCode}`);
-    const count = queriesFromServerTiming(response.headers?.['server-timing'] as string | undefined);
+    const timing = response.headers?.['server-timing'] as string | undefined;
+    const count = queriesFromServerTiming(timing);
     if (count !== undefined) queries.push(count);
+    const hitsMisses = cacheFromServerTiming(timing);
+    if (hitsMisses !== undefined) cache.push(hitsMisses);
   }
-  return { name, summary: summarize(samples), queries: knownQueries ?? queryCount(queries) };
+  return {
+    name,
+    summary: summarize(samples),
+    queries: knownQueries ?? queryCount(queries),
+    cache: distinct(cache),
+  };
 };
 
 step(`warm in-process: ${calls} calls per route after ${warmup} warm-up calls`);
@@ -264,13 +314,177 @@ const httpCached = await overHttp(
     authorization: `Bearer ${key}`,
   },
 );
+
+// The same two servers at a fixed concurrency, from a client process of its own; alternated rounds.
+step(
+  `HTTP at ${concurrency} concurrent connections: ${httpRounds} rounds of raw + gateway, ${httpWindowMs / 1000} s each`,
+);
+interface Throughput {
+  readonly name: string;
+  readonly requests: number;
+  readonly errors: number;
+  readonly seconds: number;
+  readonly perSecond: number;
+  readonly perSecondByRound: readonly number[];
+  /** CPU of this process (the server's) per wall second over each whole round, warm-up included. */
+  readonly serverCpuByRound: readonly number[];
+  readonly summary: Summary;
+}
+type Round = LoadWindow & { readonly serverCpu: number };
+// Both servers live in this process: its CPU use tells whether the server or the client was the limit.
+const withServerCpu = async (load: Promise<LoadWindow>): Promise<Round> => {
+  const cpu = process.cpuUsage();
+  const wall = performance.now();
+  const window = await load;
+  const used = process.cpuUsage(cpu);
+  return { ...window, serverCpu: (used.user + used.system) / 1000 / (performance.now() - wall) };
+};
+const loadRounds = { raw: [] as Round[], gateway: [] as Round[] };
+for (let round = 0; round < httpRounds; round += 1) {
+  const common = { connections: concurrency, warmupMs: httpWarmupMs, windowMs: httpWindowMs };
+  loadRounds.raw.push(await withServerCpu(concurrentGets({ ...common, base: raw.url, path: '/' })));
+  loadRounds.gateway.push(
+    await withServerCpu(
+      concurrentGets({
+        ...common,
+        base: runtime.url,
+        path: `/v1/agents/${agent.id}`,
+        headers: { authorization: `Bearer ${key}` },
+      }),
+    ),
+  );
+}
+const throughput = (name: string, windows: readonly Round[]): Throughput => {
+  const requests = windows.reduce((sum, w) => sum + w.requests, 0);
+  const seconds = windows.reduce((sum, w) => sum + w.seconds, 0);
+  return {
+    name,
+    requests,
+    errors: windows.reduce((sum, w) => sum + w.errors, 0),
+    seconds,
+    perSecond: requests / seconds,
+    perSecondByRound: windows.map((w) => w.requests / w.seconds),
+    serverCpuByRound: windows.map((w) => w.serverCpu),
+    summary: summarize(windows.flatMap((w) => w.latencies)),
+  };
+};
+const concurrentGateway = throughput('GET /v1/agents/{id}, cached, local gateway', loadRounds.gateway);
+const concurrentFloor = throughput('raw node:http, same JSON (floor)', loadRounds.raw);
 await new Promise((done) => raw.server.close(done));
+
+// ---- memory: fresh processes, per API function -----------------------------------------------
+
+type ApiFunction = {
+  [F in FunctionName]: (typeof functions)[F]['kind'] extends 'api' ? F : never;
+}[FunctionName];
+// One warm request per function, against the local services as deployed (no Server-Timing).
+const memoryRoutes: Record<
+  ApiFunction | 'naive',
+  { route: string; event: APIGatewayProxyEventV2; status: number }
+> = {
+  agents: { route: 'GET /v1/agents/{id} (cached)', event: getEvent(agent.id), status: 200 },
+  health: { route: 'GET /health', event: event('GET /health', '/health'), status: 200 },
+  openapi: { route: 'GET /openapi.json', event: event('GET /openapi.json', '/openapi.json'), status: 200 },
+  fallback: { route: 'GET /v1/nowhere (404)', event: event('$default', '/v1/nowhere'), status: 404 },
+  admin: {
+    route: 'GET /v1/admin/tenants',
+    event: apiEvent(adminKey, 'GET /v1/admin/tenants', '/v1/admin/tenants'),
+    status: 200,
+  },
+  executions: {
+    route: 'GET /v1/agents/{id}/executions',
+    event: event('GET /v1/agents/{id}/executions', `/v1/agents/${agent.id}/executions`, { id: agent.id }),
+    status: 200,
+  },
+  activity: { route: 'GET /v1/usage', event: event('GET /v1/usage', '/v1/usage'), status: 200 },
+  workflows: {
+    route: 'GET /v1/workflows/{id}',
+    event: event('GET /v1/workflows/{id}', `/v1/workflows/${workflow.id}`, { id: workflow.id }),
+    status: 200,
+  },
+  workflowExecutions: {
+    route: 'GET /v1/workflows/{id}/executions',
+    event: event('GET /v1/workflows/{id}/executions', `/v1/workflows/${workflow.id}/executions`, {
+      id: workflow.id,
+    }),
+    status: 200,
+  },
+  naive: { route: 'GET /v1/agents/{id} (no cache)', event: getEvent(agent.id), status: 200 },
+};
+// What the runtime set up for its handlers (database, SQS and DynamoDB stand-ins, queues), as Lambda's env.
+const localServices = Object.fromEntries(
+  Object.entries(process.env).filter(
+    (entry): entry is [string, string] =>
+      entry[1] !== undefined &&
+      /^(DATABASE_URL|AWS_ENDPOINT_URL_\w+|AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY|QUEUE_URL_\w+|DLQ_URL_\w+|IDEMPOTENCY_TABLE|SWITCHYARD_SQS_INSPECTION_URL)$/.test(
+        entry[0],
+      ),
+  ),
+);
+// REDIS_URL and the admin key only where the stack gives them (lib/access.ts); the naive one reads REDIS_URL.
+const memoryEnv = (fn: ApiFunction | 'naive') => {
+  const access: { readonly cache?: boolean; readonly adminKey?: boolean } =
+    fn === 'naive' ? { cache: true } : functionAccess[fn];
+  return childEnv({
+    ...localServices,
+    ...(access.cache && { REDIS_URL: redis.url }),
+    ...(access.adminKey && { SWITCHYARD_ADMIN_KEY: adminKey }),
+  });
+};
+const memoryFunctions = Object.keys(memoryRoutes) as (ApiFunction | 'naive')[];
+const memory = new Map<string, ChildMemory[]>([...memoryFunctions, 'bare'].map((fn) => [fn, []]));
+step(
+  `memory: ${memoryRuns} rounds of bare + ${memoryFunctions.length - 1} API functions + naive, ${memoryRequests} requests each`,
+);
+for (let round = 0; round < memoryRuns; round += 1) {
+  memory.get('bare')!.push(await bareMemoryChild(initEnv));
+  for (const fn of memoryFunctions) {
+    const { event: request, status } = memoryRoutes[fn];
+    const sample = await memoryChild(
+      fn === 'naive' ? naivePath : bundlePath(fn),
+      request,
+      memoryRequests,
+      memoryEnv(fn),
+    );
+    if (sample.status !== status)
+      throw new Error(`memory ${fn}: status ${sample.status}, expected ${status}`);
+    memory.get(fn)!.push(sample);
+  }
+}
+const forcedGc = [...memory.values()].flat().every((sample) => sample.gc);
+
+// ---- L2: Redis hits with L1 missing -----------------------------------------------------------
+
+// A restart is a new container: empty L1, nothing of the first runtime left but the rows and Redis.
+step('L2: the runtime restarted with REDIS_URL and CACHE_L1_TTL_MS=0 (every read goes to Redis)');
+await runtime.stop();
+const l1Off = await startRuntime({ REDIS_URL: redis.url, CACHE_L1_TTL_MS: '0' });
+const l2Hit = await measure(
+  'GET /v1/agents/{id}, L1 off, L2 hit (key and agent from Redis)',
+  () => agents(getEvent(agent.id), context),
+  200,
+);
+// Each of these agents once: Redis misses, PostgreSQL answers, Redis stores it (primes the next row).
+const l2Miss = await measure(
+  'GET /v1/agents/{id}, L1 off, L2 miss (then stored in Redis)',
+  (i) => agents(getEvent(uncachedIds[i]!), context),
+  200,
+);
+await l1Off.stop();
+step('L2: the runtime restarted with REDIS_URL and the default L1 TTL (each agent already in Redis)');
+const l1Default = await startRuntime({ REDIS_URL: redis.url });
+const l2New = await measure(
+  'GET /v1/agents/{id}, L1 miss, L2 hit (new agent each call)',
+  (i) => agents(getEvent(uncachedIds[i]!), context),
+  200,
+);
+await l1Default.stop();
 
 // ---- report -----------------------------------------------------------------------------------
 
 await naive.pool.end();
 await db.end();
-await runtime.stop();
+await redis.stop();
 await postgres.stop();
 await rm(work, { recursive: true, force: true });
 
@@ -279,6 +493,7 @@ const machine = {
   cpus: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown'}`,
   node: process.version,
   postgres: pgVersion,
+  redis: redisVersion ?? 'unknown',
   seconds: Math.round((Date.now() - started) / 1000),
 };
 const agentsBundle = ourBundles.find((b) => b.function === 'agents')!;
@@ -317,12 +532,80 @@ const warmRow = (w: Warm, reference: Warm) => [
   us(w.summary.p50),
   us(w.summary.p99),
   w.queries,
+  w.cache,
   ratio(w.summary.p50, reference.summary.p50),
+];
+// The L2 rows next to the L1 (cached) and uncached ones they compare with.
+const [cachedRow, uncachedRow, ...otherRows] = warm;
+const warmRows: Warm[] = [cachedRow!, l2New, l2Hit, uncachedRow!, l2Miss, ...otherRows];
+const throughputRow = (t: Throughput) => [
+  t.name,
+  t.perSecond.toFixed(0),
+  t.perSecondByRound.map((r) => r.toFixed(0)).join(' / '),
+  t.serverCpuByRound.map((c) => `${(c * 100).toFixed(0)} %`).join(' / '),
+  us(t.summary.p50),
+  us(t.summary.p99),
+  String(t.errors),
+  ratio(t.perSecond, concurrentFloor.perSecond),
+];
+
+interface MemoryFigures {
+  readonly rssInit: number;
+  readonly heapInit: number;
+  readonly rssWarm: number | undefined;
+  readonly heapWarm: number | undefined;
+  /** (heap after every request − heap after init) ÷ requests: first-use loads and JIT code included. */
+  readonly heapPerRequest: number | undefined;
+  /** The same over the second half of the requests only: steady-state growth (a leak would show here). */
+  readonly heapPerRequestSecondHalf: number | undefined;
+}
+const memoryFigures = (fn: string): MemoryFigures => {
+  const runs = memory.get(fn)!;
+  const med = (pick: (m: ChildMemory) => number | undefined) => {
+    const picked = runs.map(pick).filter((v): v is number => v !== undefined);
+    return picked.length > 0 ? median(picked) : undefined;
+  };
+  const perRequest = (m: ChildMemory, from: 'init' | 'half') => {
+    const start = m[from];
+    if (!m.warm || !start || !m.requests) return undefined;
+    const requests = from === 'init' ? m.requests : m.requests - Math.floor(m.requests / 2);
+    return (m.warm.heapUsed - start.heapUsed) / requests;
+  };
+  return {
+    rssInit: med((m) => m.init.rss)!,
+    heapInit: med((m) => m.init.heapUsed)!,
+    rssWarm: med((m) => m.warm?.rss),
+    heapWarm: med((m) => m.warm?.heapUsed),
+    heapPerRequest: med((m) => perRequest(m, 'init')),
+    heapPerRequestSecondHalf: med((m) => perRequest(m, 'half')),
+  };
+};
+const naiveMemory = memoryFigures('naive');
+const bareMemory = memoryFigures('bare');
+const kbOf = (bytes: number) => (bytes / 1024).toFixed(2);
+const orDash = (value: number | undefined, format: (v: number) => string) =>
+  value === undefined ? '–' : format(value);
+const memoryRows = [
+  ...memoryFunctions.map((fn) => {
+    const m = memoryFigures(fn);
+    return [
+      fn,
+      memoryRoutes[fn].route,
+      mb(m.rssInit),
+      mb(m.heapInit),
+      orDash(m.rssWarm, mb),
+      orDash(m.heapWarm, mb),
+      `${orDash(m.heapPerRequest, kbOf)} / ${orDash(m.heapPerRequestSecondHalf, kbOf)}`,
+      `${ratio(m.rssInit, naiveMemory.rssInit)} / ${ratio(m.rssWarm, naiveMemory.rssWarm)}`,
+      `${ratio(m.heapInit, naiveMemory.heapInit)} / ${ratio(m.heapWarm, naiveMemory.heapWarm)}`,
+    ];
+  }),
+  ['bare node', 'nothing imported', mb(bareMemory.rssInit), mb(bareMemory.heapInit), '–', '–', '–', '', ''],
 ];
 const markdown = `# Switchyard bench
 
 ${machine.date} · ${machine.cpus} · Node ${machine.node} · PostgreSQL ${machine.postgres} · \
-ran ${machine.seconds} s
+Redis ${machine.redis} · ran ${machine.seconds} s
 
 ## Bundles and module init
 
@@ -350,16 +633,21 @@ ${markdownTable(['handler', 'of which import ms', 'cold first response ms', '÷ 
 
 ## Warm, in-process (event in, response out, no HTTP)
 
-Local runtime, PostgreSQL ${machine.postgres}, no Redis (L1 only, default TTL); handlers loaded from
-source (tsx) in this process; ${calls} sequential calls each after ${warmup} warm-up calls. Uncached: a
-different agent each call, inserted in SQL beforehand so no cache holds it (the key's principal is
-cached). Queries from Server-Timing. Goal for cached: p50 ≤ 150 µs, p99 ≤ 1 ms. Powertools warned
-"No application metrics to publish" ${droppedWarnings} times (ours, metrics off locally): formatted each
-time, not written out.
+Local runtime, PostgreSQL ${machine.postgres}; handlers loaded from source (tsx) in this process;
+${calls} sequential calls each after ${warmup} warm-up calls. Without Redis (L1 only, default TTL) but
+for the L2 rows. Uncached: a different agent each call, inserted in SQL beforehand so no cache holds it
+(the key's principal is cached). L2 rows: the runtime restarted (a new container: empty L1) with
+REDIS_URL on a throwaway Redis ${machine.redis} on loopback. "L1 off": CACHE_L1_TTL_MS=0, so the key's
+principal and the agent both come from Redis on every call (two GETs), or on an L2 miss from PostgreSQL
+and then stored in Redis (one query; the uncached agents, which primes Redis with them). "L1 miss, L2
+hit": restarted again with the default L1 TTL, each of those agents read once (one Redis GET; the
+key's principal from L1 after the first call). Queries and cache hits/misses (key + agent) from
+Server-Timing. Goal for cached: p50 ≤ 150 µs, p99 ≤ 1 ms. Powertools warned "No application metrics
+to publish" ${droppedWarnings} times (ours, metrics off locally): formatted each time, not written out.
 
 ${markdownTable(
-  ['route', 'p50 µs', 'p99 µs', 'queries/request', 'p50 ÷ floor'],
-  [...warm, floor].map((w) => warmRow(w, floor)),
+  ['route', 'p50 µs', 'p99 µs', 'queries/request', 'cache hits/misses', 'p50 ÷ floor'],
+  [...warmRows, floor].map((w) => warmRow(w, floor)),
 )}
 
 ## HTTP over loopback
@@ -368,8 +656,48 @@ undici Pool, one connection, sequential; ${calls} requests after ${warmup} warm-
 dev server (bin/dev.ts), not API Gateway.
 
 ${markdownTable(
-  ['server', 'p50 µs', 'p99 µs', 'queries/request', 'p50 ÷ floor'],
+  ['server', 'p50 µs', 'p99 µs', 'queries/request', 'cache hits/misses', 'p50 ÷ floor'],
   [httpCached, httpFloor].map((w) => warmRow(w, httpFloor)),
+)}
+
+At ${concurrency} concurrent connections: a client process of its own (undici Pool of ${concurrency}
+connections, ${concurrency} loops each sending its next GET when the last answered), ${httpRounds} rounds
+alternating the two servers, each ${httpWarmupMs / 1000} s of warm-up then ${httpWindowMs / 1000} s counted;
+req/s over both rounds, latency of every counted answer. Server CPU: this process's CPU time (it hosts
+both servers) ÷ wall time over each whole round, warm-up included; 100 % is one core, so a server well
+under it was held back by the client.
+
+${markdownTable(
+  ['server', 'req/s', 'req/s by round', 'server CPU by round', 'p50 µs', 'p99 µs', 'errors', 'req/s ÷ floor'],
+  [concurrentGateway, concurrentFloor].map(throughputRow),
+)}
+
+## Memory per API function
+
+A fresh \`node --expose-gc\` child per function and round (${memoryRuns} rounds, interleaved; medians):
+\`process.memoryUsage()\` after a forced full GC${forcedGc ? '' : ' (gc was not available: no forced GC)'}, once
+the production bundle is imported (init) and after ${memoryRequests} sequential in-process invocations of
+the request shown (a fresh API Gateway v2 event each). The children get the local services as Lambda
+would (PostgreSQL, the SQS and DynamoDB stand-ins, REDIS_URL only where lib/access.ts grants the
+cache, the operator key for admin) and no Server-Timing. Heap Δ per request, after GC: (heap after all
+− heap at init) ÷ ${memoryRequests}, which includes what the first request loads (lazy chunks, clients,
+pools) and V8's optimized code; and the same over the second half only (requests
+${Math.floor(memoryRequests / 2) + 1}–${memoryRequests}), the steady state, where a leak would show. The seed's
+goal is < 50 MB of memory per request. Ratios: ÷ the naive handler's (init / after ${memoryRequests}).
+
+${markdownTable(
+  [
+    'function',
+    'request',
+    'RSS init MB',
+    'heap init MB',
+    `RSS after ${memoryRequests} MB`,
+    `heap after ${memoryRequests} MB`,
+    'heap Δ/request KB (all / 2nd half)',
+    'RSS ÷ naive',
+    'heap ÷ naive',
+  ],
+  memoryRows,
 )}
 `;
 
@@ -380,6 +708,8 @@ const results = {
     init: 'median child performance.now() after import minus median bare child',
     cold: 'median child performance.now() after first response minus median bare child',
     warm: 'sequential in-process calls, performance.now() around each',
+    httpConcurrent: 'client child process, fixed concurrent loops over an undici Pool, counted window',
+    memory: 'fresh node --expose-gc child, process.memoryUsage() after gc() at init and after N requests',
   },
   bareChildMs: summarize(bare),
   bundles: [...ourBundles, naiveBundle].map((b) => ({
@@ -399,8 +729,33 @@ const results = {
       },
     ]),
   ),
-  warm: [...warm, floor],
+  warm: [...warmRows, floor],
   http: [httpCached, httpFloor],
+  httpConcurrent: {
+    connections: concurrency,
+    rounds: httpRounds,
+    warmupMs: httpWarmupMs,
+    windowMs: httpWindowMs,
+    servers: [concurrentGateway, concurrentFloor].map(({ summary, ...rest }) => ({
+      ...rest,
+      latencyMs: summary,
+    })),
+  },
+  memory: {
+    forcedGc,
+    requests: memoryRequests,
+    rounds: memoryRuns,
+    functions: Object.fromEntries(
+      [...memoryFunctions, 'bare'].map((fn) => [
+        fn,
+        {
+          ...memoryFigures(fn),
+          route: fn === 'bare' ? null : memoryRoutes[fn as ApiFunction | 'naive'].route,
+          children: memory.get(fn),
+        },
+      ]),
+    ),
+  },
 };
 const out = join(root, 'load/results');
 await mkdir(out, { recursive: true });

@@ -48,8 +48,19 @@ export const queriesFromServerTiming = (header: string | undefined): number | un
   return match ? Number(match[1]) : undefined;
 };
 
+/** `hits=N misses=M` from a Server-Timing header, as `N/M`. */
+export const cacheFromServerTiming = (header: string | undefined): string | undefined => {
+  const match = /hits=(\d+) misses=(\d+)/.exec(header ?? '');
+  return match ? `${match[1]}/${match[2]}` : undefined;
+};
+
+/** The distinct values seen, in order of first appearance: `2/0`, or `1/1, 2/0`. */
+export const distinct = (values: readonly string[]): string =>
+  values.length === 0 ? '–' : [...new Set(values)].join(', ');
+
 export const kib = (bytes: number): string => `${(bytes / 1024).toFixed(1)} KiB`;
 export const ms = (value: number): string => value.toFixed(1);
+export const mb = (bytes: number): string => (bytes / 1_048_576).toFixed(1);
 export const us = (millis: number): string => (millis * 1000).toFixed(0);
 
 export const markdownTable = (headers: readonly string[], rows: readonly (readonly string[])[]): string => {
