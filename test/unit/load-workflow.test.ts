@@ -182,7 +182,7 @@ describe('the load client', () => {
 describe('CPU profile summary', () => {
   it('sums self time per function, file and package, idle apart, native time also charged to its caller', () => {
     const frame = (functionName: string, url: string, lineNumber = 0) => ({ functionName, url, lineNumber });
-    const root = '/work/main';
+    const root = '/srv/project';
     const pgParser = `file://${process.cwd()}/node_modules/pg-protocol/dist/parser.js`;
     const summary = summarizeProfile({
       nodes: [
