@@ -403,6 +403,9 @@ export interface WorkflowRun {
   readonly completedAt: Date | null;
 }
 
+/** A workflow run slower than this raises an alert on the default queue. */
+export const slowWorkflowMs = 120_000;
+
 export const isRunFinished = (status: WorkflowRunStatus): boolean =>
   status === 'succeeded' || status === 'failed' || status === 'cancelled';
 

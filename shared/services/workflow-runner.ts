@@ -20,6 +20,7 @@ import {
   downstreamOf,
   referencedSteps,
   renderTemplate,
+  slowWorkflowMs,
   stepLimits,
   stepRetryDelaySeconds,
 } from '../domain/workflow.ts';
@@ -27,9 +28,6 @@ import { logger, metrics } from '../runtime/observability.ts';
 import type { JobContext } from '../workers/consumer.ts';
 import { answerCall, type CallWatch, type CompleteCall, watchCall } from './execution-runner.ts';
 import { stepJob } from './workflows.ts';
-
-/** A workflow run slower than this raises an alert on the default queue. */
-export const slowWorkflowMs = 120_000;
 
 /** The run was cancelled or failed while the step's call ran: abandoned, nothing written. */
 class StepAbandoned extends Error {
@@ -84,7 +82,8 @@ export class WorkflowAnnouncer {
       }
     }
     await Promise.all(jobs);
-    await this.runs.markAnnounced(finished.map((run) => run.id));
+    // Runs with no webhook and not slow were marked announced by the statement that finished them.
+    await this.runs.markAnnounced(finished.filter((run) => !run.announced).map((run) => run.id));
   }
 }
 

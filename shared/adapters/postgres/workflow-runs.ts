@@ -7,6 +7,7 @@ import type {
   WorkflowRun,
   WorkflowRunStatus,
 } from '../../domain/workflow.ts';
+import { slowWorkflowMs } from '../../domain/workflow.ts';
 import type { Database, Queryable } from './db.ts';
 import { type CompletedCall, rollUpUsage } from './executions.ts';
 import { keysetPage, qualified } from './sql.ts';
@@ -109,7 +110,7 @@ const toStepRun = (row: StepRow): StepRun => ({
 });
 
 /** A run that this transaction finished, with what its announcement needs. */
-export type FinishedRun = WorkflowRun & { hasWebhook: boolean };
+export type FinishedRun = WorkflowRun & { hasWebhook: boolean; announced: boolean };
 
 /** A step attempt the claim started, with what running it needs. */
 export interface ClaimedStep {
@@ -141,14 +142,14 @@ export interface StepAnswer {
  */
 const settleRuns = async (tx: Queryable, ids: readonly string[]): Promise<FinishedRun[]> => {
   if (ids.length === 0) return [];
-  const rows = await tx.query<RunRow & { has_webhook: boolean }>(
+  const rows = await tx.query<RunRow & { has_webhook: boolean; announced: boolean }>(
     `WITH ${runTotals('SELECT unnest($1::uuid[])')},
      finished AS (${finishRuns('', 'agg.open')}),
      ${rollUpStats}
      SELECT * FROM finished`,
     [ids],
   );
-  return rows.map((row) => ({ ...toRun(row), hasWebhook: row.has_webhook }));
+  return rows.map((row) => ({ ...toRun(row), hasWebhook: row.has_webhook, announced: row.announced }));
 };
 
 /** `agg`: per run among `runIds` (a subquery), its open and failed steps and usage totals. */
@@ -178,11 +179,17 @@ const finishRuns = (join: string, open: string, plus?: string) => {
                           'steps failed: ' || array_to_string(agg.failed_keys, ', ')))
                    END,
            input_tokens = ${add('input_tokens')}, output_tokens = ${add('output_tokens')},
-           cost_usd = ${add('cost_usd')}, completed_at = now(), version = r.version + 1, updated_at = now()
+           cost_usd = ${add('cost_usd')}, completed_at = now(), version = r.version + 1, updated_at = now(),
+           -- Nothing to send (no webhook, not slow): announced in this statement, no second write.
+           notified_at = CASE
+             WHEN NOT EXISTS (SELECT 1 FROM workflows w WHERE w.id = r.workflow_id AND w.webhook_url IS NOT NULL)
+              AND (r.started_at IS NULL OR now() - r.started_at <= make_interval(secs => ${slowWorkflowMs / 1000}))
+             THEN now() END
       FROM agg ${join}
      WHERE r.id = agg.execution_id AND ${open} = 0 AND r.status IN ('queued', 'running')
      RETURNING ${qualified('r', runColumns)},
-               (SELECT w.webhook_url IS NOT NULL FROM workflows w WHERE w.id = r.workflow_id) AS has_webhook`;
+               (SELECT w.webhook_url IS NOT NULL FROM workflows w WHERE w.id = r.workflow_id) AS has_webhook,
+               r.notified_at IS NOT NULL AS announced`;
 };
 
 /** The daily statistics rollup of the runs a statement just finished (`finished`). */
@@ -404,7 +411,7 @@ export class WorkflowRunRepository {
       const rows = await tx.query<{
         done: { execution_id: string; key: string }[] | null;
         released: { execution_id: string; key: string; tenant_id: string }[] | null;
-        finished: (RunRow & { has_webhook: boolean })[] | null;
+        finished: (RunRow & { has_webhook: boolean; announced: boolean })[] | null;
       }>(
         `WITH answer AS (
            SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[],
@@ -475,7 +482,11 @@ export class WorkflowRunRepository {
           key: row.key,
           tenantId: row.tenant_id,
         })),
-        finished: (result.finished ?? []).map((row) => ({ ...toRun(row), hasWebhook: row.has_webhook })),
+        finished: (result.finished ?? []).map((row) => ({
+          ...toRun(row),
+          hasWebhook: row.has_webhook,
+          announced: row.announced,
+        })),
       };
     });
   }
@@ -654,16 +665,16 @@ export class WorkflowRunRepository {
 
   /** Finished runs whose completion events never reached the queue. */
   async takeUnannounced(staleSeconds: number, limit: number): Promise<FinishedRun[]> {
-    const rows = await this.db.query<RunRow & { has_webhook: boolean }>(
+    const rows = await this.db.query<RunRow & { has_webhook: boolean; announced: boolean }>(
       `SELECT ${qualified('r', runColumns)},
-              (SELECT w.webhook_url IS NOT NULL FROM workflows w WHERE w.id = r.workflow_id) AS has_webhook
+              (SELECT w.webhook_url IS NOT NULL FROM workflows w WHERE w.id = r.workflow_id) AS has_webhook, false AS announced
          FROM workflow_executions r
         WHERE r.notified_at IS NULL AND r.completed_at IS NOT NULL
           AND r.completed_at < now() - make_interval(secs => $1)
         ORDER BY r.completed_at LIMIT $2`,
       [staleSeconds, limit],
     );
-    return rows.map((row) => ({ ...toRun(row), hasWebhook: row.has_webhook }));
+    return rows.map((row) => ({ ...toRun(row), hasWebhook: row.has_webhook, announced: row.announced }));
   }
 }
 
