@@ -8,7 +8,11 @@ export interface Queryable {
 }
 
 export interface Database extends Queryable {
-  transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * `opening`: a statement without parameters sent with BEGIN in one round trip (it can
+   * take the transaction's locks before its first parameterised statement).
+   */
+  transaction<T>(work: (tx: Queryable) => Promise<T>, options?: { opening?: string }): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -80,7 +84,7 @@ export const createDatabase = (options: {
   const run = (text: string, values?: readonly unknown[]) => pool.query(text, values as unknown[]);
   return {
     query: (text, values) => counted(run, text, values),
-    async transaction(work) {
+    async transaction(work, options) {
       const client = await pool.connect();
       // A checked-out client has no pool listener: a connection dropped mid-transaction
       // (failover, proxy restart) must fail this transaction, not crash the process.
@@ -93,7 +97,9 @@ export const createDatabase = (options: {
         query: (text, values) => counted((t, v) => client.query(t, v as unknown[]), text, values),
       };
       try {
-        await client.query('BEGIN');
+        // With an opening: a simple query, several statements, one round trip (counted once: BEGIN is not).
+        if (options?.opening) await counted((t) => client.query(t), `BEGIN; ${options.opening}`);
+        else await client.query('BEGIN');
         const result = await work(tx);
         await client.query('COMMIT');
         return result;
