@@ -130,6 +130,8 @@ export type TemplateReference =
 const placeholder = /\{\{\s*([^{}]*?)\s*\}\}/g;
 const inputReference = /^input((?:\.[A-Za-z0-9_-]+)*)$/;
 const stepReference = /^steps\.([A-Za-z][A-Za-z0-9_-]{0,63})\.output$/;
+/** The step references of a template as a PostgreSQL regular expression (the claim reads their outputs). */
+export const stepOutputPattern = '\\{\\{\\s*steps\\.([A-Za-z][A-Za-z0-9_-]{0,63})\\.output\\s*\\}\\}';
 
 /** The references of a template, or the text of the first placeholder that is not one. */
 export const parseTemplate = (

@@ -11,6 +11,7 @@ import type { Agent } from '../domain/agent.ts';
 import { ProblemError } from '../domain/errors.ts';
 import type { ExecutionError } from '../domain/execution.ts';
 import { executionSettings } from '../domain/execution.ts';
+import { isUuid } from '../domain/ids.ts';
 import type { JobEnvelope } from '../domain/jobs.ts';
 import { isRetryable, jobTypes, NonRetryableError, newJob } from '../domain/jobs.ts';
 import type { ProviderName } from '../domain/llm.ts';
@@ -129,8 +130,8 @@ export class WorkflowStepRunner {
     const keys = items.map(({ job }, i) => {
       const executionId = job.ids['workflow_execution_id'];
       const key = job.ids['step'];
-      if (executionId && key) return { executionId, key };
-      outcomes[i] = new NonRetryableError('workflow.step job without workflow_execution_id and step');
+      if (executionId && isUuid(executionId) && key) return { executionId, key };
+      outcomes[i] = new NonRetryableError('workflow.step job without a valid workflow_execution_id and step');
       return undefined;
     });
     const fail = (index: number, error: unknown) => {
@@ -198,7 +199,7 @@ export class WorkflowStepRunner {
     return released;
   }
 
-  /** Definitions (cached per pinned version), then the outputs the templates read, in one query. */
+  /** Definitions (cached per pinned version); the outputs the templates read came with the claim. */
   private async prepare(
     keys: readonly ({ executionId: string; key: string } | undefined)[],
     claimed: Map<string, ClaimedStep>,
@@ -223,15 +224,11 @@ export class WorkflowStepRunner {
         found.push({ claim, definition, steps, index });
       }),
     );
-    const referenced = found.flatMap(({ claim, definition }) =>
-      referencedSteps(definition.inputTemplate).map((key) => ({ executionId: claim.executionId, key })),
-    );
-    const outputs = await this.runs.outputs(referenced);
     return found.map((step) => {
       const read = Object.fromEntries(
         referencedSteps(step.definition.inputTemplate).map((key) => [
           key,
-          outputs.get(stepId(step.claim.executionId, key)) ?? null,
+          Object.hasOwn(step.claim.outputs, key) ? (step.claim.outputs[key] ?? null) : null,
         ]),
       );
       return { ...step, input: renderTemplate(step.definition.inputTemplate, step.claim.input, read) };

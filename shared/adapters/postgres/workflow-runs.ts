@@ -1,4 +1,5 @@
 import type { ExecutionError } from '../../domain/execution.ts';
+import { isUuid } from '../../domain/ids.ts';
 import type {
   StepDefinition,
   StepFailureMode,
@@ -7,7 +8,7 @@ import type {
   WorkflowRun,
   WorkflowRunStatus,
 } from '../../domain/workflow.ts';
-import { slowWorkflowMs } from '../../domain/workflow.ts';
+import { slowWorkflowMs, stepOutputPattern } from '../../domain/workflow.ts';
 import type { Database, Queryable } from './db.ts';
 import { type CompletedCall, rollUpUsage } from './executions.ts';
 import { keysetPage, qualified } from './sql.ts';
@@ -123,6 +124,8 @@ export interface ClaimedStep {
   readonly workflowVersion: number;
   readonly onStepFailure: StepFailureMode;
   readonly input: string | Record<string, unknown>;
+  /** Outputs of the finished steps its template reads, by key. */
+  readonly outputs: Readonly<Record<string, string | null>>;
 }
 
 export interface StepAnswer {
@@ -211,16 +214,17 @@ const rollUpStats = `
   )`;
 
 /**
- * Locks runs in id order. Every transaction that changes a run's steps (claim, completion,
- * failure, cancel) takes its run's lock first, so concurrent completions of one run's
- * steps serialise (the fan-in count is exact) and no two transactions ever wait on each
- * other in opposite orders (no deadlock).
+ * The statement that locks runs in id order, opening every transaction that changes a
+ * run's steps (claim, completion, failure): concurrent completions of one run's steps
+ * serialise (the fan-in count is exact) and no two transactions ever wait on each other
+ * in opposite orders (no deadlock). It goes out with BEGIN in one round trip, so the ids
+ * are literals: UUIDs only, anything else cannot match a run and is left out.
  */
-const lockRuns = (tx: Queryable, ids: readonly string[]) =>
-  tx.query<{ id: string; status: WorkflowRunStatus }>(
-    'SELECT id, status FROM workflow_executions WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE',
-    [[...new Set(ids)]],
-  );
+const lockRuns = (ids: readonly string[]): string => {
+  const literals = [...new Set(ids.filter(isUuid))].map((id) => `'${id}'`);
+  if (literals.length === 0) return 'SELECT 1';
+  return `SELECT 1 FROM workflow_executions WHERE id IN (${literals.join(', ')}) ORDER BY id FOR NO KEY UPDATE`;
+};
 
 /**
  * Workflow runs and their steps. Every state change is conditional (a step completes only
@@ -319,23 +323,21 @@ export class WorkflowRunRepository {
     leaseSeconds: number,
   ): Promise<Map<string, ClaimedStep>> {
     if (keys.length === 0) return new Map();
-    return this.db.transaction(async (tx) => {
-      await lockRuns(
-        tx,
-        keys.map((k) => k.executionId),
-      );
-      const rows = await tx.query<{
-        execution_id: string;
-        key: string;
-        attempts: number;
-        agent_id: string;
-        tenant_id: string;
-        workflow_id: string;
-        workflow_version: number;
-        on_step_failure: StepFailureMode;
-        input: string | Record<string, unknown>;
-      }>(
-        `WITH claimed AS (
+    return this.db.transaction(
+      async (tx) => {
+        const rows = await tx.query<{
+          execution_id: string;
+          key: string;
+          attempts: number;
+          agent_id: string;
+          tenant_id: string;
+          workflow_id: string;
+          workflow_version: number;
+          on_step_failure: StepFailureMode;
+          input: string | Record<string, unknown>;
+          outputs: Record<string, string | null> | null;
+        }>(
+          `WITH claimed AS (
            UPDATE workflow_step_runs s SET status = 'running', attempts = s.attempts + 1,
                   started_at = COALESCE(s.started_at, now()), lease_until = now() + make_interval(secs => $3),
                   updated_at = now()
@@ -344,45 +346,41 @@ export class WorkflowRunRepository {
               AND r.status IN ('queued', 'running')
               AND (s.status = 'queued' OR (s.status = 'running' AND s.lease_until < now()))
             RETURNING s.execution_id, s.key, s.attempts, s.agent_id, r.tenant_id, r.workflow_id, r.workflow_version,
-                      r.on_step_failure, r.input
+                      r.on_step_failure, r.input,
+                      -- The outputs of the steps its template reads, in the same round trip.
+                      (SELECT json_object_agg(o.key, o.output)
+                         FROM workflow_steps d, workflow_step_runs o
+                        WHERE d.workflow_id = r.workflow_id AND d.version = r.workflow_version AND d.key = s.key
+                          AND o.execution_id = s.execution_id AND o.status = 'succeeded'
+                          AND o.key IN (SELECT m[1] FROM regexp_matches(d.input_template, $4, 'g') AS m)) AS outputs
          ), started AS (
            UPDATE workflow_executions SET status = 'running', started_at = now(), version = version + 1,
                   updated_at = now()
             WHERE id IN (SELECT execution_id FROM claimed) AND status = 'queued'
          )
          SELECT * FROM claimed`,
-        [keys.map((k) => k.executionId), keys.map((k) => k.key), leaseSeconds],
-      );
-      return new Map(
-        rows.map((row) => [
-          stepId(row.execution_id, row.key),
-          {
-            executionId: row.execution_id,
-            key: row.key,
-            attempt: row.attempts,
-            agentId: row.agent_id,
-            tenantId: row.tenant_id,
-            workflowId: row.workflow_id,
-            workflowVersion: row.workflow_version,
-            onStepFailure: row.on_step_failure,
-            input: row.input,
-          },
-        ]),
-      );
-    });
-  }
-
-  /** The outputs of finished steps, for the templates that read them. */
-  async outputs(keys: readonly { executionId: string; key: string }[]): Promise<Map<string, string | null>> {
-    if (keys.length === 0) return new Map();
-    const rows = await this.db.query<{ execution_id: string; key: string; output: string | null }>(
-      `SELECT s.execution_id, s.key, s.output
-         FROM workflow_step_runs s JOIN unnest($1::uuid[], $2::text[]) AS k(execution_id, key)
-           ON s.execution_id = k.execution_id AND s.key = k.key
-        WHERE s.status = 'succeeded'`,
-      [keys.map((k) => k.executionId), keys.map((k) => k.key)],
+          [keys.map((k) => k.executionId), keys.map((k) => k.key), leaseSeconds, stepOutputPattern],
+        );
+        return new Map(
+          rows.map((row) => [
+            stepId(row.execution_id, row.key),
+            {
+              executionId: row.execution_id,
+              key: row.key,
+              attempt: row.attempts,
+              agentId: row.agent_id,
+              tenantId: row.tenant_id,
+              workflowId: row.workflow_id,
+              workflowVersion: row.workflow_version,
+              onStepFailure: row.on_step_failure,
+              input: row.input,
+              outputs: row.outputs ?? {},
+            },
+          ]),
+        );
+      },
+      { opening: lockRuns(keys.map((k) => k.executionId)) },
     );
-    return new Map(rows.map((row) => [stepId(row.execution_id, row.key), row.output]));
   }
 
   /**
@@ -398,22 +396,19 @@ export class WorkflowRunRepository {
     finished: FinishedRun[];
   }> {
     if (answers.length === 0) return { done: new Set(), released: [], finished: [] };
-    return this.db.transaction(async (tx) => {
-      await lockRuns(
-        tx,
-        answers.map((a) => a.executionId),
-      );
-      // One statement after the locks, so the shared rollup rows (usage, statistics) are
-      // locked only from it to the COMMIT: completions queue on them for one round trip.
-      const edges = answers.flatMap((a) =>
-        a.dependents.map((dependent) => ({ executionId: a.executionId, from: a.key, key: dependent })),
-      );
-      const rows = await tx.query<{
-        done: { execution_id: string; key: string }[] | null;
-        released: { execution_id: string; key: string; tenant_id: string }[] | null;
-        finished: (RunRow & { has_webhook: boolean; announced: boolean })[] | null;
-      }>(
-        `WITH answer AS (
+    return this.db.transaction(
+      async (tx) => {
+        // One statement after the locks, so the shared rollup rows (usage, statistics) are
+        // locked only from it to the COMMIT: completions queue on them for one round trip.
+        const edges = answers.flatMap((a) =>
+          a.dependents.map((dependent) => ({ executionId: a.executionId, from: a.key, key: dependent })),
+        );
+        const rows = await tx.query<{
+          done: { execution_id: string; key: string }[] | null;
+          released: { execution_id: string; key: string; tenant_id: string }[] | null;
+          finished: (RunRow & { has_webhook: boolean; announced: boolean })[] | null;
+        }>(
+          `WITH answer AS (
            SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[],
                                 $8::text[], $9::int[], $10::int[], $11::numeric[], $12::boolean[])
              AS a(execution_id, key, attempt, input, model, output, provider, model_used, input_tokens,
@@ -456,39 +451,41 @@ export class WorkflowRunRepository {
                 (SELECT json_agg(json_build_object('execution_id', execution_id, 'key', key, 'tenant_id', tenant_id))
                    FROM counted WHERE status = 'queued') AS released,
                 (SELECT json_agg(f) FROM finished f) AS finished`,
-        [
-          answers.map((a) => a.executionId),
-          answers.map((a) => a.key),
-          answers.map((a) => a.attempt),
-          answers.map((a) => a.renderedInput),
-          answers.map((a) => a.model),
-          answers.map((a) => a.call.output),
-          answers.map((a) => a.call.provider),
-          answers.map((a) => a.call.modelUsed),
-          answers.map((a) => a.call.inputTokens),
-          answers.map((a) => a.call.outputTokens),
-          answers.map((a) => a.call.costUsd),
-          answers.map((a) => a.call.cached),
-          edges.map((e) => e.executionId),
-          edges.map((e) => e.from),
-          edges.map((e) => e.key),
-        ],
-      );
-      const result = rows[0]!;
-      return {
-        done: new Set((result.done ?? []).map((row) => stepId(row.execution_id, row.key))),
-        released: (result.released ?? []).map((row) => ({
-          executionId: row.execution_id,
-          key: row.key,
-          tenantId: row.tenant_id,
-        })),
-        finished: (result.finished ?? []).map((row) => ({
-          ...toRun(row),
-          hasWebhook: row.has_webhook,
-          announced: row.announced,
-        })),
-      };
-    });
+          [
+            answers.map((a) => a.executionId),
+            answers.map((a) => a.key),
+            answers.map((a) => a.attempt),
+            answers.map((a) => a.renderedInput),
+            answers.map((a) => a.model),
+            answers.map((a) => a.call.output),
+            answers.map((a) => a.call.provider),
+            answers.map((a) => a.call.modelUsed),
+            answers.map((a) => a.call.inputTokens),
+            answers.map((a) => a.call.outputTokens),
+            answers.map((a) => a.call.costUsd),
+            answers.map((a) => a.call.cached),
+            edges.map((e) => e.executionId),
+            edges.map((e) => e.from),
+            edges.map((e) => e.key),
+          ],
+        );
+        const result = rows[0]!;
+        return {
+          done: new Set((result.done ?? []).map((row) => stepId(row.execution_id, row.key))),
+          released: (result.released ?? []).map((row) => ({
+            executionId: row.execution_id,
+            key: row.key,
+            tenantId: row.tenant_id,
+          })),
+          finished: (result.finished ?? []).map((row) => ({
+            ...toRun(row),
+            hasWebhook: row.has_webhook,
+            announced: row.announced,
+          })),
+        };
+      },
+      { opening: lockRuns(answers.map((a) => a.executionId)) },
+    );
   }
 
   /**
@@ -532,40 +529,42 @@ export class WorkflowRunRepository {
     mode: StepFailureMode,
     downstream: readonly string[],
   ): Promise<{ failed: boolean; finished: FinishedRun[] }> {
-    return this.db.transaction(async (tx) => {
-      await lockRuns(tx, [step.executionId]);
-      // No usage to roll up: a failed attempt's call, if any, returned no usage to count.
-      const failed = await tx.query<{ key: string }>(
-        `UPDATE workflow_step_runs SET status = 'failed', error = $4::jsonb, completed_at = now(),
+    return this.db.transaction(
+      async (tx) => {
+        // No usage to roll up: a failed attempt's call, if any, returned no usage to count.
+        const failed = await tx.query<{ key: string }>(
+          `UPDATE workflow_step_runs SET status = 'failed', error = $4::jsonb, completed_at = now(),
                 lease_until = NULL, updated_at = now()
           WHERE execution_id = $1 AND key = $2 AND status IN ('queued', 'running', 'waiting')
             AND ($3::int IS NULL OR attempts = $3)
           RETURNING key`,
-        [step.executionId, step.key, step.attempt ?? null, JSON.stringify(error)],
-      );
-      if (failed.length === 0) return { failed: false, finished: [] };
-      if (mode === 'fail') {
-        await tx.query(
-          `UPDATE workflow_step_runs SET status = 'cancelled', completed_at = now(), lease_until = NULL, updated_at = now()
+          [step.executionId, step.key, step.attempt ?? null, JSON.stringify(error)],
+        );
+        if (failed.length === 0) return { failed: false, finished: [] };
+        if (mode === 'fail') {
+          await tx.query(
+            `UPDATE workflow_step_runs SET status = 'cancelled', completed_at = now(), lease_until = NULL, updated_at = now()
             WHERE execution_id = $1 AND status IN ('waiting', 'queued', 'running')`,
-          [step.executionId],
-        );
-        await tx.query(
-          `UPDATE workflow_executions SET error = $2::jsonb WHERE id = $1 AND status IN ('queued', 'running')`,
-          [
-            step.executionId,
-            JSON.stringify({ code: 'step_failed', message: `step "${step.key}" failed: ${error.message}` }),
-          ],
-        );
-      } else if (downstream.length > 0) {
-        await tx.query(
-          `UPDATE workflow_step_runs SET status = 'skipped', completed_at = now(), updated_at = now()
+            [step.executionId],
+          );
+          await tx.query(
+            `UPDATE workflow_executions SET error = $2::jsonb WHERE id = $1 AND status IN ('queued', 'running')`,
+            [
+              step.executionId,
+              JSON.stringify({ code: 'step_failed', message: `step "${step.key}" failed: ${error.message}` }),
+            ],
+          );
+        } else if (downstream.length > 0) {
+          await tx.query(
+            `UPDATE workflow_step_runs SET status = 'skipped', completed_at = now(), updated_at = now()
             WHERE execution_id = $1 AND key = ANY($2::text[]) AND status = 'waiting'`,
-          [step.executionId, downstream],
-        );
-      }
-      return { failed: true, finished: await settleRuns(tx, [step.executionId]) };
-    });
+            [step.executionId, downstream],
+          );
+        }
+        return { failed: true, finished: await settleRuns(tx, [step.executionId]) };
+      },
+      { opening: lockRuns([step.executionId]) },
+    );
   }
 
   /** Cancels a run that is still going: no further step is scheduled, queued ones are cancelled. */
