@@ -95,6 +95,7 @@ describe('keys CLI (npm run keys)', () => {
   });
   const keys = (...args: string[]) => runToEnd('bin/keys.ts', args, { SWITCHYARD_DATA_DIR: dataDir });
 
+  // Each CLI run is a process of its own opening the PGlite folder: ~4 s apiece on a loaded machine.
   it('creates, lists (prefixes only) and revokes keys; the API honours revocation', async () => {
     const created = await keys('create', 'initech', '--label', 'ci');
     expect(created.code).toBe(0);
@@ -136,5 +137,5 @@ describe('keys CLI (npm run keys)', () => {
     expect(denied.status).toBe(401);
     server.child.kill('SIGTERM');
     expect((await server.exited).code).toBe(0);
-  });
+  }, 90_000);
 });
