@@ -12,10 +12,16 @@ describeRealServers('database transactions on PostgreSQL 15', (servers) => {
   });
 
   it('fails a transaction whose connection is dropped, without crashing, and hands out a healthy one next', async () => {
-    const running = db.transaction(async (tx) => {
-      await tx.query('SELECT 1');
-      await tx.query('SELECT pg_sleep(5)');
-    });
+    // Settled into a value at once: the rejection may come before the assertion looks at it.
+    const outcome = db
+      .transaction(async (tx) => {
+        await tx.query('SELECT 1');
+        await tx.query('SELECT pg_sleep(5)');
+      })
+      .then(
+        () => new Error('the transaction finished'),
+        (error: unknown) => error,
+      );
     // Another session ends the transaction's backend, as a failover or a proxy restart would.
     await new Promise((resolve) => setTimeout(resolve, 300));
     const killed = await db.query<{ killed: boolean }>(
@@ -23,7 +29,7 @@ describeRealServers('database transactions on PostgreSQL 15', (servers) => {
         WHERE query = 'SELECT pg_sleep(5)' AND pid <> pg_backend_pid()`,
     );
     expect(killed.map((row) => row.killed)).toEqual([true]);
-    await expect(running).rejects.toThrow(/terminat/);
+    expect(String(await outcome)).toMatch(/terminat/);
     // The broken client was destroyed: every later transaction and query works.
     for (let i = 0; i < 3; i++) {
       expect(await db.transaction((tx) => tx.query<{ one: number }>('SELECT 1 AS one'))).toEqual([
