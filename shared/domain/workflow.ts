@@ -1,6 +1,7 @@
 import * as z from 'zod/mini';
 import type { FieldError } from './errors.ts';
-import type { ExecutionError } from './execution.ts';
+import type { CreateExecutionBody, ExecutionError, ExecutionStatus } from './execution.ts';
+import { createExecutionBody, executionStatuses, isFinished } from './execution.ts';
 
 /**
  * Workflows: a DAG of steps, each running an agent on an input rendered from a template
@@ -11,8 +12,9 @@ import type { ExecutionError } from './execution.ts';
 export const stepFailureModes = ['fail', 'continue'] as const;
 export type StepFailureMode = (typeof stepFailureModes)[number];
 
-export const workflowRunStatuses = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
-export type WorkflowRunStatus = (typeof workflowRunStatuses)[number];
+/** A run goes through the same statuses as an agent execution. */
+export const workflowRunStatuses = executionStatuses;
+export type WorkflowRunStatus = ExecutionStatus;
 
 export const stepStatuses = [
   'waiting',
@@ -112,11 +114,9 @@ export const updateWorkflowBody = z.strictObject({
 });
 export type UpdateWorkflowBody = z.infer<typeof updateWorkflowBody>;
 
-export const createWorkflowRunBody = z.strictObject({
-  input: z.union([z.string().check(z.maxLength(200_000)), z.record(z.string(), z.unknown())]),
-  metadata: z.optional(z.record(z.string(), z.unknown())),
-});
-export type CreateWorkflowRunBody = z.infer<typeof createWorkflowRunBody>;
+/** Starting a run takes what starting an agent execution takes: `{input, metadata?}`. */
+export const createWorkflowRunBody = createExecutionBody;
+export type CreateWorkflowRunBody = CreateExecutionBody;
 
 export const workflowPageLimit = { min: 1, max: 100, fallback: 20 } as const;
 
@@ -408,8 +408,7 @@ export interface WorkflowRun {
 /** A workflow run slower than this raises an alert on the default queue. */
 export const slowWorkflowMs = 120_000;
 
-export const isRunFinished = (status: WorkflowRunStatus): boolean =>
-  status === 'succeeded' || status === 'failed' || status === 'cancelled';
+export const isRunFinished = isFinished;
 
 const iso = (date: Date | null): string | null => date?.toISOString() ?? null;
 const durationMs = (started: Date | null, completed: Date | null): number | null =>
