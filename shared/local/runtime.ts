@@ -227,10 +227,16 @@ const start = async (
 
   if (options.workers !== false) {
     const { SqsEventSourcePoller } = await import('./sqs-poller.ts');
+    const { SqsApi } = await import('../adapters/aws/sqs-api.ts');
+    const pollerClient = new SqsApi({
+      endpoint: sqsEndpoint,
+      ...(settings['AWS_REGION'] && { region: settings['AWS_REGION'] }),
+    });
+    closers.push({ name: 'SQS poller client', close: async () => pollerClient.destroy() });
     for (const queue of queues) {
       const handler = await loadHandler<import('./sqs-poller.ts').SqsBatchHandler>(queue.consumer);
       const poller = new SqsEventSourcePoller({
-        client: sqsClient,
+        client: pollerClient,
         queueUrl: provisioned[queue.name].url,
         queueArn: provisioned[queue.name].arn,
         queue,

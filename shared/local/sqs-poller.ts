@@ -7,21 +7,16 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import {
-  DeleteMessageBatchCommand,
-  type Message,
-  type MessageAttributeValue,
-  ReceiveMessageCommand,
-  type SQSClient,
-} from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSMessageAttributes, SQSRecord } from 'aws-lambda';
+import type { SqsApi, SqsMessage } from '../adapters/aws/sqs-api.ts';
 import type { QueueDef } from '../manifest.ts';
 
 // biome-ignore lint/suspicious/noConfusingVoidType: as aws-lambda's SQSHandler, so `async () => {}` fits.
 export type SqsBatchHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse | void>;
 
 export interface SqsEventSourcePollerOptions {
-  readonly client: SQSClient;
+  /** The lean client: receives and deletes are most of the local runtime's SQS traffic. */
+  readonly client: Pick<SqsApi, 'receiveMessage' | 'deleteMessageBatch'>;
   readonly queueUrl: string;
   readonly queueArn: string;
   readonly queue: Pick<
@@ -173,10 +168,10 @@ export class SqsEventSourcePoller {
    * Receives until the batch is full or the batching window (started by the first message) closes.
    * With no window, the first receive that returns anything makes the batch.
    */
-  private async gatherBatch(): Promise<{ messages: Message[]; error?: unknown }> {
+  private async gatherBatch(): Promise<{ messages: SqsMessage[]; error?: unknown }> {
     const { batchSize, batchingWindowSeconds } = this.options.queue;
     const maxWaitSeconds = this.options.waitTimeSeconds ?? 1;
-    const messages: Message[] = [];
+    const messages: SqsMessage[] = [];
     let windowClosesAt = Number.POSITIVE_INFINITY;
     while (this.running || messages.length > 0) {
       const windowLeftMs = windowClosesAt - Date.now();
@@ -185,7 +180,7 @@ export class SqsEventSourcePoller {
       // SQS waits in whole seconds; under a second left, poll without waiting and pause briefly instead.
       const waitSeconds =
         messages.length === 0 ? maxWaitSeconds : Math.min(maxWaitSeconds, Math.floor(windowLeftMs / 1000));
-      let received: Message[];
+      let received: SqsMessage[];
       try {
         received = await this.receive(Math.min(sqsBatchLimit, batchSize - messages.length), waitSeconds);
       } catch (error) {
@@ -201,31 +196,29 @@ export class SqsEventSourcePoller {
     return { messages };
   }
 
-  private async receive(maxMessages: number, waitSeconds: number): Promise<Message[]> {
+  private async receive(maxMessages: number, waitSeconds: number): Promise<SqsMessage[]> {
     // No abort signal on purpose: the server would still hand an aborted long poll's messages to nobody,
     // hiding them for a whole visibility timeout. A short wait keeps stop() prompt instead.
-    const { Messages = [] } = await this.options.client.send(
-      new ReceiveMessageCommand({
-        QueueUrl: this.options.queueUrl,
-        MaxNumberOfMessages: maxMessages,
-        WaitTimeSeconds: waitSeconds,
-        MessageSystemAttributeNames: ['All'],
-        MessageAttributeNames: ['All'],
-      }),
-    );
+    const { Messages = [] } = await this.options.client.receiveMessage({
+      QueueUrl: this.options.queueUrl,
+      MaxNumberOfMessages: maxMessages,
+      WaitTimeSeconds: waitSeconds,
+      MessageSystemAttributeNames: ['All'],
+      MessageAttributeNames: ['All'],
+    });
     const usable = Messages.filter((message) => message.MessageId && message.ReceiptHandle);
     this.counters.messagesReceived += usable.length;
     return usable;
   }
 
-  private dispatch(messages: Message[]): void {
+  private dispatch(messages: SqsMessage[]): void {
     const invocation: Promise<void> = this.invoke(messages).finally(() => this.inFlight.delete(invocation));
     this.inFlight.add(invocation);
     this.counters.maxConcurrentBatches = Math.max(this.counters.maxConcurrentBatches, this.inFlight.size);
   }
 
   /** One Lambda invocation and its aftermath. Never rejects. */
-  private async invoke(messages: Message[]): Promise<void> {
+  private async invoke(messages: SqsMessage[]): Promise<void> {
     const records = messages.map((message) => this.toRecord(message));
     const context = this.createContext();
     this.counters.batchesInvoked += 1;
@@ -303,15 +296,13 @@ export class SqsEventSourcePoller {
       let pending = records.slice(start, start + sqsBatchLimit);
       for (let attempt = 1; pending.length > 0 && attempt <= deleteAttempts; attempt += 1) {
         try {
-          const { Successful = [], Failed = [] } = await this.options.client.send(
-            new DeleteMessageBatchCommand({
-              QueueUrl: this.options.queueUrl,
-              Entries: pending.map((record, index) => ({
-                Id: `m${index}`,
-                ReceiptHandle: record.receiptHandle,
-              })),
-            }),
-          );
+          const { Successful = [], Failed = [] } = await this.options.client.deleteMessageBatch({
+            QueueUrl: this.options.queueUrl,
+            Entries: pending.map((record, index) => ({
+              Id: `m${index}`,
+              ReceiptHandle: record.receiptHandle,
+            })),
+          });
           this.counters.messagesDeleted += Successful.length;
           // Sender faults (e.g. an expired receipt handle) will not succeed on retry.
           const retryable = new Set(Failed.filter((entry) => !entry.SenderFault).map((entry) => entry.Id));
@@ -329,7 +320,7 @@ export class SqsEventSourcePoller {
     }
   }
 
-  private toRecord(message: Message): SQSRecord {
+  private toRecord(message: SqsMessage): SQSRecord {
     const attributes = message.Attributes ?? {};
     return {
       messageId: message.MessageId!,
@@ -394,19 +385,18 @@ export class SqsEventSourcePoller {
   }
 }
 
-/** SDK shape (PascalCase, binary as bytes) to Lambda's event shape (camelCase, binary as base64). */
-function toLambdaMessageAttributes(
-  attributes: Record<string, MessageAttributeValue> | undefined,
-): SQSMessageAttributes {
+/**
+ * SQS's JSON shape (PascalCase; binary already base64 on the wire) to Lambda's event shape
+ * (camelCase, binary as base64).
+ */
+function toLambdaMessageAttributes(attributes: SqsMessage['MessageAttributes']): SQSMessageAttributes {
   const converted: SQSMessageAttributes = {};
   for (const [name, value] of Object.entries(attributes ?? {})) {
     converted[name] = {
       ...(value.StringValue !== undefined ? { stringValue: value.StringValue } : {}),
-      ...(value.BinaryValue !== undefined
-        ? { binaryValue: Buffer.from(value.BinaryValue).toString('base64') }
-        : {}),
-      stringListValues: value.StringListValues ?? [],
-      binaryListValues: (value.BinaryListValues ?? []).map((bytes) => Buffer.from(bytes).toString('base64')),
+      ...(value.BinaryValue !== undefined ? { binaryValue: value.BinaryValue } : {}),
+      stringListValues: [],
+      binaryListValues: [],
       dataType: value.DataType ?? 'String',
     };
   }

@@ -18,3 +18,15 @@ export const newScope = (): RequestScope => ({ queries: 0, queryMs: 0, cacheHits
 export const runInScope = <T>(scope: RequestScope, fn: () => T): T => storage.run(scope, fn);
 
 export const currentScope = (): RequestScope | undefined => storage.getStore();
+
+/** Runs `fn` outside any request's scope: a statement run for several requests at once. */
+export const outsideScope = <T>(fn: () => T): T => storage.exit(fn);
+
+/** Counts one shared statement once in each request it served. */
+export const chargeQuery = (scopes: readonly (RequestScope | undefined)[], ms: number): void => {
+  for (const scope of scopes) {
+    if (!scope) continue;
+    scope.queries += 1;
+    scope.queryMs += ms;
+  }
+};

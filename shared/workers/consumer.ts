@@ -2,7 +2,7 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { sqsClient, sqsCommands } from '../adapters/aws/clients.ts';
+import { sqsApi } from '../adapters/aws/clients.ts';
 import type { JobEnvelope } from '../domain/jobs.ts';
 import { isRetryable, jobEnvelope, NonRetryableError, retryAfterOf } from '../domain/jobs.ts';
 import { isFinalAttempt, retryDelaySeconds } from '../domain/retry.ts';
@@ -69,35 +69,29 @@ export const createQueueConsumer = (
   const changeVisibility = async (record: SQSRecord, seconds: number): Promise<void> => {
     const url = config().queueUrls[queue];
     if (!url) return;
-    const { ChangeMessageVisibilityCommand } = await sqsCommands();
-    await (await sqsClient()).send(
-      new ChangeMessageVisibilityCommand({
-        QueueUrl: url,
-        ReceiptHandle: record.receiptHandle,
-        VisibilityTimeout: seconds,
-      }),
-    );
+    await sqsApi().changeMessageVisibility({
+      QueueUrl: url,
+      ReceiptHandle: record.receiptHandle,
+      VisibilityTimeout: seconds,
+    });
   };
 
   /** Moves a message that can never succeed to the DLQ now; false if there is no DLQ to move it to. */
   const deadLetter = async (record: SQSRecord, reason: string): Promise<boolean> => {
     const url = config().dlqUrls[queue];
     if (!url) return false;
-    const { SendMessageCommand } = await sqsCommands();
-    await (await sqsClient()).send(
-      new SendMessageCommand({
-        QueueUrl: url,
-        MessageBody: record.body,
-        MessageAttributes: {
-          ...Object.fromEntries(
-            Object.entries(record.messageAttributes)
-              .filter(([, a]) => a.stringValue !== undefined)
-              .map(([name, a]) => [name, { DataType: a.dataType, StringValue: a.stringValue }]),
-          ),
-          failure: { DataType: 'String', StringValue: reason.slice(0, 1000) },
-        },
-      }),
-    );
+    await sqsApi().sendMessage({
+      QueueUrl: url,
+      MessageBody: record.body,
+      MessageAttributes: {
+        ...Object.fromEntries(
+          Object.entries(record.messageAttributes)
+            .filter(([, a]) => a.stringValue !== undefined)
+            .map(([name, a]) => [name, { DataType: a.dataType, StringValue: a.stringValue }]),
+        ),
+        failure: { DataType: 'String', StringValue: reason.slice(0, 1000) },
+      },
+    });
     return true;
   };
 

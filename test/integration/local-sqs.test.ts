@@ -20,6 +20,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SqsApi, SqsError } from '../../shared/adapters/aws/sqs-api.ts';
 import { ensureIdempotencyTable, startLocalDynamo } from '../../shared/local/dynamodb.ts';
 import {
   ensureQueues,
@@ -61,6 +62,8 @@ const testQueueDef: QueueDef = {
 let sqsServer: LocalServer;
 let dynamoServer: LocalServer;
 let sqs: SQSClient;
+/** The lean client the pollers (and the job queue) use. */
+let lean: SqsApi;
 let dynamo: DynamoDBClient;
 const pollers: SqsEventSourcePoller[] = [];
 let stageCounter = 0;
@@ -68,6 +71,7 @@ let stageCounter = 0;
 beforeAll(async () => {
   [sqsServer, dynamoServer] = await Promise.all([startLocalSqs({ port: 0 }), startLocalDynamo({ port: 0 })]);
   sqs = new SQSClient({ endpoint: sqsServer.endpoint, region, credentials });
+  lean = new SqsApi({ endpoint: sqsServer.endpoint, region, credentials });
   dynamo = new DynamoDBClient({ endpoint: dynamoServer.endpoint, region, credentials });
 });
 
@@ -75,6 +79,7 @@ afterAll(async () => {
   // Pollers a test did not stop itself; stopping one waits out its current long poll, so do it once here.
   await Promise.all(pollers.map((poller) => poller.stop()));
   sqs?.destroy();
+  lean?.destroy();
   dynamo?.destroy();
   await Promise.all([sqsServer?.stop(), dynamoServer?.stop()]);
 });
@@ -96,7 +101,7 @@ function startPoller(
   extra: Partial<SqsEventSourcePollerOptions> = {},
 ): SqsEventSourcePoller {
   const poller = new SqsEventSourcePoller({
-    client: sqs,
+    client: lean,
     queueUrl: q.url,
     queueArn: q.arn,
     queue: def,
@@ -532,7 +537,9 @@ describe.concurrent('SqsEventSourcePoller', () => {
     await waitFor(() => errors.length >= 3);
 
     expect(poller.isRunning).toBe(true);
-    expect((errors[0] as Error).name).toMatch(/QueueDoesNotExist|NonExistentQueue/);
+    expect(errors[0]).toBeInstanceOf(SqsError);
+    expect((errors[0] as SqsError).code).toMatch(/QueueDoesNotExist|NonExistentQueue/);
+    expect((errors[0] as SqsError).retryable).toBe(false);
     expect(poller.batchesInvoked).toBe(0);
   });
 });

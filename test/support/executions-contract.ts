@@ -97,6 +97,49 @@ export const executionsContract = (api: () => TestApi): void => {
     ).toBe(304);
   });
 
+  it('concurrent accepts share one INSERT; a bad row fails alone', async () => {
+    const agent = await createAgent();
+    const owner = await database().query<{ tenant_id: string }>(
+      'SELECT tenant_id FROM agents WHERE id = $1',
+      [agent.id],
+    );
+    const tenantId = owner[0]!.tenant_id;
+    let statements = 0;
+    const repository = new ExecutionRepository({
+      query: (text, values) => {
+        statements += 1;
+        return database().query(text, values);
+      },
+    });
+    const accept = (agentId: string) =>
+      repository.insert({
+        id: newId(),
+        tenantId,
+        agentId,
+        input: 'together',
+        metadata: null,
+        model: 'gpt-4o-mini',
+        systemPrompt: 'p',
+        configuration: {},
+        queuedAt: new Date(),
+      });
+    const together = await Promise.all(Array.from({ length: 8 }, () => accept(agent.id)));
+    expect(statements).toBe(1);
+    expect(new Set(together.map((e) => e.id)).size).toBe(8);
+    expect(together.every((e) => e.status === 'queued' && e.agentId === agent.id)).toBe(true);
+
+    // An agent that does not exist breaks the shared INSERT (foreign key): each row is retried alone.
+    statements = 0;
+    const mixed = await Promise.allSettled([accept(agent.id), accept(newId()), accept(agent.id)]);
+    expect(mixed.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(statements).toBe(4);
+    const stored = await database().query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM executions WHERE agent_id = $1',
+      [agent.id],
+    );
+    expect(stored[0]!.n).toBe(10);
+  });
+
   it('?wait=N answers 200 with the finished execution; the range is checked', async () => {
     const agent = await createAgent();
     const waited = await execute(agent.id, { input: { question: 'why?' } }, { query: '?wait=10' });

@@ -1,5 +1,6 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { SQSClient } from '@aws-sdk/client-sqs';
+import { SqsApi } from './sqs-api.ts';
 
 /**
  * AWS SDK clients, one per container, imported only by the functions that use them and
@@ -25,6 +26,14 @@ export const sqsClient = (): Promise<SQSClient> => {
   return sqs;
 };
 
+let sqsLean: SqsApi | undefined;
+
+/** The lean SQS client of the hot path (sends, visibility changes): see sqs-api.ts. */
+export const sqsApi = (): SqsApi => {
+  sqsLean ??= new SqsApi();
+  return sqsLean;
+};
+
 export const dynamoClient = (): Promise<DynamoDBClient> => {
   dynamo ??= import('@aws-sdk/client-dynamodb').then(({ DynamoDBClient }) => new DynamoDBClient({}));
   return dynamo;
@@ -32,5 +41,7 @@ export const dynamoClient = (): Promise<DynamoDBClient> => {
 
 export const resetAwsClients = (): void => {
   sqs = undefined;
+  sqsLean?.destroy();
+  sqsLean = undefined;
   dynamo = undefined;
 };

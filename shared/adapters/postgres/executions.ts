@@ -1,4 +1,12 @@
 import type { Execution, ExecutionError, ExecutionStatus } from '../../domain/execution.ts';
+import { MicroBatcher } from '../../runtime/micro-batch.ts';
+import {
+  chargeQuery,
+  currentScope,
+  outsideScope,
+  type RequestScope,
+  runInScope,
+} from '../../runtime/request-scope.ts';
 import type { Queryable } from './db.ts';
 import { keysetPage, qualified } from './sql.ts';
 
@@ -79,6 +87,15 @@ export interface CompletedCall {
   readonly cached: boolean;
 }
 
+interface PendingInsert {
+  readonly execution: NewExecution;
+  /** The accepting request's counters: a shared INSERT is charged to each request it served. */
+  readonly scope: RequestScope | undefined;
+}
+
+/** Rows per shared INSERT: beyond a few dozen, one statement holds the others' answers back. */
+const insertBatchLimit = 32;
+
 /** Why a claim did not start an attempt. */
 export type ClaimRefusal =
   | { kind: 'missing' }
@@ -118,9 +135,76 @@ export const rollUpUsage = (outcome: 'succeeded' | 'failed') => `
  * the statement that does not match changes nothing.
  */
 export class ExecutionRepository {
+  /** Accepts that arrive together (concurrent requests in one process) share one INSERT. */
+  private readonly inserts = new MicroBatcher<PendingInsert, Execution>(
+    (items) => this.insertBatch(items),
+    insertBatchLimit,
+  );
+
   constructor(private readonly db: Queryable) {}
 
-  async insert(execution: NewExecution): Promise<Execution> {
+  insert(execution: NewExecution): Promise<Execution> {
+    return this.inserts.add({ execution, scope: currentScope() });
+  }
+
+  private async insertBatch(items: readonly PendingInsert[]): Promise<PromiseSettledResult<Execution>[]> {
+    if (items.length > 1) {
+      try {
+        return await this.insertMany(items);
+      } catch {
+        // One bad row (its agent deleted meanwhile) must not fail the others: each on its own.
+      }
+    }
+    return Promise.allSettled(
+      items.map(({ execution, scope }) =>
+        scope
+          ? runInScope(scope, () => this.insertOne(execution))
+          : outsideScope(() => this.insertOne(execution)),
+      ),
+    );
+  }
+
+  private async insertMany(items: readonly PendingInsert[]): Promise<PromiseSettledResult<Execution>[]> {
+    const column = <T>(pick: (execution: NewExecution) => T) => items.map(({ execution }) => pick(execution));
+    const started = performance.now();
+    const rows = await outsideScope(() =>
+      this.db.query<ExecutionRow>(
+        `INSERT INTO executions (id, tenant_id, agent_id, status, input, metadata, model, system_prompt,
+                                 configuration, queued_at, updated_at)
+         SELECT id, tenant_id, agent_id, 'queued', input, metadata, model, system_prompt, configuration,
+                queued_at, queued_at
+           FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::jsonb[], $5::jsonb[], $6::text[], $7::text[],
+                       $8::jsonb[], $9::timestamptz[])
+                AS t (id, tenant_id, agent_id, input, metadata, model, system_prompt, configuration, queued_at)
+         RETURNING ${resourceColumns}`,
+        [
+          column((e) => e.id),
+          column((e) => e.tenantId),
+          column((e) => e.agentId),
+          column((e) => JSON.stringify(e.input)),
+          column((e) => (e.metadata === null ? null : JSON.stringify(e.metadata))),
+          column((e) => e.model),
+          column((e) => e.systemPrompt),
+          column((e) => JSON.stringify(e.configuration)),
+          column((e) => e.queuedAt),
+        ],
+      ),
+    );
+    // Each request it served counts the statement once, as if it had run alone.
+    chargeQuery(
+      items.map(({ scope }) => scope),
+      performance.now() - started,
+    );
+    const inserted = new Map(rows.map((row) => [row.id, toExecution(row)]));
+    return items.map(({ execution }) => {
+      const row = inserted.get(execution.id);
+      return row
+        ? { status: 'fulfilled', value: row }
+        : { status: 'rejected', reason: new Error(`execution ${execution.id} was not inserted`) };
+    });
+  }
+
+  private async insertOne(execution: NewExecution): Promise<Execution> {
     const rows = await this.db.query<ExecutionRow>(
       `INSERT INTO executions (id, tenant_id, agent_id, status, input, metadata, model, system_prompt,
                                configuration, queued_at, updated_at)

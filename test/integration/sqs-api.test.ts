@@ -1,0 +1,289 @@
+// The lean SQS client against fauxqs (the SQS JSON protocol), and against small HTTP servers
+// for what fauxqs does not do: check signatures, fail, throttle, hang.
+import { createHash, createHmac } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SqsApi, SqsError } from '../../shared/adapters/aws/sqs-api.ts';
+import { ensureQueues, type LocalServer, startLocalSqs } from '../../shared/local/sqs.ts';
+import type { QueueDef } from '../../shared/manifest.ts';
+
+const credentials = {
+  accessKeyId: 'AKIDEXAMPLE',
+  secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY',
+};
+const region = 'eu-west-1';
+
+const queueDef: QueueDef = {
+  name: 'high',
+  priority: 'high',
+  consumer: 'workerHigh',
+  batchSize: 10,
+  batchingWindowSeconds: 0,
+  maxConcurrency: 2,
+  visibilityTimeoutSeconds: 30,
+  retentionSeconds: 3600,
+  retry: { retries: 1, baseDelaySeconds: 1, maxDelaySeconds: 1 },
+};
+
+let fauxqs: LocalServer;
+let sdk: SQSClient;
+let client: SqsApi;
+let stage = 0;
+
+beforeAll(async () => {
+  fauxqs = await startLocalSqs({ port: 0 });
+  sdk = new SQSClient({ endpoint: fauxqs.endpoint, region, credentials });
+  client = new SqsApi({ endpoint: fauxqs.endpoint, region, credentials });
+});
+
+afterAll(async () => {
+  client?.destroy();
+  sdk?.destroy();
+  await fauxqs?.stop();
+});
+
+const newQueue = async () => {
+  stage += 1;
+  return (await ensureQueues(sdk, `api${stage}`, [queueDef])).high;
+};
+
+const depth = async (url: string) => {
+  const { Attributes = {} } = await sdk.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: url,
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
+  );
+  return (
+    Number(Attributes.ApproximateNumberOfMessages) + Number(Attributes.ApproximateNumberOfMessagesNotVisible)
+  );
+};
+
+describe('SqsApi against fauxqs', () => {
+  it('sends a batch, receives it with its attributes, and deletes it', async () => {
+    const { url } = await newQueue();
+    const sent = await client.sendMessageBatch({
+      QueueUrl: url,
+      Entries: ['a', 'b', 'c'].map((body, i) => ({
+        Id: `m${i}`,
+        MessageBody: JSON.stringify({ body }),
+        MessageAttributes: { type: { DataType: 'String', StringValue: `job.${body}` } },
+      })),
+    });
+    expect(sent.Failed ?? []).toEqual([]);
+    expect(sent.Successful?.map((s) => s.Id).sort()).toEqual(['m0', 'm1', 'm2']);
+
+    const { Messages = [] } = await client.receiveMessage({
+      QueueUrl: url,
+      MaxNumberOfMessages: 10,
+      WaitTimeSeconds: 1,
+      MessageSystemAttributeNames: ['All'],
+      MessageAttributeNames: ['All'],
+    });
+    expect(Messages.map((m) => JSON.parse(m.Body!).body).sort()).toEqual(['a', 'b', 'c']);
+    for (const message of Messages) {
+      expect(message.MessageAttributes?.['type']?.StringValue).toBe(`job.${JSON.parse(message.Body!).body}`);
+      expect(message.Attributes?.['ApproximateReceiveCount']).toBe('1');
+      expect(message.MD5OfBody).toBe(createHash('md5').update(message.Body!).digest('hex'));
+    }
+
+    const deleted = await client.deleteMessageBatch({
+      QueueUrl: url,
+      Entries: Messages.map((m, i) => ({ Id: `d${i}`, ReceiptHandle: m.ReceiptHandle! })),
+    });
+    expect(deleted.Successful).toHaveLength(3);
+    expect(await depth(url)).toBe(0);
+  });
+
+  it('changes a message visibility (redelivered at once, counted) and sends single messages', async () => {
+    const { url } = await newQueue();
+    await client.sendMessage({ QueueUrl: url, MessageBody: 'once' });
+    const first = await client.receiveMessage({
+      QueueUrl: url,
+      WaitTimeSeconds: 1,
+      MessageSystemAttributeNames: ['All'],
+    });
+    const message = first.Messages![0]!;
+    await client.changeMessageVisibility({
+      QueueUrl: url,
+      ReceiptHandle: message.ReceiptHandle!,
+      VisibilityTimeout: 0,
+    });
+    const again = await client.receiveMessage({
+      QueueUrl: url,
+      WaitTimeSeconds: 1,
+      MessageSystemAttributeNames: ['All'],
+    });
+    expect(again.Messages?.[0]?.Body).toBe('once');
+    expect(again.Messages?.[0]?.Attributes?.['ApproximateReceiveCount']).toBe('2');
+  });
+
+  it('reports an SQS error by its code, not retryable, at once', async () => {
+    const { url } = await newQueue();
+    const missing = url.replace(/[^/]+$/, 'no-such-queue');
+    const error = await client.sendMessage({ QueueUrl: missing, MessageBody: 'x' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SqsError);
+    expect((error as SqsError).code).toMatch(/QueueDoesNotExist|NonExistentQueue/);
+    expect((error as SqsError).statusCode).toBe(400);
+    expect((error as SqsError).retryable).toBe(false);
+  });
+});
+
+/** A loopback server whose answers a test scripts; it records every request it gets. */
+const scriptedServer = async (
+  answer: (n: number, res: http.ServerResponse) => void,
+): Promise<{
+  endpoint: string;
+  requests: { headers: http.IncomingHttpHeaders; body: string }[];
+  close: () => Promise<void>;
+}> => {
+  const requests: { headers: http.IncomingHttpHeaders; body: string }[] = [];
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      requests.push({ headers: req.headers, body: Buffer.concat(chunks).toString() });
+      answer(requests.length, res);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    requests,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+};
+
+const json = (res: http.ServerResponse, status: number, body: unknown) => {
+  res.writeHead(status, { 'content-type': 'application/x-amz-json-1.0' });
+  res.end(JSON.stringify(body));
+};
+
+/** SigV4 computed independently of the client's signer (AWS's published algorithm). */
+const expectedAuthorization = (
+  request: { headers: http.IncomingHttpHeaders; body: string },
+  secret: string,
+): string => {
+  const auth = String(request.headers['authorization']);
+  const credential = /Credential=([^,]+)/.exec(auth)![1]!;
+  const signedHeaders = /SignedHeaders=([^,]+)/.exec(auth)![1]!;
+  const [accessKey, date, signRegion, service] = credential.split('/');
+  const amzDate = String(request.headers['x-amz-date']);
+  const sha256 = (data: string) => createHash('sha256').update(data).digest('hex');
+  const canonicalHeaders = signedHeaders
+    .split(';')
+    .map((name) => `${name}:${String(request.headers[name]).trim()}\n`)
+    .join('');
+  const canonicalRequest = ['POST', '/', '', canonicalHeaders, signedHeaders, sha256(request.body)].join(
+    '\n',
+  );
+  const scope = `${date}/${signRegion}/${service}/aws4_request`;
+  const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256(canonicalRequest)].join('\n');
+  const hmac = (key: string | Buffer, data: string) => createHmac('sha256', key).update(data).digest();
+  const key = hmac(hmac(hmac(hmac(`AWS4${secret}`, date!), signRegion!), service!), 'aws4_request');
+  const signature = createHmac('sha256', key).update(stringToSign).digest('hex');
+  return `AWS4-HMAC-SHA256 Credential=${accessKey}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`;
+};
+
+describe('SqsApi on the wire', () => {
+  it('signs with SigV4 over the headers and body the server receives, session token included', async () => {
+    const server = await scriptedServer((_, res) => json(res, 200, { Successful: [{ Id: 'm0' }] }));
+    const signed = new SqsApi({
+      endpoint: server.endpoint,
+      region,
+      credentials: { ...credentials, sessionToken: 'session-token-example' },
+    });
+    try {
+      await signed.sendMessageBatch({
+        QueueUrl: 'https://sqs.eu-west-1.amazonaws.com/1/q',
+        Entries: [{ Id: 'm0', MessageBody: 'é ✓' }],
+      });
+      const [request] = server.requests;
+      expect(request!.headers['x-amz-target']).toBe('AmazonSQS.SendMessageBatch');
+      expect(request!.headers['content-type']).toBe('application/x-amz-json-1.0');
+      expect(request!.headers['x-amz-security-token']).toBe('session-token-example');
+      expect(String(request!.headers['authorization'])).toContain(`/${region}/sqs/aws4_request`);
+      expect(String(request!.headers['authorization'])).toMatch(/SignedHeaders=[^,]*x-amz-security-token/);
+      expect(request!.headers['authorization']).toBe(
+        expectedAuthorization(request!, credentials.secretAccessKey),
+      );
+      expect(JSON.parse(request!.body)).toEqual({
+        QueueUrl: 'https://sqs.eu-west-1.amazonaws.com/1/q',
+        Entries: [{ Id: 'm0', MessageBody: 'é ✓' }],
+      });
+    } finally {
+      signed.destroy();
+      await server.close();
+    }
+  });
+
+  it('retries 5xx and throttling, then succeeds; gives up after maxAttempts', async () => {
+    const server = await scriptedServer((n, res) => {
+      if (n === 1) json(res, 503, { __type: 'com.amazonaws.sqs#ServiceUnavailable', message: 'busy' });
+      else if (n === 2)
+        json(res, 400, { __type: 'com.amazonaws.sqs#RequestThrottled', message: 'slow down' });
+      else if (n === 3) json(res, 200, { Successful: [] });
+      else json(res, 500, { __type: 'InternalError', message: 'broken' });
+    });
+    const retrying = new SqsApi({ endpoint: server.endpoint, region, credentials, maxAttempts: 3 });
+    try {
+      await expect(retrying.deleteMessageBatch({ QueueUrl: 'q', Entries: [] })).resolves.toEqual({
+        Successful: [],
+      });
+      expect(server.requests).toHaveLength(3);
+      const error = await retrying
+        .deleteMessageBatch({ QueueUrl: 'q', Entries: [] })
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(SqsError);
+      expect((error as SqsError).code).toBe('InternalError');
+      expect(server.requests).toHaveLength(6);
+    } finally {
+      retrying.destroy();
+      await server.close();
+    }
+  });
+
+  it('does not retry a client error', async () => {
+    const server = await scriptedServer((_, res) =>
+      json(res, 400, { __type: 'com.amazonaws.sqs#InvalidParameterValue', message: 'bad' }),
+    );
+    const once = new SqsApi({ endpoint: server.endpoint, region, credentials });
+    try {
+      const error = await once.sendMessage({ QueueUrl: 'q', MessageBody: '' }).catch((e: unknown) => e);
+      expect((error as SqsError).code).toBe('InvalidParameterValue');
+      expect((error as SqsError).message).toContain('bad');
+      expect(server.requests).toHaveLength(1);
+    } finally {
+      once.destroy();
+      await server.close();
+    }
+  });
+
+  it('times out a call that gets no answer, as a retryable network error', async () => {
+    const server = await scriptedServer(() => {}); // never answers
+    const impatient = new SqsApi({
+      endpoint: server.endpoint,
+      region,
+      credentials,
+      timeoutMs: 200,
+      maxAttempts: 2,
+    });
+    try {
+      const error = await impatient.sendMessage({ QueueUrl: 'q', MessageBody: 'x' }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(SqsError);
+      expect((error as SqsError).code).toBe('NetworkError');
+      expect((error as SqsError).retryable).toBe(true);
+      expect(server.requests).toHaveLength(2);
+    } finally {
+      impatient.destroy();
+      await server.close();
+    }
+  });
+});
