@@ -384,6 +384,40 @@ export const executionsContract = (api: () => TestApi): void => {
     expect(item?.last_execution_at).toMatch(/Z$/);
   });
 
+  it('sums the shards of a usage row: one row per day, agent and model whatever wrote it', async () => {
+    const agent = await createAgent({ model: 'sharded-model' });
+    const owner = await database().query<{ tenant_id: string }>(
+      'SELECT tenant_id FROM agents WHERE id = $1',
+      [agent.id],
+    );
+    // As three connections (three shards) would have rolled up a day's executions.
+    await database().query(
+      `INSERT INTO usage_daily (tenant_id, day, agent_id, model, shard, executions, succeeded, failed, cached,
+                                input_tokens, output_tokens, cost_usd)
+       SELECT $1, current_date, $2, 'sharded-model', s, 2, 1, 1, 0, 10, 5, 0.25 FROM unnest(ARRAY[0, 3, 7]) AS s`,
+      [owner[0]!.tenant_id, agent.id],
+    );
+    const usage = (await (await api().call('/v1/usage')).json()) as {
+      data: {
+        agent_id: string;
+        executions: number;
+        succeeded: number;
+        failed: number;
+        input_tokens: number;
+        cost_usd: number;
+      }[];
+    };
+    const rows = usage.data.filter((r) => r.agent_id === agent.id);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({
+      executions: 6,
+      succeeded: 3,
+      failed: 3,
+      input_tokens: 30,
+      cost_usd: 0.75,
+    });
+  });
+
   it('rolls usage up per day, agent and model, and audits every mutation through the low queue', async () => {
     const agent = await createAgent({ model: 'usage-model' });
     for (let i = 0; i < 3; i += 1) await execute(agent.id, { input: `u${i}` }, { query: '?wait=10' });

@@ -1,13 +1,6 @@
 import type { Execution, ExecutionError, ExecutionStatus } from '../../domain/execution.ts';
-import { MicroBatcher } from '../../runtime/micro-batch.ts';
-import {
-  chargeQuery,
-  currentScope,
-  outsideScope,
-  type RequestScope,
-  runInScope,
-} from '../../runtime/request-scope.ts';
 import type { Queryable } from './db.ts';
+import { sharedStatement } from './shared-statement.ts';
 import { keysetPage, qualified } from './sql.ts';
 
 interface ExecutionRow {
@@ -87,12 +80,6 @@ export interface CompletedCall {
   readonly cached: boolean;
 }
 
-interface PendingInsert {
-  readonly execution: NewExecution;
-  /** The accepting request's counters: a shared INSERT is charged to each request it served. */
-  readonly scope: RequestScope | undefined;
-}
-
 /** Rows per shared INSERT: beyond a few dozen, one statement holds the others' answers back. */
 const insertBatchLimit = 32;
 
@@ -103,15 +90,22 @@ export type ClaimRefusal =
   | { kind: 'leased' };
 
 /**
+ * The shard of a daily rollup row this connection adds to (migration 0004): concurrent
+ * completions on different connections do not queue on one hot row's lock; readers sum.
+ */
+export const rollupShard = '(pg_backend_pid() % 8)::smallint';
+
+/**
  * The usage rollup of the executions a statement just finished (`done`), in that same
  * statement, aggregated first: one upsert per (tenant, day, agent, model) however many rows.
  * Workflow steps roll up through it too (their rows have the same columns).
  */
 export const rollUpUsage = (outcome: 'succeeded' | 'failed') => `
   usage AS (
-    INSERT INTO usage_daily (tenant_id, day, agent_id, model, executions, succeeded, failed, cached,
+    INSERT INTO usage_daily (tenant_id, day, agent_id, model, shard, executions, succeeded, failed, cached,
                              input_tokens, output_tokens, cost_usd)
-    SELECT tenant_id, (completed_at AT TIME ZONE 'UTC')::date, agent_id, COALESCE(model_used, model), count(*),
+    SELECT tenant_id, (completed_at AT TIME ZONE 'UTC')::date, agent_id, COALESCE(model_used, model), ${rollupShard},
+           count(*),
            ${outcome === 'succeeded' ? 'count(*)' : '0'}, ${outcome === 'failed' ? 'count(*)' : '0'},
            count(*) FILTER (WHERE cached), COALESCE(sum(input_tokens), 0), COALESCE(sum(output_tokens), 0),
            COALESCE(sum(cost_usd), 0)
@@ -119,7 +113,7 @@ export const rollUpUsage = (outcome: 'succeeded' | 'failed') => `
      GROUP BY 1, 2, 3, 4
      -- Rows are upserted (and locked) in key order: two batches touching the same rows never deadlock.
      ORDER BY 1, 2, 3, 4
-    ON CONFLICT (tenant_id, day, agent_id, model) DO UPDATE SET
+    ON CONFLICT (tenant_id, day, agent_id, model, shard) DO UPDATE SET
       executions = usage_daily.executions + EXCLUDED.executions,
       succeeded = usage_daily.succeeded + EXCLUDED.succeeded,
       failed = usage_daily.failed + EXCLUDED.failed,
@@ -136,93 +130,38 @@ export const rollUpUsage = (outcome: 'succeeded' | 'failed') => `
  */
 export class ExecutionRepository {
   /** Accepts that arrive together (concurrent requests in one process) share one INSERT. */
-  private readonly inserts = new MicroBatcher<PendingInsert, Execution>(
-    (items) => this.insertBatch(items),
+  readonly insert: (execution: NewExecution) => Promise<Execution> = sharedStatement(
+    (executions) => this.insertMany(executions),
     insertBatchLimit,
   );
 
   constructor(private readonly db: Queryable) {}
 
-  insert(execution: NewExecution): Promise<Execution> {
-    return this.inserts.add({ execution, scope: currentScope() });
-  }
-
-  private async insertBatch(items: readonly PendingInsert[]): Promise<PromiseSettledResult<Execution>[]> {
-    if (items.length > 1) {
-      try {
-        return await this.insertMany(items);
-      } catch {
-        // One bad row (its agent deleted meanwhile) must not fail the others: each on its own.
-      }
-    }
-    return Promise.allSettled(
-      items.map(({ execution, scope }) =>
-        scope
-          ? runInScope(scope, () => this.insertOne(execution))
-          : outsideScope(() => this.insertOne(execution)),
-      ),
-    );
-  }
-
-  private async insertMany(items: readonly PendingInsert[]): Promise<PromiseSettledResult<Execution>[]> {
-    const column = <T>(pick: (execution: NewExecution) => T) => items.map(({ execution }) => pick(execution));
-    const started = performance.now();
-    const rows = await outsideScope(() =>
-      this.db.query<ExecutionRow>(
-        `INSERT INTO executions (id, tenant_id, agent_id, status, input, metadata, model, system_prompt,
-                                 configuration, queued_at, updated_at)
-         SELECT id, tenant_id, agent_id, 'queued', input, metadata, model, system_prompt, configuration,
-                queued_at, queued_at
-           FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::jsonb[], $5::jsonb[], $6::text[], $7::text[],
-                       $8::jsonb[], $9::timestamptz[])
-                AS t (id, tenant_id, agent_id, input, metadata, model, system_prompt, configuration, queued_at)
-         RETURNING ${resourceColumns}`,
-        [
-          column((e) => e.id),
-          column((e) => e.tenantId),
-          column((e) => e.agentId),
-          column((e) => JSON.stringify(e.input)),
-          column((e) => (e.metadata === null ? null : JSON.stringify(e.metadata))),
-          column((e) => e.model),
-          column((e) => e.systemPrompt),
-          column((e) => JSON.stringify(e.configuration)),
-          column((e) => e.queuedAt),
-        ],
-      ),
-    );
-    // Each request it served counts the statement once, as if it had run alone.
-    chargeQuery(
-      items.map(({ scope }) => scope),
-      performance.now() - started,
-    );
-    const inserted = new Map(rows.map((row) => [row.id, toExecution(row)]));
-    return items.map(({ execution }) => {
-      const row = inserted.get(execution.id);
-      return row
-        ? { status: 'fulfilled', value: row }
-        : { status: 'rejected', reason: new Error(`execution ${execution.id} was not inserted`) };
-    });
-  }
-
-  private async insertOne(execution: NewExecution): Promise<Execution> {
+  private async insertMany(executions: readonly NewExecution[]): Promise<(Execution | undefined)[]> {
+    const column = <T>(pick: (execution: NewExecution) => T) => executions.map(pick);
     const rows = await this.db.query<ExecutionRow>(
       `INSERT INTO executions (id, tenant_id, agent_id, status, input, metadata, model, system_prompt,
                                configuration, queued_at, updated_at)
-       VALUES ($1, $2, $3, 'queued', $4::jsonb, $5::jsonb, $6, $7, $8::jsonb, $9, $9)
+       SELECT id, tenant_id, agent_id, 'queued', input, metadata, model, system_prompt, configuration,
+              queued_at, queued_at
+         FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::jsonb[], $5::jsonb[], $6::text[], $7::text[],
+                     $8::jsonb[], $9::timestamptz[])
+              AS t (id, tenant_id, agent_id, input, metadata, model, system_prompt, configuration, queued_at)
        RETURNING ${resourceColumns}`,
       [
-        execution.id,
-        execution.tenantId,
-        execution.agentId,
-        JSON.stringify(execution.input),
-        execution.metadata === null ? null : JSON.stringify(execution.metadata),
-        execution.model,
-        execution.systemPrompt,
-        JSON.stringify(execution.configuration),
-        execution.queuedAt,
+        column((e) => e.id),
+        column((e) => e.tenantId),
+        column((e) => e.agentId),
+        column((e) => JSON.stringify(e.input)),
+        column((e) => (e.metadata === null ? null : JSON.stringify(e.metadata))),
+        column((e) => e.model),
+        column((e) => e.systemPrompt),
+        column((e) => JSON.stringify(e.configuration)),
+        column((e) => e.queuedAt),
       ],
     );
-    return toExecution(rows[0]!);
+    const inserted = new Map(rows.map((row) => [row.id, toExecution(row)]));
+    return executions.map((execution) => inserted.get(execution.id));
   }
 
   async findById(tenantId: string, id: string): Promise<Execution | null> {

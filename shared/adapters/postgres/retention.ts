@@ -19,7 +19,7 @@ import type { Queryable } from './db.ts';
  *   `workflow_step_runs` go with their run (`ON DELETE CASCADE`, by its primary key).
  * - `audit_events`: ids are derived from job keys, not time-ordered; `audit_events_at (at)`.
  * - `workflow_stats_daily`: the rollups of deleted runs, by their primary key
- *   (workflow_id, day), days before the workflow-execution cutoff's day.
+ *   (workflow_id, day; all its shards), days before the workflow-execution cutoff's day.
  */
 
 export const retentionTables = [
@@ -127,7 +127,8 @@ const tableSql: Readonly<Record<RetentionTable, TableSql>> = {
     start: [nilUuid, '-infinity'],
     batch: `
       WITH batch AS (
-        SELECT workflow_id, day FROM workflow_stats_daily
+        -- A key's shards (migration 0004) go together.
+        SELECT DISTINCT workflow_id, day FROM workflow_stats_daily
          WHERE day < $1::date AND (workflow_id, day) > ($2::uuid, $3::date)
          ORDER BY workflow_id, day LIMIT $4
       ), gone AS (

@@ -30,10 +30,13 @@ export class UsageRepository {
       output_tokens: string;
       cost_usd: string;
     }>(
-      `SELECT to_char(day, 'YYYY-MM-DD') AS day, agent_id, model, executions, succeeded, failed, cached,
-              input_tokens, output_tokens, cost_usd
+      // Each key's shards summed (migration 0004).
+      `SELECT to_char(day, 'YYYY-MM-DD') AS day, agent_id, model, sum(executions)::int AS executions,
+              sum(succeeded)::int AS succeeded, sum(failed)::int AS failed, sum(cached)::int AS cached,
+              sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens, sum(cost_usd) AS cost_usd
          FROM usage_daily
         WHERE tenant_id = $1 AND day BETWEEN $2::date AND $3::date
+        GROUP BY day, agent_id, model
         ORDER BY day, agent_id, model`,
       [tenantId, from, to],
     );

@@ -10,7 +10,8 @@ import type {
 } from '../../domain/workflow.ts';
 import { slowWorkflowMs, stepOutputPattern } from '../../domain/workflow.ts';
 import type { Database, Queryable } from './db.ts';
-import { type CompletedCall, rollUpUsage } from './executions.ts';
+import { type CompletedCall, rollUpUsage, rollupShard } from './executions.ts';
+import { sharedStatement } from './shared-statement.ts';
 import { keysetPage, qualified } from './sql.ts';
 
 interface RunRow {
@@ -198,14 +199,15 @@ const finishRuns = (join: string, open: string, plus?: string) => {
 /** The daily statistics rollup of the runs a statement just finished (`finished`). */
 const rollUpStats = `
   stats AS (
-    INSERT INTO workflow_stats_daily (workflow_id, day, finished, succeeded, failed, duration_count, duration_ms)
-    SELECT workflow_id, (created_at AT TIME ZONE 'UTC')::date, count(*),
+    INSERT INTO workflow_stats_daily (workflow_id, day, shard, finished, succeeded, failed, duration_count,
+                                      duration_ms)
+    SELECT workflow_id, (created_at AT TIME ZONE 'UTC')::date, ${rollupShard}, count(*),
            count(*) FILTER (WHERE status = 'succeeded'), count(*) FILTER (WHERE status = 'failed'),
            count(started_at), COALESCE(sum(extract(epoch FROM completed_at - started_at) * 1000), 0)::bigint
       FROM finished
      GROUP BY 1, 2
      ORDER BY 1, 2 -- locked in key order: no deadlock between two transactions
-    ON CONFLICT (workflow_id, day) DO UPDATE SET
+    ON CONFLICT (workflow_id, day, shard) DO UPDATE SET
       finished = workflow_stats_daily.finished + EXCLUDED.finished,
       succeeded = workflow_stats_daily.succeeded + EXCLUDED.succeeded,
       failed = workflow_stats_daily.failed + EXCLUDED.failed,
@@ -226,6 +228,21 @@ const lockRuns = (ids: readonly string[]): string => {
   return `SELECT 1 FROM workflow_executions WHERE id IN (${literals.join(', ')}) ORDER BY id FOR NO KEY UPDATE`;
 };
 
+export interface NewRun {
+  readonly id: string;
+  readonly tenantId: string;
+  readonly workflowId: string;
+  readonly workflowVersion: number;
+  readonly onStepFailure: StepFailureMode;
+  readonly input: string | Record<string, unknown>;
+  readonly metadata: Record<string, unknown> | null;
+  readonly steps: readonly StepDefinition[];
+  readonly createdAt: Date;
+}
+
+/** Runs per shared start statement (each brings its steps). */
+const createBatchLimit = 16;
+
 /**
  * Workflow runs and their steps. Every state change is conditional (a step completes only
  * if the attempt that ran it still owns it), so redelivered messages, a cancel racing a
@@ -234,49 +251,60 @@ const lockRuns = (ids: readonly string[]): string => {
 export class WorkflowRunRepository {
   constructor(private readonly db: Database) {}
 
-  /** The run and all its steps in one statement: roots queued, the others waiting on their dependencies. */
-  async create(run: {
-    id: string;
-    tenantId: string;
-    workflowId: string;
-    workflowVersion: number;
-    onStepFailure: StepFailureMode;
-    input: string | Record<string, unknown>;
-    metadata: Record<string, unknown> | null;
-    steps: readonly StepDefinition[];
-    createdAt: Date;
-  }): Promise<WorkflowRun> {
+  /**
+   * A run and all its steps in one statement: roots queued, the others waiting on their
+   * dependencies. Starts that arrive together (concurrent requests in one process) share it.
+   */
+  readonly create: (run: NewRun) => Promise<WorkflowRun> = sharedStatement(
+    (runs) => this.createMany(runs),
+    createBatchLimit,
+  );
+
+  private async createMany(runs: readonly NewRun[]): Promise<(WorkflowRun | undefined)[]> {
+    const steps = runs.flatMap((run) => run.steps.map((step) => ({ run, step })));
     const rows = await this.db.query<RunRow>(
       `WITH run AS (
          INSERT INTO workflow_executions (id, tenant_id, workflow_id, workflow_version, on_step_failure, status,
                                           input, metadata, step_count, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, 'queued', $6::jsonb, $7::jsonb, $8, $9, $9)
+         SELECT id, tenant_id, workflow_id, workflow_version, on_step_failure, 'queued', input, metadata,
+                step_count, created_at, created_at
+           FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[], $5::text[], $6::jsonb[], $7::jsonb[],
+                       $8::int[], $9::timestamptz[])
+                AS r (id, tenant_id, workflow_id, workflow_version, on_step_failure, input, metadata, step_count,
+                      created_at)
          RETURNING ${runColumns}
        ), steps AS (
          INSERT INTO workflow_step_runs (execution_id, key, tenant_id, position, agent_id, status, pending_deps,
                                          queued_at, ready_at, updated_at)
-         SELECT $1, k.key, $2, k.position, k.agent_id, CASE WHEN k.deps = 0 THEN 'queued' ELSE 'waiting' END,
-                k.deps, CASE WHEN k.deps = 0 THEN $9::timestamptz END, CASE WHEN k.deps = 0 THEN $9::timestamptz END, $9
-           FROM unnest($10::text[], $11::int[], $12::uuid[], $13::int[]) AS k(key, position, agent_id, deps)
+         SELECT k.execution_id, k.key, k.tenant_id, k.position, k.agent_id,
+                CASE WHEN k.deps = 0 THEN 'queued' ELSE 'waiting' END, k.deps,
+                CASE WHEN k.deps = 0 THEN k.at END, CASE WHEN k.deps = 0 THEN k.at END, k.at
+           FROM unnest($10::uuid[], $11::text[], $12::uuid[], $13::int[], $14::uuid[], $15::int[],
+                       $16::timestamptz[])
+                AS k (execution_id, key, tenant_id, position, agent_id, deps, at)
        )
        SELECT * FROM run`,
       [
-        run.id,
-        run.tenantId,
-        run.workflowId,
-        run.workflowVersion,
-        run.onStepFailure,
-        JSON.stringify(run.input),
-        run.metadata === null ? null : JSON.stringify(run.metadata),
-        run.steps.length,
-        run.createdAt,
-        run.steps.map((s) => s.key),
-        run.steps.map((s) => s.position),
-        run.steps.map((s) => s.agentId),
-        run.steps.map((s) => s.dependsOn.length),
+        runs.map((run) => run.id),
+        runs.map((run) => run.tenantId),
+        runs.map((run) => run.workflowId),
+        runs.map((run) => run.workflowVersion),
+        runs.map((run) => run.onStepFailure),
+        runs.map((run) => JSON.stringify(run.input)),
+        runs.map((run) => (run.metadata === null ? null : JSON.stringify(run.metadata))),
+        runs.map((run) => run.steps.length),
+        runs.map((run) => run.createdAt),
+        steps.map(({ run }) => run.id),
+        steps.map(({ step }) => step.key),
+        steps.map(({ run }) => run.tenantId),
+        steps.map(({ step }) => step.position),
+        steps.map(({ step }) => step.agentId),
+        steps.map(({ step }) => step.dependsOn.length),
+        steps.map(({ run }) => run.createdAt),
       ],
     );
-    return toRun(rows[0]!);
+    const created = new Map(rows.map((row) => [row.id, toRun(row)]));
+    return runs.map((run) => created.get(run.id));
   }
 
   /** A run, with its steps when asked, in one query. */
