@@ -171,16 +171,20 @@ export const seedRuns = async (db: Queryable, seed: WorkflowSeed, seeded: Seeded
   );
 };
 
-/** The daily rollups of the finished runs, in the workers' terms: per workflow and UTC day of creation. */
+/**
+ * The daily rollups of the finished runs, in the workers' terms: per workflow and UTC day of
+ * creation, spread over the 8 shards busy workers write (migration 0004), as readers meet them.
+ */
 export const buildRollups = async (db: Queryable, seeded: SeededWorkflows): Promise<void> => {
   await db.query(
-    `INSERT INTO workflow_stats_daily (workflow_id, day, finished, succeeded, failed, duration_count, duration_ms)
-     SELECT workflow_id, (created_at AT TIME ZONE 'UTC')::date, count(*),
+    `INSERT INTO workflow_stats_daily (workflow_id, day, shard, finished, succeeded, failed, duration_count,
+                                      duration_ms)
+     SELECT workflow_id, (created_at AT TIME ZONE 'UTC')::date, abs(hashtext(id::text)) % 8, count(*),
             count(*) FILTER (WHERE status = 'succeeded'), count(*) FILTER (WHERE status = 'failed'),
             count(started_at), COALESCE(sum(extract(epoch FROM completed_at - started_at) * 1000), 0)::bigint
        FROM workflow_executions
       WHERE workflow_id = ANY($1::uuid[]) AND status IN ('succeeded', 'failed', 'cancelled')
-      GROUP BY 1, 2`,
+      GROUP BY 1, 2, 3`,
     [seeded.workflowIds.flat()],
   );
 };
