@@ -1,12 +1,14 @@
 /**
- * `npm run load:executions -- [--executions N] [--concurrency C] [--workers W] [--cpu-prof]`
+ * `npm run load:executions -- [--executions N] [--warmup M] [--concurrency C] [--workers W] [--cpu-prof]`
  * `npm run load:workflow-runs -- [--runs N] …` (the same as `load:executions -- --workflows`)
  *
  * End-to-end agent executions per second on this machine — or, with --workflows, 3-step
  * workflow runs per second (two parallel roots and a join, load/support/workflow-dag.ts): a
  * throwaway PostgreSQL 15 (or DATABASE_URL), `npm start` in its own process with the in-process
- * SQS stand-in, the local provider at 0 ms, the LLM cache off. Fires N starts from C concurrent
- * clients, waits until all have finished, and reports from the server's own timestamps:
+ * SQS stand-in, the local provider at 0 ms, the LLM cache off. First a warm-up, not counted: M
+ * starts (default 1,000) of a workload of their own (JIT, pools, sockets: what a warm container
+ * has). Then fires N starts from C concurrent clients, waits until all have finished, and
+ * reports from the server's own timestamps:
  *   - throughput: N / (last completed_at − first accepted)
  *   - latency: completed_at − accepted (an execution's queued_at, a run's created_at), p50 / p99
  * Then checks that every start was accepted and has succeeded and, for workflows, that every
@@ -35,6 +37,7 @@ const { values } = parseArgs({
     workflows: { type: 'boolean', default: false },
     executions: { type: 'string' },
     runs: { type: 'string' },
+    warmup: { type: 'string', default: '1000' },
     concurrency: { type: 'string', default: '64' },
     workers: { type: 'string', default: '0' },
     'cpu-prof': { type: 'boolean', default: false },
@@ -44,10 +47,20 @@ const { values } = parseArgs({
 });
 const workflows = values.workflows;
 const total = Number(values.runs ?? values.executions ?? (workflows ? 2_000 : 10_000));
+const warmup = Number(values.warmup);
 const concurrency = Number(values.concurrency);
 const extraWorkers = Number(values.workers);
-if (!(total > 0 && total <= 200_000 && concurrency > 0 && concurrency <= 1_000)) {
-  throw new Error('--executions (or --runs) 1..200000, --concurrency 1..1000');
+if (
+  !(
+    total > 0 &&
+    total <= 200_000 &&
+    warmup >= 0 &&
+    warmup <= 50_000 &&
+    concurrency > 0 &&
+    concurrency <= 1_000
+  )
+) {
+  throw new Error('--executions (or --runs) 1..200000, --warmup 0..50000, --concurrency 1..1000');
 }
 
 // The server writes a V8 CPU profile into this folder when it stops.
@@ -101,9 +114,9 @@ interface Workload {
   readonly unfinished: string;
 }
 
-const agentExecutions = async (): Promise<Workload> => {
+const agentExecutions = async (label: string): Promise<Workload> => {
   const agentId = await create('/v1/agents', {
-    name: 'throughput',
+    name: label,
     model: 'gpt-4o-mini',
     system_prompt: 'Answer briefly.',
     configuration: { cache_ttl_seconds: 0 },
@@ -124,10 +137,10 @@ const agentExecutions = async (): Promise<Workload> => {
   };
 };
 
-const workflowRuns = async (): Promise<Workload> => {
+const workflowRuns = async (label: string): Promise<Workload> => {
   const agentIds: string[] = [];
-  for (const key of dagStepKeys) agentIds.push(await create('/v1/agents', dagAgentBody(`throughput-${key}`)));
-  const workflowId = await create('/v1/workflows', dagWorkflowBody('throughput', agentIds));
+  for (const key of dagStepKeys) agentIds.push(await create('/v1/agents', dagAgentBody(`${label}-${key}`)));
+  const workflowId = await create('/v1/workflows', dagWorkflowBody(label, agentIds));
   return {
     description: `${dagStepKeys.length}-step workflow runs (2 parallel roots + a join)`,
     noun: 'runs',
@@ -165,8 +178,8 @@ const workflowRuns = async (): Promise<Workload> => {
   };
 };
 
-/** Fires every start from `concurrency` clients; returns the seconds it took and how many were not 202. */
-const fire = async (workload: Workload): Promise<{ seconds: number; rejected: number }> => {
+/** Fires `count` starts from `concurrency` clients; returns the seconds it took and how many were not 202. */
+const fire = async (workload: Workload, count = total): Promise<{ seconds: number; rejected: number }> => {
   let sent = 0;
   let rejected = 0;
   /** Statuses other than 202, each with the first body that came with it. */
@@ -194,7 +207,7 @@ const fire = async (workload: Workload): Promise<{ seconds: number; rejected: nu
     }
   };
   const client = async () => {
-    while (sent < total) {
+    while (sent < count) {
       const { status, body = '' } = await start(sent++);
       if (status === 202) continue;
       rejected += 1;
@@ -203,13 +216,13 @@ const fire = async (workload: Workload): Promise<{ seconds: number; rejected: nu
       else refusals.set(status, { count: 1, body: body.slice(0, 500) });
     }
   };
-  const progress = setInterval(() => process.stdout.write(`\raccepted ${sent}/${total}`), 500);
+  const progress = setInterval(() => process.stdout.write(`\raccepted ${sent}/${count}`), 500);
   await Promise.all(Array.from({ length: concurrency }, client));
   clearInterval(progress);
   const seconds = (performance.now() - started) / 1000;
   await pool.close();
   console.log(
-    `\raccepted ${total} in ${seconds.toFixed(1)} s (${(total / seconds).toFixed(0)}/s), ${rejected} not 202`,
+    `\raccepted ${count} in ${seconds.toFixed(1)} s (${(count / seconds).toFixed(0)}/s), ${rejected} not 202`,
   );
   for (const [status, { count, body }] of refusals) console.error(`  ${count} × ${status}, first: ${body}`);
   return { seconds, rejected };
@@ -281,9 +294,17 @@ try {
     await worker.waitFor(/worker ready/, 30_000);
     workers.push(worker);
   }
-  const workload = workflows ? await workflowRuns() : await agentExecutions();
+  const workloadOf = workflows ? workflowRuns : agentExecutions;
   const db = new pg.Client({ connectionString: databaseUrl });
   await db.connect();
+  if (warmup > 0) {
+    const warm = await workloadOf('warm-up');
+    process.stdout.write('warm-up: ');
+    const { rejected } = await fire(warm, warmup);
+    await measure(db, warm, warmup - rejected);
+    process.stdout.write('\n');
+  }
+  const workload = await workloadOf('throughput');
   // The database's own counters: transactions (each statement outside BEGIN … COMMIT is one)
   // and lock cycles broken (each aborts a transaction after deadlock_timeout). An idle backend
   // flushes its counts within 10 s (PostgreSQL 15), hence the wait; this tool's polling counts too.
@@ -319,6 +340,7 @@ try {
       provider: 'local, 0 ms',
       extra_worker_processes: workers.length,
       concurrency,
+      warm_up_starts: warmup,
     },
     [workload.noun]: r.n,
     failed: r.failed,
