@@ -7,7 +7,7 @@ import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqsApi, SqsError } from '../../shared/adapters/aws/sqs-api.ts';
 import { ensureQueues, type LocalServer, startLocalSqs } from '../../shared/local/sqs.ts';
-import type { QueueDef } from '../../shared/manifest.ts';
+import { type QueueDef, queues } from '../../shared/manifest.ts';
 
 const credentials = {
   accessKeyId: 'AKIDEXAMPLE',
@@ -15,17 +15,8 @@ const credentials = {
 };
 const region = 'eu-west-1';
 
-const queueDef: QueueDef = {
-  name: 'high',
-  priority: 'high',
-  consumer: 'workerHigh',
-  batchSize: 10,
-  batchingWindowSeconds: 0,
-  maxConcurrency: 2,
-  visibilityTimeoutSeconds: 30,
-  retentionSeconds: 3600,
-  retry: { retries: 1, baseDelaySeconds: 1, maxDelaySeconds: 1 },
-};
+/** The manifest's high queue, with a visibility timeout no test here waits out. */
+const queueDef: QueueDef = { ...queues.find((q) => q.name === 'high')!, visibilityTimeoutSeconds: 30 };
 
 let fauxqs: LocalServer;
 let sdk: SQSClient;

@@ -83,6 +83,20 @@ export interface CompletedCall {
 /** Rows per shared INSERT: beyond a few dozen, one statement holds the others' answers back. */
 const insertBatchLimit = 32;
 
+/**
+ * Model answers as statement parameters, one array per column, in the order the completion
+ * statements read them: output, provider, model_used, input_tokens, output_tokens, cost_usd, cached.
+ */
+export const callColumns = (calls: readonly CompletedCall[]): unknown[][] => [
+  calls.map((c) => c.output),
+  calls.map((c) => c.provider),
+  calls.map((c) => c.modelUsed),
+  calls.map((c) => c.inputTokens),
+  calls.map((c) => c.outputTokens),
+  calls.map((c) => c.costUsd),
+  calls.map((c) => c.cached),
+];
+
 /** Why a claim did not start an attempt. */
 export type ClaimRefusal =
   | { kind: 'missing' }
@@ -258,13 +272,7 @@ export class ExecutionRepository {
       [
         answers.map((a) => a.id),
         answers.map((a) => a.attempt),
-        answers.map((a) => a.call.output),
-        answers.map((a) => a.call.provider),
-        answers.map((a) => a.call.modelUsed),
-        answers.map((a) => a.call.inputTokens),
-        answers.map((a) => a.call.outputTokens),
-        answers.map((a) => a.call.costUsd),
-        answers.map((a) => a.call.cached),
+        ...callColumns(answers.map((a) => a.call)),
         answers.map((a) => a.silentUnderMs),
       ],
     );

@@ -10,7 +10,7 @@ import type {
 } from '../../domain/workflow.ts';
 import { slowWorkflowMs, stepOutputPattern } from '../../domain/workflow.ts';
 import type { Database, Queryable } from './db.ts';
-import { type CompletedCall, rollUpUsage, rollupShard } from './executions.ts';
+import { type CompletedCall, callColumns, rollUpUsage, rollupShard } from './executions.ts';
 import { sharedStatement } from './shared-statement.ts';
 import { keysetPage, qualified } from './sql.ts';
 
@@ -502,13 +502,7 @@ export class WorkflowRunRepository {
         answers.map((a) => a.attempt),
         answers.map((a) => a.renderedInput),
         answers.map((a) => a.model),
-        answers.map((a) => a.call.output),
-        answers.map((a) => a.call.provider),
-        answers.map((a) => a.call.modelUsed),
-        answers.map((a) => a.call.inputTokens),
-        answers.map((a) => a.call.outputTokens),
-        answers.map((a) => a.call.costUsd),
-        answers.map((a) => a.call.cached),
+        ...callColumns(answers.map((a) => a.call)),
         edges.map((e) => e.executionId),
         edges.map((e) => e.from),
         edges.map((e) => e.key),
