@@ -1,8 +1,11 @@
 // The lean SQS client against fauxqs (the SQS JSON protocol), and against small HTTP servers
 // for what fauxqs does not do: check signatures, fail, throttle, hang.
 import { createHash, createHmac } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqsApi, SqsError } from '../../shared/adapters/aws/sqs-api.ts';
@@ -212,6 +215,38 @@ describe('SqsApi on the wire', () => {
     } finally {
       signed.destroy();
       await server.close();
+    }
+  });
+
+  it('without credentials in its options or the environment, signs with the SDK chain (a profile file)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sqs-api-creds-'));
+    const file = join(dir, 'credentials');
+    await writeFile(
+      file,
+      '[switchyard-test]\naws_access_key_id = AKIDFROMPROFILE\naws_secret_access_key = profile-secret\n',
+    );
+    const saved = { ...process.env };
+    for (const name of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'])
+      delete process.env[name];
+    Object.assign(process.env, {
+      AWS_SHARED_CREDENTIALS_FILE: file,
+      AWS_CONFIG_FILE: join(dir, 'config'),
+      AWS_PROFILE: 'switchyard-test',
+      AWS_EC2_METADATA_DISABLED: 'true',
+    });
+    const server = await scriptedServer((_, res) => json(res, 200, {}));
+    const chained = new SqsApi({ endpoint: server.endpoint, region });
+    try {
+      await chained.changeMessageVisibility({ QueueUrl: 'q', ReceiptHandle: 'r', VisibilityTimeout: 0 });
+      const [request] = server.requests;
+      expect(String(request!.headers['authorization'])).toContain('Credential=AKIDFROMPROFILE/');
+      expect(request!.headers['authorization']).toBe(expectedAuthorization(request!, 'profile-secret'));
+    } finally {
+      for (const name of Object.keys(process.env)) if (!(name in saved)) delete process.env[name];
+      Object.assign(process.env, saved);
+      chained.destroy();
+      await server.close();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 
