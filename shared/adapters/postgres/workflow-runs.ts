@@ -297,7 +297,8 @@ export const completeStepsStatement = `WITH answer AS (
 
 /**
  * The statement that locks runs in id order, opening every transaction that changes a
- * run's steps (claim, completion, failure): concurrent completions of one run's steps
+ * run's steps (failure here; claim and completion take the same locks the same way first
+ * thing in their functions, migration 0005): concurrent completions of one run's steps
  * serialise (the fan-in count is exact) and no two transactions ever wait on each other
  * in opposite orders (no deadlock). It goes out with BEGIN in one round trip, so the ids
  * are literals: UUIDs only, anything else cannot match a run and is left out.
