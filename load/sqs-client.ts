@@ -10,7 +10,13 @@
  */
 import http from 'node:http';
 import { parseArgs } from 'node:util';
-import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
+import {
+  CreateQueueCommand,
+  DeleteMessageBatchCommand,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import { SqsApi, type SqsMessage } from '../shared/adapters/aws/sqs-api.ts';
 import { startLocalSqs } from '../shared/local/sqs.ts';
 
@@ -49,9 +55,6 @@ const deletions = (messages: readonly SqsMessage[]) =>
 type Round = (queueUrl: string) => Promise<number>;
 
 const sdkRound: Round = async (QueueUrl) => {
-  const { SendMessageBatchCommand, ReceiveMessageCommand, DeleteMessageBatchCommand } = await import(
-    '@aws-sdk/client-sqs'
-  );
   await sdk.send(new SendMessageBatchCommand({ QueueUrl, Entries: entries }));
   const { Messages = [] } = await sdk.send(new ReceiveMessageCommand(receive(QueueUrl)));
   await sdk.send(new DeleteMessageBatchCommand({ QueueUrl, Entries: deletions(Messages as SqsMessage[]) }));
