@@ -23,9 +23,8 @@ const { values, positionals } = parseArgs({
 const newestReport = async (): Promise<string | undefined> => {
   const dir = 'load/results';
   if (!existsSync(dir)) return undefined;
-  const reports = (await readdir(dir)).filter((name) => name.endsWith('.html')).sort();
-  // Names end in an ISO timestamp, so the last in order is the newest of a scenario; across
-  // scenarios, compare the timestamps themselves.
+  const reports = (await readdir(dir)).filter((name) => name.endsWith('.html'));
+  // Names end in the run's ISO timestamp: the newest report has the greatest one.
   const stamp = (name: string) => name.replace(/^.*?-(\d{4}-\d{2}-\d{2}T[\d-]+Z)\.html$/, '$1');
   const newest = reports.sort((a, b) => stamp(a).localeCompare(stamp(b))).at(-1);
   return newest && join(dir, newest);

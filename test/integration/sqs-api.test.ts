@@ -292,6 +292,31 @@ describe('SqsApi on the wire', () => {
     }
   });
 
+  it('reports a non-JSON error page (a proxy in between) by its status and text, retrying only a 5xx', async () => {
+    const server = await scriptedServer((n, res) => {
+      res.writeHead(n === 1 ? 403 : 502, { 'content-type': 'text/html' });
+      res.end(n === 1 ? '<html>Forbidden by proxy</html>' : '<html>Bad gateway</html>');
+    });
+    const proxied = new SqsApi({ endpoint: server.endpoint, region, credentials, maxAttempts: 2 });
+    try {
+      const forbidden = await proxied
+        .sendMessage({ QueueUrl: 'q', MessageBody: 'x' })
+        .catch((e: unknown) => e);
+      expect(forbidden).toBeInstanceOf(SqsError);
+      expect((forbidden as SqsError).code).toBe('HTTP403');
+      expect((forbidden as SqsError).message).toContain('Forbidden by proxy');
+      expect(server.requests).toHaveLength(1);
+      const badGateway = await proxied
+        .sendMessage({ QueueUrl: 'q', MessageBody: 'x' })
+        .catch((e: unknown) => e);
+      expect((badGateway as SqsError).code).toBe('HTTP502');
+      expect(server.requests).toHaveLength(3);
+    } finally {
+      proxied.destroy();
+      await server.close();
+    }
+  });
+
   it('times out a call that gets no answer, as a retryable network error', async () => {
     const server = await scriptedServer(() => {}); // never answers
     const impatient = new SqsApi({
