@@ -9,6 +9,16 @@ export interface KeysetPosition {
 export const encodeCursor = (position: KeysetPosition): string =>
   Buffer.from(JSON.stringify([position.createdAt.toISOString(), position.id]), 'utf8').toString('base64url');
 
+/**
+ * The instants a cursor may hold: rows are created now, and both PostgreSQL (4713 BC to
+ * 294276 AD) and JS Dates (±275760 years) can represent every one of them, so a forged date
+ * outside never reaches a query.
+ */
+export const cursorTimeBounds = {
+  min: Date.UTC(1970, 0, 1),
+  max: Date.UTC(9999, 11, 31, 23, 59, 59, 999),
+} as const;
+
 /** The position a cursor encodes, or undefined when it is not one of ours. */
 export const decodeCursor = (cursor: string): KeysetPosition | undefined => {
   if (cursor.length > 200 || !/^[A-Za-z0-9_-]+$/.test(cursor)) return undefined;
@@ -19,8 +29,11 @@ export const decodeCursor = (cursor: string): KeysetPosition | undefined => {
     if (typeof at !== 'string' || typeof id !== 'string' || !isUuid(id)) return undefined;
     const createdAt = new Date(at);
     // Only what encodeCursor writes: a forged or rolled-over date is not one of ours.
-    if (Number.isNaN(createdAt.getTime()) || createdAt.toISOString() !== at) return undefined;
-    return { createdAt, id };
+    const time = createdAt.getTime();
+    if (Number.isNaN(time) || time < cursorTimeBounds.min || time > cursorTimeBounds.max) return undefined;
+    if (createdAt.toISOString() !== at) return undefined;
+    // Ids in their canonical (lower-case) spelling, as every other id the API reads.
+    return { createdAt, id: id.toLowerCase() };
   } catch {
     return undefined;
   }

@@ -1,6 +1,7 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { ProblemError } from '../domain/errors.ts';
 import type { AuthMode } from '../manifest.ts';
 import { routeKey as keyOf, routes as manifestRoutes } from '../manifest.ts';
 import { config } from '../runtime/config.ts';
@@ -8,6 +9,7 @@ import { logger, metrics, metricsEnabled, metricsMiddleware } from '../runtime/o
 import { currentScope, newScope, runInScope } from '../runtime/request-scope.ts';
 import { tracingMiddleware } from '../runtime/tracing.ts';
 import type * as Auth from '../services/auth.ts';
+import { gatePathParameters, gateQuery } from './input-gate.ts';
 import { problemResponse } from './problem.ts';
 import { bearerToken, parseJsonBody, requestIdOf } from './request.ts';
 import { finalizeResponse } from './respond.ts';
@@ -89,11 +91,23 @@ const requestEnvelope = (): middy.MiddlewareObj<
   };
 };
 
-/** Every error becomes problem+json; ours are logged with their stack, the client's are not. */
+/**
+ * Every error becomes problem+json; ours are logged with their stack, the client's are not,
+ * dependency faults (503) and PostgreSQL data errors (400) with their message.
+ */
 const problemErrors = (): middy.MiddlewareObj<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2> => ({
   onError: (request) => {
     const response = problemResponse(request.error, request.event.rawPath);
     if (response.statusCode === 500) logger.error('request failed', request.error as Error);
+    // A dependency down (503) or a value the input gate let through but PostgreSQL refused: not
+    // the client's fault alone, so logged, with the underlying error.
+    else if (!(request.error instanceof ProblemError)) {
+      logger.warn('request refused on a dependency error', {
+        status: response.statusCode,
+        error: (request.error as Error)?.message,
+        code: (request.error as { code?: unknown })?.code,
+      });
+    }
     request.response = response;
   },
 });
@@ -116,14 +130,18 @@ export const createApiHandler = (handlers: RouteHandlers): ApiHandler => {
       auth === 'tenant' ? await (await authentication()).authenticateTenant(token) : undefined;
     if (auth === 'admin') await (await authentication()).authenticateAdmin(token);
     const method = event.requestContext.http.method;
+    const query = event.queryStringParameters ?? {};
+    // The input gate, after authentication (strangers do not get to spend our CPU) and before any
+    // handler: path parameters (ids in their canonical spelling), the query, then the body.
+    const pathParameters = event.pathParameters ? gatePathParameters(event.pathParameters) : {};
+    gateQuery(query);
     const request: ApiRequest = {
       routeKey: event.routeKey,
       method,
       path: event.rawPath,
-      pathParameters: event.pathParameters ?? {},
-      query: event.queryStringParameters ?? {},
+      pathParameters,
+      query,
       headers: event.headers ?? {},
-      // Parsed only after authentication: strangers do not get to spend our CPU.
       body: takesBody.has(method) ? parseJsonBody(event) : undefined,
       requestId: requestIdOf(event),
       principal,

@@ -1,5 +1,6 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { malformedJson, payloadTooLarge, unsupportedMediaType } from '../domain/errors.ts';
+import { gateJsonText, gateJsonValue } from './input-gate.ts';
 
 /** Our limit; API Gateway's own is 10 MB. */
 export const maxBodyBytes = 256 * 1024;
@@ -16,7 +17,9 @@ const jsonMediaType = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 
 /**
  * The JSON body of a request, or undefined when there is none. Size is checked before
- * anything else is done with it, the media type before parsing.
+ * anything else is done with it, the media type and the nesting depth (a linear scan) before
+ * parsing, and the parsed value passes the input gate (no NUL, unpaired surrogate, reserved
+ * key or non-finite number) before any handler sees it.
  */
 export const parseJsonBody = (event: APIGatewayProxyEventV2): unknown => {
   const raw = event.body;
@@ -26,11 +29,15 @@ export const parseJsonBody = (event: APIGatewayProxyEventV2): unknown => {
   if (size > maxBodyBytes) throw payloadTooLarge(maxBodyBytes);
   const contentType = event.headers?.['content-type'];
   if (!contentType || !jsonMediaType.test(contentType)) throw unsupportedMediaType();
+  gateJsonText(text);
+  let body: unknown;
   try {
-    return JSON.parse(text);
+    body = JSON.parse(text);
   } catch (error) {
     throw malformedJson(`The body is not valid JSON: ${(error as Error).message}`);
   }
+  gateJsonValue(body);
+  return body;
 };
 
 /** Bearer token from the Authorization header. */
