@@ -3,8 +3,15 @@ import en from 'zod/v4/locales/en.js';
 import type { FieldError } from '../domain/errors.ts';
 import { validationFailed } from '../domain/errors.ts';
 
-// zod/mini ships without messages; the English locale is a few KB.
-z.config(en());
+// zod/mini ships without messages; the English locale is a few KB. A missing value is
+// "is required" (the field is named next to it), not "expected string, received undefined".
+z.config({
+  ...en(),
+  customError: (issue) =>
+    (issue.code === 'invalid_type' || issue.code === 'invalid_union') && issue.input === undefined
+      ? 'is required'
+      : undefined,
+});
 
 /** Zod issues as per-field errors: `unknown field` for each key the schema does not allow. */
 export const toFieldErrors = (issues: readonly z.core.$ZodIssue[]): FieldError[] => {
