@@ -10,7 +10,10 @@ import { parseArgs } from 'node:util';
 const usage = `usage:
   npm run keys -- create <tenant> [--label <text>]   create a key (and the tenant if new); prints the key once
   npm run keys -- list [<tenant>]                    list keys (prefixes only)
-  npm run keys -- revoke <key-id>                    revoke a key`;
+  npm run keys -- revoke <key-id>                    revoke a key (again: rewrites its cache tombstone)
+
+exit codes: 0 done, 1 failed or no such key, 2 usage,
+            3 revoked in the database but the cache (REDIS_URL) could not be updated: rerun once it is reachable`;
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -45,7 +48,10 @@ process.env['POWERTOOLS_METRICS_DISABLED'] ??= 'true';
 const { migrate } = await import('../shared/adapters/postgres/migrate.ts');
 const { closeDatabase } = await import('../shared/adapters/postgres/db.ts');
 const { resetContainer } = await import('../shared/services/container.ts');
-const { createApiKey, listApiKeys, revokeApiKey } = await import('../shared/services/api-keys.ts');
+const { createApiKey, listApiKeys, revokeApiKey, RevocationNotEffective } = await import(
+  '../shared/services/api-keys.ts'
+);
+const { revocationBoundSeconds } = await import('../shared/services/auth.ts');
 
 let exitCode = 0;
 try {
@@ -64,15 +70,28 @@ try {
   } else {
     const revoked = await revokeApiKey(argument!).catch((error: Error) => {
       // A malformed id is the caller's mistake, not a crash.
-      if (/invalid input syntax for type uuid/.test(error.message)) return false;
+      if (/invalid input syntax for type uuid/.test(error.message)) return 'not-found' as const;
       throw error;
     });
-    console.log(revoked ? `revoked ${argument}` : `no active key with id ${argument}`);
-    if (!revoked) exitCode = 1;
+    if (revoked === 'not-found') {
+      console.log(`no key with id ${argument}`);
+      exitCode = 1;
+    } else {
+      console.log(
+        revoked === 'revoked'
+          ? `revoked ${argument}`
+          : `${argument} was already revoked; cache tombstone rewritten`,
+      );
+      if (!process.env['REDIS_URL'] && !stopEmbedded) {
+        console.error(
+          `note: REDIS_URL is not set, so no shared cache was updated: servers caching keys in Redis refuse this key within ${revocationBoundSeconds()} s`,
+        );
+      }
+    }
   }
 } catch (error) {
   console.error(error instanceof Error ? error.message : error);
-  exitCode = 1;
+  exitCode = error instanceof RevocationNotEffective ? 3 : 1;
 } finally {
   await closeDatabase();
   await resetContainer();

@@ -25,6 +25,8 @@ export interface RuntimeConfig {
   readonly webhooksAllowPrivate: boolean;
   /** Expose per-request query counts and timings in a `Server-Timing` header. */
   readonly serverTiming: boolean;
+  /** Cap of a workflow step's rendered input: over it the step fails, it is never sent or stored. */
+  readonly maxStepInputBytes: number;
   readonly queueUrls: Readonly<Record<'high' | 'default' | 'low', string | undefined>>;
   /** Where non-retryable messages go at once, and what operators inspect and redrive. */
   readonly dlqUrls: Readonly<Record<'high' | 'default' | 'low', string | undefined>>;
@@ -78,6 +80,7 @@ export const loadConfig = (env: Env = process.env): RuntimeConfig => {
       negativeTtlSeconds: intFrom(env, 'CACHE_NEGATIVE_TTL_SECONDS', 30, 1, 3_600),
     },
     serverTiming: boolFrom(env, 'SWITCHYARD_SERVER_TIMING', false),
+    maxStepInputBytes: intFrom(env, 'SWITCHYARD_MAX_STEP_INPUT_BYTES', 256 * 1024, 1024, 4 * 1024 * 1024),
     webhooksAllowPrivate: boolFrom(env, 'SWITCHYARD_WEBHOOKS_ALLOW_PRIVATE', false),
     queueUrls: {
       high: env['QUEUE_URL_HIGH'] || undefined,
@@ -106,7 +109,23 @@ export const config = (): RuntimeConfig => {
   return current;
 };
 
+let apiKeyTtl: number | undefined;
+
+/**
+ * CACHE_API_KEY_TTL_SECONDS (default 60, at most the L2 TTL): how long a key's principal may be
+ * cached, so a revoked key is refused within this (plus the L1 TTL) even if its cache entry
+ * could not be tombstoned. Read apart from RuntimeConfig, whose shape tests pin.
+ */
+export const apiKeyCacheTtlSeconds = (): number => {
+  apiKeyTtl ??= Math.min(
+    intFrom(process.env, 'CACHE_API_KEY_TTL_SECONDS', 60, 1, 3_600),
+    config().cache.l2TtlSeconds,
+  );
+  return apiKeyTtl;
+};
+
 /** For the local runtime and tests, which set the environment before the first request. */
 export const resetConfig = (): void => {
   current = undefined;
+  apiKeyTtl = undefined;
 };

@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { unauthorized } from '../domain/errors.ts';
 import type { Principal } from '../domain/tenant.ts';
 import { hashApiKey } from '../domain/tenant.ts';
-import { config } from '../runtime/config.ts';
+import { apiKeyCacheTtlSeconds, config } from '../runtime/config.ts';
 import { sharedCache, tenantRepository } from './container.ts';
 
 /** Cache key of an API key's principal, by hash so no key is ever a cache key. */
@@ -11,14 +11,30 @@ export const apiKeyCacheKey = (keyHash: string): string => `key:${keyHash}`;
 /** Revocation writes a tombstone at this version, superseding the live entry (version 1). */
 export const revokedKeyVersion = 2;
 
-/** Resolves an API key to its tenant: cached, so a warm request runs no query for it. */
+/**
+ * The longest a revoked key can still be accepted even if its tombstone never reached the
+ * cache (Redis down during the revocation): a principal lives at most CACHE_API_KEY_TTL_SECONDS
+ * in L2 (a live entry is never refreshed from a database that says "revoked"), then at most
+ * the L1 TTL in a container's memory.
+ */
+export const revocationBoundSeconds = (): number =>
+  apiKeyCacheTtlSeconds() + Math.ceil(config().cache.l1TtlMs / 1000);
+
+/**
+ * Resolves an API key to its tenant: cached, so a warm request runs no query for it; for a
+ * bounded time (see {@link revocationBoundSeconds}).
+ */
 export const authenticateTenant = async (key: string | undefined): Promise<Principal> => {
   if (!key) throw unauthorized();
   const keyHash = hashApiKey(key);
-  const principal = await sharedCache().get<Principal>(apiKeyCacheKey(keyHash), async () => {
-    const found = await tenantRepository().principalForKeyHash(keyHash);
-    return found ? { version: 1, value: found } : null;
-  });
+  const principal = await sharedCache().get<Principal>(
+    apiKeyCacheKey(keyHash),
+    async () => {
+      const found = await tenantRepository().principalForKeyHash(keyHash);
+      return found ? { version: 1, value: found } : null;
+    },
+    { ttlSeconds: apiKeyCacheTtlSeconds() },
+  );
   if (!principal) throw unauthorized();
   return principal;
 };
