@@ -16,6 +16,7 @@ import { requirePrincipal } from '../../shared/http/types.ts';
 import { validateBody } from '../../shared/http/validation.ts';
 import { recordAudit } from '../../shared/services/audit.ts';
 import { agentService } from '../../shared/services/container.ts';
+import { withIdempotencyKey } from '../../shared/services/idempotency.ts';
 
 const agents = agentService;
 
@@ -49,18 +50,20 @@ const listItem = (agent: AgentSummary): Record<string, unknown> => {
 
 export const handler = createApiHandler({
   'POST /v1/agents': async (request) => {
-    const { tenantId } = requirePrincipal(request);
-    const { agent, webhookSecret } = await agents().create(
-      tenantId,
-      validateBody(createAgentBody, request.body),
-    );
-    await recordAudit(requirePrincipal(request), {
-      action: 'agent.created',
-      resourceType: 'agent',
-      resourceId: agent.id,
-      requestId: request.requestId,
+    const principal = requirePrincipal(request);
+    const body = validateBody(createAgentBody, request.body);
+    return withIdempotencyKey(request, `${principal.tenantId}:${request.routeKey}`, async (idempotency) => {
+      const { agent, webhookSecret, replayed } = await agents().create(principal.tenantId, body, idempotency);
+      if (!replayed) {
+        await recordAudit(principal, {
+          action: 'agent.created',
+          resourceType: 'agent',
+          resourceId: agent.id,
+          requestId: request.requestId,
+        });
+      }
+      return agentResponse(201, agent, { location: `/v1/agents/${agent.id}` }, webhookSecret);
     });
-    return agentResponse(201, agent, { location: `/v1/agents/${agent.id}` }, webhookSecret);
   },
 
   'GET /v1/agents/{id}': async (request) => {

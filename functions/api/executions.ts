@@ -40,22 +40,35 @@ export const handler = createApiHandler({
     const wait = waitSecondsOf(request.query);
     const body = validateBody(createExecutionBody, request.body);
     const agentId = request.pathParameters['id']!;
-    return withIdempotencyKey(request, `${principal.tenantId}:${request.routeKey}:${agentId}`, async () => {
-      const trace = request.headers['x-amzn-trace-id'];
-      const accepted = await executions().accept(principal.tenantId, agentId, body, trace);
-      await recordAudit(principal, {
-        action: 'execution.created',
-        resourceType: 'execution',
-        resourceId: accepted.id,
-        requestId: request.requestId,
-      });
-      const location = { location: `/v1/executions/${accepted.id}` };
-      const current =
-        wait > 0 ? await executions().waitForFinish(principal.tenantId, accepted, wait) : accepted;
-      return isFinished(current.status)
-        ? executionResponse(200, current, location)
-        : executionResponse(202, current, location);
-    });
+    return withIdempotencyKey(
+      request,
+      `${principal.tenantId}:${request.routeKey}:${agentId}`,
+      async (idempotency) => {
+        const trace = request.headers['x-amzn-trace-id'];
+        const { execution: accepted, replayed } = await executions().accept(
+          principal.tenantId,
+          agentId,
+          body,
+          trace,
+          idempotency,
+        );
+        // A replay (the same Idempotency-Key and body) answers the existing execution as it is now.
+        if (!replayed) {
+          await recordAudit(principal, {
+            action: 'execution.created',
+            resourceType: 'execution',
+            resourceId: accepted.id,
+            requestId: request.requestId,
+          });
+        }
+        const location = { location: `/v1/executions/${accepted.id}` };
+        const current =
+          wait > 0 ? await executions().waitForFinish(principal.tenantId, accepted, wait) : accepted;
+        return isFinished(current.status)
+          ? executionResponse(200, current, location)
+          : executionResponse(202, current, location);
+      },
+    );
   },
 
   'GET /v1/executions/{id}': async (request) => {

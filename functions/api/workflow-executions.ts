@@ -42,19 +42,23 @@ export const handler = createApiHandler({
     return withIdempotencyKey(
       request,
       `${principal.tenantId}:${request.routeKey}:${workflowId}`,
-      async () => {
-        const accepted = await workflows().start(
+      async (idempotency) => {
+        const { run: accepted, replayed } = await workflows().start(
           principal.tenantId,
           workflowId,
           body,
           request.headers['x-amzn-trace-id'],
+          idempotency,
         );
-        await recordAudit(principal, {
-          action: 'workflow_execution.created',
-          resourceType: 'workflow_execution',
-          resourceId: accepted.id,
-          requestId: request.requestId,
-        });
+        // A replay (the same Idempotency-Key and body) answers the existing run as it is now.
+        if (!replayed) {
+          await recordAudit(principal, {
+            action: 'workflow_execution.created',
+            resourceType: 'workflow_execution',
+            resourceId: accepted.id,
+            requestId: request.requestId,
+          });
+        }
         const location = { location: `/v1/workflow-executions/${accepted.id}` };
         const current =
           wait > 0 ? await workflows().waitForFinish(principal.tenantId, accepted, wait) : { run: accepted };

@@ -15,6 +15,7 @@ import { requirePrincipal } from '../../shared/http/types.ts';
 import { validateBody } from '../../shared/http/validation.ts';
 import { recordAudit } from '../../shared/services/audit.ts';
 import { workflowService } from '../../shared/services/container.ts';
+import { withIdempotencyKey } from '../../shared/services/idempotency.ts';
 
 const workflows = workflowService;
 
@@ -47,12 +48,12 @@ const audit = (request: ApiRequest, action: string, id: string) =>
 export const handler = createApiHandler({
   'POST /v1/workflows': async (request) => {
     const { tenantId } = requirePrincipal(request);
-    const { workflow, webhookSecret } = await workflows().create(
-      tenantId,
-      validateBody(createWorkflowBody, request.body),
-    );
-    await audit(request, 'workflow.created', workflow.id);
-    return workflowResponse(201, workflow, { location: `/v1/workflows/${workflow.id}` }, webhookSecret);
+    const body = validateBody(createWorkflowBody, request.body);
+    return withIdempotencyKey(request, `${tenantId}:${request.routeKey}`, async (idempotency) => {
+      const { workflow, webhookSecret, replayed } = await workflows().create(tenantId, body, idempotency);
+      if (!replayed) await audit(request, 'workflow.created', workflow.id);
+      return workflowResponse(201, workflow, { location: `/v1/workflows/${workflow.id}` }, webhookSecret);
+    });
   },
 
   'GET /v1/workflows/{id}': async (request) => {

@@ -1,5 +1,6 @@
 import type { TwoTierCache } from '../adapters/cache/two-tier.ts';
 import type { AgentPatch, AgentRepository, ConditionalWrite } from '../adapters/postgres/agents.ts';
+import type { RowIdempotency } from '../adapters/postgres/idempotency.ts';
 import type {
   Agent,
   AgentListField,
@@ -12,6 +13,7 @@ import { conflict, notFound, preconditionFailed, validationFailed } from '../dom
 import { isUuid, newId } from '../domain/ids.ts';
 import { generateWebhookSecret, validateWebhookUrl } from '../domain/webhooks.ts';
 import { config } from '../runtime/config.ts';
+import { replayOrRefuse } from './idempotency.ts';
 
 /** Agents as the cache holds them: JSON, so dates travel as strings. */
 interface CachedAgent extends Omit<Agent, 'createdAt' | 'updatedAt'> {
@@ -61,10 +63,18 @@ export class AgentService {
     private readonly cache: TwoTierCache,
   ) {}
 
-  async create(tenantId: string, body: CreateAgentBody): Promise<AgentWrite> {
+  /**
+   * Under an Idempotency-Key the agent an earlier request created with the same body comes
+   * back (`replayed`; 422 for another body), with its webhook secret if it has not changed since.
+   */
+  async create(
+    tenantId: string,
+    body: CreateAgentBody,
+    idempotency?: RowIdempotency,
+  ): Promise<AgentWrite & { readonly replayed: boolean }> {
     const webhook = body.webhook_url ? newWebhook(body.webhook_url) : null;
     const now = new Date();
-    const agent = await this.repository.insert(
+    const inserted = await this.repository.insertOrFind(
       {
         id: newId(),
         tenantId,
@@ -79,9 +89,16 @@ export class AgentService {
         updatedAt: now,
       },
       webhook?.secret ?? null,
+      idempotency,
     );
-    await this.remember(agent);
-    return webhook ? { agent, webhookSecret: webhook.secret } : { agent };
+    const {
+      row: { webhookSecret, ...agent },
+      replayed,
+    } = replayOrRefuse(inserted, idempotency);
+    if (!replayed) await this.remember(agent);
+    // A replay shows the secret the first answer showed, unless a later write changed the agent.
+    const shown = replayed && agent.version !== 1 ? null : webhookSecret;
+    return shown ? { agent, webhookSecret: shown, replayed } : { agent, replayed };
   }
 
   async get(tenantId: string, id: string): Promise<Agent> {

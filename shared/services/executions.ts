@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { JobQueue } from '../adapters/aws/job-queue.ts';
 import type { ExecutionRepository } from '../adapters/postgres/executions.ts';
+import type { RowIdempotency } from '../adapters/postgres/idempotency.ts';
 import type { Agent } from '../domain/agent.ts';
 import { conflict, notFound } from '../domain/errors.ts';
 import type { CreateExecutionBody, Execution, ExecutionStatus } from '../domain/execution.ts';
@@ -8,6 +9,7 @@ import { isFinished } from '../domain/execution.ts';
 import { isUuid, newId } from '../domain/ids.ts';
 import { jobTypes, newJob } from '../domain/jobs.ts';
 import { logger, metrics } from '../runtime/observability.ts';
+import { orEarlier, replayOrRefuse } from './idempotency.ts';
 
 /** Finds an agent of a tenant (through the cache), or throws 404. */
 export type AgentLookup = (tenantId: string, agentId: string) => Promise<Agent>;
@@ -33,27 +35,43 @@ export class ExecutionService {
     private readonly findAgent: AgentLookup,
   ) {}
 
+  /**
+   * Under an Idempotency-Key the execution an earlier request started with the same body
+   * comes back (`replayed`, in its current state, not enqueued again; 422 for another body),
+   * even if its agent has been paused or deleted since.
+   */
   async accept(
     tenantId: string,
     agentId: string,
     body: CreateExecutionBody,
     trace?: string,
-  ): Promise<Execution> {
-    const agent = await this.findAgent(tenantId, agentId);
-    if (agent.status === 'paused')
-      throw conflict('The agent is paused; resume it (status "active") to execute it.');
-    const execution = await this.repository.insert({
-      id: newId(),
-      tenantId,
-      agentId: agent.id,
-      input: body.input,
-      metadata: body.metadata ?? null,
-      // A snapshot: edits to the agent after acceptance do not change this run.
-      model: agent.model,
-      systemPrompt: agent.systemPrompt,
-      configuration: agent.configuration,
-      queuedAt: new Date(),
-    });
+    idempotency?: RowIdempotency,
+  ): Promise<{ execution: Execution; replayed: boolean }> {
+    const { row: execution, replayed } = await orEarlier(
+      idempotency,
+      async () => {
+        const agent = await this.findAgent(tenantId, agentId);
+        if (agent.status === 'paused')
+          throw conflict('The agent is paused; resume it (status "active") to execute it.');
+        const inserted = await this.repository.insertOrFind({
+          id: newId(),
+          tenantId,
+          agentId: agent.id,
+          input: body.input,
+          metadata: body.metadata ?? null,
+          // A snapshot: edits to the agent after acceptance do not change this run.
+          model: agent.model,
+          systemPrompt: agent.systemPrompt,
+          configuration: agent.configuration,
+          queuedAt: new Date(),
+          ...(idempotency && { idempotency }),
+        });
+        return replayOrRefuse(inserted, idempotency);
+      },
+      async (key) => (isUuid(agentId) ? this.repository.findByKey(tenantId, agentId, key) : undefined),
+    );
+    // A replay's execution was enqueued by its first request (or is re-sent by the sweeper).
+    if (replayed) return { execution, replayed };
     try {
       await this.queue.enqueue('high', executeJob(execution, trace));
     } catch (error) {
@@ -64,7 +82,7 @@ export class ExecutionService {
         error: (error as Error).message,
       });
     }
-    return execution;
+    return { execution, replayed };
   }
 
   async get(tenantId: string, id: string): Promise<Execution> {

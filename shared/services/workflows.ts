@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { JobQueue } from '../adapters/aws/job-queue.ts';
 import type { TwoTierCache } from '../adapters/cache/two-tier.ts';
+import type { RowIdempotency } from '../adapters/postgres/idempotency.ts';
 import type { WorkflowRunRepository } from '../adapters/postgres/workflow-runs.ts';
 import type { WorkflowPatch, WorkflowRepository, WorkflowWrite } from '../adapters/postgres/workflows.ts';
 import type { FieldError } from '../domain/errors.ts';
@@ -25,6 +26,7 @@ import type {
 import { buildDefinition, isRunFinished, missingInputs } from '../domain/workflow.ts';
 import { config } from '../runtime/config.ts';
 import { logger, metrics } from '../runtime/observability.ts';
+import { orEarlier, replayOrRefuse } from './idempotency.ts';
 
 /** Workflows as the cache holds them: JSON, so dates travel as strings. */
 type Cached<T> = Omit<T, 'createdAt' | 'updatedAt'> & { createdAt: string; updatedAt: string };
@@ -102,32 +104,53 @@ export class WorkflowService {
     private readonly cache: TwoTierCache,
   ) {}
 
+  /**
+   * Under an Idempotency-Key the workflow an earlier request created with the same body comes
+   * back (`replayed`; 422 for another body), with its webhook secret if it has not changed
+   * since, even if its steps' agents have been deleted since.
+   */
   async create(
     tenantId: string,
     body: CreateWorkflowBody,
-  ): Promise<{ workflow: WorkflowWithSteps; webhookSecret?: string }> {
+    idempotency?: RowIdempotency,
+  ): Promise<{ workflow: WorkflowWithSteps; webhookSecret?: string; replayed: boolean }> {
     const steps = definitionOf(body.steps);
     const webhook = body.webhook_url ? newWebhook(body.webhook_url) : null;
     const now = new Date();
-    const written = this.settle(
-      await this.workflows.insert(
-        {
-          id: newId(),
-          tenantId,
-          name: body.name,
-          description: body.description ?? null,
-          onStepFailure: body.on_step_failure ?? 'fail',
-          webhookUrl: webhook?.url ?? null,
-          createdAt: now,
-          updatedAt: now,
-        },
-        steps,
-        webhook?.secret ?? null,
-      ),
-      steps,
+    type Created = { workflow: WorkflowWithSteps; webhookSecret: string | null };
+    const { row, replayed } = await orEarlier<Created>(
+      idempotency,
+      async () => {
+        const inserted = await this.workflows.insert(
+          {
+            id: newId(),
+            tenantId,
+            name: body.name,
+            description: body.description ?? null,
+            onStepFailure: body.on_step_failure ?? 'fail',
+            webhookUrl: webhook?.url ?? null,
+            createdAt: now,
+            updatedAt: now,
+          },
+          steps,
+          webhook?.secret ?? null,
+          idempotency,
+        );
+        if (inserted.kind === 'existing') return replayOrRefuse({ ...inserted, row: inserted }, idempotency);
+        const written = this.settle(inserted, steps);
+        return { row: { workflow: written, webhookSecret: webhook?.secret ?? null }, replayed: false };
+      },
+      async (key) => {
+        const found = await this.workflows.findByKey(tenantId, key);
+        return found && { ...found, row: found };
+      },
     );
-    await this.remember(written);
-    return webhook ? { workflow: written, webhookSecret: webhook.secret } : { workflow: written };
+    if (!replayed) await this.remember(row.workflow);
+    // A replay shows the secret the first answer showed, unless a later write changed the workflow.
+    const shown = replayed && row.workflow.version !== 1 ? null : row.webhookSecret;
+    return shown
+      ? { workflow: row.workflow, webhookSecret: shown, replayed }
+      : { workflow: row.workflow, replayed };
   }
 
   async get(tenantId: string, id: string): Promise<Workflow> {
@@ -223,27 +246,45 @@ export class WorkflowService {
     return steps;
   }
 
+  /**
+   * Under an Idempotency-Key the run an earlier request started with the same body comes
+   * back (`replayed`, in its current state, not enqueued again; 422 for another body), even
+   * if its workflow has been deleted or changed since.
+   */
   async start(
     tenantId: string,
     workflowId: string,
     body: CreateWorkflowRunBody,
     trace?: string,
-  ): Promise<WorkflowRun> {
-    const workflow = await this.getWithSteps(tenantId, workflowId);
-    const missing = missingInputs(workflow.steps, body.input);
-    if (missing.length > 0) throw validationFailed(missing);
-    const run = await this.runs.create({
-      id: newId(),
-      tenantId,
-      workflowId: workflow.id,
-      workflowVersion: workflow.version,
-      onStepFailure: workflow.onStepFailure,
-      input: body.input,
-      metadata: body.metadata ?? null,
-      steps: workflow.steps,
-      createdAt: new Date(),
-    });
-    const roots = workflow.steps.filter((step) => step.dependsOn.length === 0);
+    idempotency?: RowIdempotency,
+  ): Promise<{ run: WorkflowRun; replayed: boolean }> {
+    let steps: readonly StepDefinition[] = [];
+    const { row: run, replayed } = await orEarlier(
+      idempotency,
+      async () => {
+        const workflow = await this.getWithSteps(tenantId, workflowId);
+        const missing = missingInputs(workflow.steps, body.input);
+        if (missing.length > 0) throw validationFailed(missing);
+        steps = workflow.steps;
+        const created = await this.runs.createOrFind({
+          id: newId(),
+          tenantId,
+          workflowId: workflow.id,
+          workflowVersion: workflow.version,
+          onStepFailure: workflow.onStepFailure,
+          input: body.input,
+          metadata: body.metadata ?? null,
+          steps: workflow.steps,
+          createdAt: new Date(),
+          ...(idempotency && { idempotency }),
+        });
+        return replayOrRefuse(created, idempotency);
+      },
+      async (key) => (isUuid(workflowId) ? this.runs.findByKey(tenantId, workflowId, key) : undefined),
+    );
+    // A replay's steps were enqueued by its first request (or are re-sent by the sweeper).
+    if (replayed) return { run, replayed };
+    const roots = steps.filter((step) => step.dependsOn.length === 0);
     try {
       await Promise.all(
         roots.map((step) =>
@@ -258,7 +299,7 @@ export class WorkflowService {
         error: (error as Error).message,
       });
     }
-    return run;
+    return { run, replayed };
   }
 
   async getRun(tenantId: string, id: string): Promise<{ run: WorkflowRun; steps: StepRun[] }> {

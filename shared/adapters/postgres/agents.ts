@@ -1,5 +1,6 @@
 import type { Agent, AgentListField, AgentStatus, AgentSummary } from '../../domain/agent.ts';
 import type { Database } from './db.ts';
+import type { KeyedInsert, RowIdempotency } from './idempotency.ts';
 
 interface AgentRow {
   id: string;
@@ -68,10 +69,24 @@ export class AgentRepository {
   constructor(private readonly db: Database) {}
 
   async insert(agent: Agent, webhookSecret: string | null): Promise<Agent> {
+    return (await this.insertOrFind(agent, webhookSecret)).row;
+  }
+
+  /**
+   * Inserts an agent; under an Idempotency-Key an earlier request already used, inserts
+   * nothing and answers that request's agent (`existing`, with its webhook secret: a replay
+   * shows what the first answer showed), whatever crashed between its commit and now.
+   */
+  async insertOrFind(
+    agent: Agent,
+    webhookSecret: string | null,
+    idempotency?: RowIdempotency,
+  ): Promise<KeyedInsert<Agent & { webhookSecret: string | null }>> {
     const rows = await this.db.query<AgentRow>(
       `INSERT INTO agents (id, tenant_id, name, model, system_prompt, configuration, status, version,
-                           created_at, updated_at, webhook_url, webhook_secret)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11)
+                           created_at, updated_at, webhook_url, webhook_secret, idempotency_key, request_hash)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12, $13)
+       ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
        RETURNING ${agentColumns}`,
       [
         agent.id,
@@ -85,9 +100,38 @@ export class AgentRepository {
         agent.createdAt,
         agent.webhookUrl,
         webhookSecret,
+        idempotency?.key ?? null,
+        idempotency?.requestHash ?? null,
       ],
     );
-    return toAgent(rows[0]!);
+    if (rows[0]) return { kind: 'created', row: { ...toAgent(rows[0]), webhookSecret } };
+    // Only a key conflict inserts nothing; the earlier row is read in a statement of its own,
+    // which sees it (the INSERT waited for it to commit).
+    const existing = idempotency && (await this.findByKey(agent.tenantId, idempotency.key));
+    if (!existing) throw new Error('the agent insert wrote nothing and no row holds its key');
+    return existing;
+  }
+
+  /** The agent an Idempotency-Key created, deleted or not, with its webhook secret. */
+  async findByKey(
+    tenantId: string,
+    key: string,
+  ): Promise<KeyedInsert<Agent & { webhookSecret: string | null }> | undefined> {
+    const rows = await this.db.query<
+      AgentRow & { webhook_secret: string | null; request_hash: string | null }
+    >(
+      `SELECT ${agentColumns}, webhook_secret, request_hash
+         FROM agents WHERE tenant_id = $1 AND idempotency_key = $2`,
+      [tenantId, key],
+    );
+    const row = rows[0];
+    return (
+      row && {
+        kind: 'existing',
+        row: { ...toAgent(row), webhookSecret: row.webhook_secret },
+        requestHash: row.request_hash,
+      }
+    );
   }
 
   async findById(tenantId: string, id: string): Promise<Agent | null> {

@@ -1,5 +1,6 @@
 import type { Execution, ExecutionError, ExecutionStatus } from '../../domain/execution.ts';
 import type { Queryable } from './db.ts';
+import type { KeyedInsert, RowIdempotency } from './idempotency.ts';
 import { sharedStatement } from './shared-statement.ts';
 import { keysetPage, qualified } from './sql.ts';
 
@@ -68,6 +69,8 @@ export interface NewExecution {
   readonly systemPrompt: string;
   readonly configuration: Record<string, unknown>;
   readonly queuedAt: Date;
+  /** The request's Idempotency-Key: one execution per (tenant, agent, key). */
+  readonly idempotency?: RowIdempotency;
 }
 
 export interface CompletedCall {
@@ -82,6 +85,9 @@ export interface CompletedCall {
 
 /** Rows per shared INSERT: beyond a few dozen, one statement holds the others' answers back. */
 const insertBatchLimit = 32;
+
+/** An execution's Idempotency-Key with its scope (tenant, agent), as one map key. */
+const keyOf = (tenantId: string, agentId: string, key: string) => `${tenantId}/${agentId}/${key}`;
 
 /**
  * Model answers as statement parameters, one array per column, in the order the completion
@@ -143,24 +149,40 @@ export const rollUpUsage = (outcome: 'succeeded' | 'failed') => `
  * the statement that does not match changes nothing.
  */
 export class ExecutionRepository {
-  /** Accepts that arrive together (concurrent requests in one process) share one INSERT. */
-  readonly insert: (execution: NewExecution) => Promise<Execution> = sharedStatement(
+  /**
+   * Accepts that arrive together (concurrent requests in one process) share one INSERT. One
+   * under an Idempotency-Key that an earlier request already used is not inserted: the
+   * earlier execution comes back (`existing`), whatever crashed between its commit and now.
+   */
+  readonly insertOrFind: (execution: NewExecution) => Promise<KeyedInsert<Execution>> = sharedStatement(
     (executions) => this.insertMany(executions),
     insertBatchLimit,
   );
 
   constructor(private readonly db: Queryable) {}
 
-  private async insertMany(executions: readonly NewExecution[]): Promise<(Execution | undefined)[]> {
+  /** Inserts an execution; under a key already used, answers the earlier one. */
+  async insert(execution: NewExecution): Promise<Execution> {
+    return (await this.insertOrFind(execution)).row;
+  }
+
+  private async insertMany(
+    executions: readonly NewExecution[],
+  ): Promise<(KeyedInsert<Execution> | undefined)[]> {
     const column = <T>(pick: (execution: NewExecution) => T) => executions.map(pick);
+    // Without keys (the common case) the statement is the plain INSERT: no arbiter index to check.
+    const keyed = executions.some((e) => e.idempotency);
     const rows = await this.db.query<ExecutionRow>(
       `INSERT INTO executions (id, tenant_id, agent_id, status, input, metadata, model, system_prompt,
-                               configuration, queued_at, updated_at)
+                               configuration, queued_at, updated_at${keyed ? ', idempotency_key, request_hash' : ''})
        SELECT id, tenant_id, agent_id, 'queued', input, metadata, model, system_prompt, configuration,
-              queued_at, queued_at
+              queued_at, queued_at${keyed ? ', idempotency_key, request_hash' : ''}
          FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::jsonb[], $5::jsonb[], $6::text[], $7::text[],
-                     $8::jsonb[], $9::timestamptz[])
-              AS t (id, tenant_id, agent_id, input, metadata, model, system_prompt, configuration, queued_at)
+                     $8::jsonb[], $9::timestamptz[]${keyed ? ', $10::text[], $11::text[]' : ''})
+              AS t (id, tenant_id, agent_id, input, metadata, model, system_prompt, configuration, queued_at${
+                keyed ? ', idempotency_key, request_hash' : ''
+              })
+       ${keyed ? `ON CONFLICT (tenant_id, agent_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING` : ''}
        RETURNING ${resourceColumns}`,
       [
         column((e) => e.id),
@@ -172,10 +194,59 @@ export class ExecutionRepository {
         column((e) => e.systemPrompt),
         column((e) => JSON.stringify(e.configuration)),
         column((e) => e.queuedAt),
+        ...(keyed
+          ? [column((e) => e.idempotency?.key ?? null), column((e) => e.idempotency?.requestHash ?? null)]
+          : []),
       ],
     );
     const inserted = new Map(rows.map((row) => [row.id, toExecution(row)]));
-    return executions.map((execution) => inserted.get(execution.id));
+    const results: (KeyedInsert<Execution> | undefined)[] = executions.map((execution) => {
+      const row = inserted.get(execution.id);
+      return row && { kind: 'created', row };
+    });
+    // Not inserted under a key: an earlier request (or one earlier in this batch) holds it.
+    // Read in a statement of its own, which sees what committed meanwhile. If that read fails,
+    // only those requests fail (the others' rows are committed): their retry finds the row.
+    const taken = executions.flatMap((e, i) =>
+      results[i] === undefined && e.idempotency ? [{ ...e, key: e.idempotency.key }] : [],
+    );
+    if (taken.length > 0) {
+      const found = await this.findByKeys(taken).catch(() => new Map<string, KeyedInsert<Execution>>());
+      executions.forEach((e, i) => {
+        if (results[i] === undefined && e.idempotency) {
+          results[i] = found.get(keyOf(e.tenantId, e.agentId, e.idempotency.key));
+        }
+      });
+    }
+    return results;
+  }
+
+  /** The execution an Idempotency-Key started on this agent, if any. */
+  async findByKey(
+    tenantId: string,
+    agentId: string,
+    key: string,
+  ): Promise<KeyedInsert<Execution> | undefined> {
+    return (await this.findByKeys([{ tenantId, agentId, key }])).get(keyOf(tenantId, agentId, key));
+  }
+
+  private async findByKeys(
+    keys: readonly { tenantId: string; agentId: string; key: string }[],
+  ): Promise<Map<string, KeyedInsert<Execution>>> {
+    const rows = await this.db.query<ExecutionRow & { idempotency_key: string; request_hash: string | null }>(
+      `SELECT ${qualified('e', resourceColumns)}, e.idempotency_key, e.request_hash
+         FROM executions e
+         JOIN unnest($1::uuid[], $2::uuid[], $3::text[]) AS k(tenant_id, agent_id, key)
+           ON e.tenant_id = k.tenant_id AND e.agent_id = k.agent_id AND e.idempotency_key = k.key
+        WHERE e.idempotency_key IS NOT NULL`,
+      [keys.map((k) => k.tenantId), keys.map((k) => k.agentId), keys.map((k) => k.key)],
+    );
+    return new Map(
+      rows.map((row) => [
+        keyOf(row.tenant_id, row.agent_id, row.idempotency_key),
+        { kind: 'existing', row: toExecution(row), requestHash: row.request_hash },
+      ]),
+    );
   }
 
   async findById(tenantId: string, id: string): Promise<Execution | null> {

@@ -11,6 +11,7 @@ import type {
 import { slowWorkflowMs, stepOutputPattern } from '../../domain/workflow.ts';
 import type { Database, Queryable } from './db.ts';
 import { type CompletedCall, callColumns, rollUpUsage, rollupShard } from './executions.ts';
+import type { KeyedInsert, RowIdempotency } from './idempotency.ts';
 import { sharedStatement } from './shared-statement.ts';
 import { keysetPage, qualified } from './sql.ts';
 
@@ -319,10 +320,15 @@ export interface NewRun {
   readonly metadata: Record<string, unknown> | null;
   readonly steps: readonly StepDefinition[];
   readonly createdAt: Date;
+  /** The request's Idempotency-Key: one run per (tenant, workflow, key). */
+  readonly idempotency?: RowIdempotency;
 }
 
 /** Runs per shared start statement (each brings its steps). */
 const createBatchLimit = 16;
+
+/** A run's Idempotency-Key with its scope (tenant, workflow), as one map key. */
+const runKeyOf = (tenantId: string, workflowId: string, key: string) => `${tenantId}/${workflowId}/${key}`;
 
 /**
  * Workflow runs and their steps. Every state change is conditional (a step completes only
@@ -335,24 +341,37 @@ export class WorkflowRunRepository {
   /**
    * A run and all its steps in one statement: roots queued, the others waiting on their
    * dependencies. Starts that arrive together (concurrent requests in one process) share it.
+   * One under an Idempotency-Key that an earlier request already used is not created: the
+   * earlier run comes back (`existing`), whatever crashed between its commit and now.
    */
-  readonly create: (run: NewRun) => Promise<WorkflowRun> = sharedStatement(
+  readonly createOrFind: (run: NewRun) => Promise<KeyedInsert<WorkflowRun>> = sharedStatement(
     (runs) => this.createMany(runs),
     createBatchLimit,
   );
 
-  private async createMany(runs: readonly NewRun[]): Promise<(WorkflowRun | undefined)[]> {
+  /** Creates a run; under a key already used, answers the earlier one. */
+  async create(run: NewRun): Promise<WorkflowRun> {
+    return (await this.createOrFind(run)).row;
+  }
+
+  private async createMany(runs: readonly NewRun[]): Promise<(KeyedInsert<WorkflowRun> | undefined)[]> {
     const steps = runs.flatMap((run) => run.steps.map((step) => ({ run, step })));
+    // Without keys (the common case) the statement is the plain INSERT: no arbiter index to
+    // check. With keys, a run not inserted (its key taken) gets no steps either.
+    const keyed = runs.some((run) => run.idempotency);
     const rows = await this.db.query<RunRow>(
       `WITH run AS (
          INSERT INTO workflow_executions (id, tenant_id, workflow_id, workflow_version, on_step_failure, status,
-                                          input, metadata, step_count, created_at, updated_at)
+                                          input, metadata, step_count, created_at, updated_at${
+                                            keyed ? ', idempotency_key, request_hash' : ''
+                                          })
          SELECT id, tenant_id, workflow_id, workflow_version, on_step_failure, 'queued', input, metadata,
-                step_count, created_at, created_at
+                step_count, created_at, created_at${keyed ? ', idempotency_key, request_hash' : ''}
            FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[], $5::text[], $6::jsonb[], $7::jsonb[],
-                       $8::int[], $9::timestamptz[])
+                       $8::int[], $9::timestamptz[]${keyed ? ', $17::text[], $18::text[]' : ''})
                 AS r (id, tenant_id, workflow_id, workflow_version, on_step_failure, input, metadata, step_count,
-                      created_at)
+                      created_at${keyed ? ', idempotency_key, request_hash' : ''})
+         ${keyed ? 'ON CONFLICT (tenant_id, workflow_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING' : ''}
          RETURNING ${runColumns}
        ), steps AS (
          INSERT INTO workflow_step_runs (execution_id, key, tenant_id, position, agent_id, status, pending_deps,
@@ -363,6 +382,7 @@ export class WorkflowRunRepository {
            FROM unnest($10::uuid[], $11::text[], $12::uuid[], $13::int[], $14::uuid[], $15::int[],
                        $16::timestamptz[])
                 AS k (execution_id, key, tenant_id, position, agent_id, deps, at)
+         ${keyed ? 'WHERE k.execution_id IN (SELECT id FROM run)' : ''}
        )
        SELECT * FROM run`,
       [
@@ -382,10 +402,62 @@ export class WorkflowRunRepository {
         steps.map(({ step }) => step.agentId),
         steps.map(({ step }) => step.dependsOn.length),
         steps.map(({ run }) => run.createdAt),
+        ...(keyed
+          ? [
+              runs.map((run) => run.idempotency?.key ?? null),
+              runs.map((run) => run.idempotency?.requestHash ?? null),
+            ]
+          : []),
       ],
     );
     const created = new Map(rows.map((row) => [row.id, toRun(row)]));
-    return runs.map((run) => created.get(run.id));
+    const results: (KeyedInsert<WorkflowRun> | undefined)[] = runs.map((run) => {
+      const row = created.get(run.id);
+      return row && { kind: 'created', row };
+    });
+    // Not created under a key: an earlier request (or one earlier in this batch) holds it.
+    // Read in a statement of its own, which sees what committed meanwhile. If that read fails,
+    // only those requests fail (the others' runs are committed): their retry finds the run.
+    const taken = runs.flatMap((run, i) =>
+      results[i] === undefined && run.idempotency ? [{ ...run, key: run.idempotency.key }] : [],
+    );
+    if (taken.length > 0) {
+      const found = await this.findByKeys(taken).catch(() => new Map<string, KeyedInsert<WorkflowRun>>());
+      runs.forEach((run, i) => {
+        if (results[i] === undefined && run.idempotency) {
+          results[i] = found.get(runKeyOf(run.tenantId, run.workflowId, run.idempotency.key));
+        }
+      });
+    }
+    return results;
+  }
+
+  /** The run an Idempotency-Key started on this workflow, if any. */
+  async findByKey(
+    tenantId: string,
+    workflowId: string,
+    key: string,
+  ): Promise<KeyedInsert<WorkflowRun> | undefined> {
+    return (await this.findByKeys([{ tenantId, workflowId, key }])).get(runKeyOf(tenantId, workflowId, key));
+  }
+
+  private async findByKeys(
+    keys: readonly { tenantId: string; workflowId: string; key: string }[],
+  ): Promise<Map<string, KeyedInsert<WorkflowRun>>> {
+    const rows = await this.db.query<RunRow & { idempotency_key: string; request_hash: string | null }>(
+      `SELECT ${qualified('r', runColumns)}, r.idempotency_key, r.request_hash
+         FROM workflow_executions r
+         JOIN unnest($1::uuid[], $2::uuid[], $3::text[]) AS k(tenant_id, workflow_id, key)
+           ON r.tenant_id = k.tenant_id AND r.workflow_id = k.workflow_id AND r.idempotency_key = k.key
+        WHERE r.idempotency_key IS NOT NULL`,
+      [keys.map((k) => k.tenantId), keys.map((k) => k.workflowId), keys.map((k) => k.key)],
+    );
+    return new Map(
+      rows.map((row) => [
+        runKeyOf(row.tenant_id, row.workflow_id, row.idempotency_key),
+        { kind: 'existing', row: toRun(row), requestHash: row.request_hash },
+      ]),
+    );
   }
 
   /** A run, with its steps when asked, in one query. */

@@ -7,6 +7,7 @@ import type {
   WorkflowWithSteps,
 } from '../../domain/workflow.ts';
 import type { Database, Queryable } from './db.ts';
+import type { RowIdempotency } from './idempotency.ts';
 
 interface WorkflowRow {
   id: string;
@@ -84,6 +85,17 @@ export type WorkflowWrite =
   | { kind: 'stale' }
   | { kind: 'missing-agents'; agentIds: string[] };
 
+/** A creation: as any write, or the workflow an earlier request created under the same Idempotency-Key. */
+export type WorkflowInsert =
+  | WorkflowWrite
+  | {
+      kind: 'existing';
+      workflow: WorkflowWithSteps;
+      /** Its webhook secret, shown again by a replay of the creation that set it. */
+      webhookSecret: string | null;
+      requestHash: string | null;
+    };
+
 /**
  * The agents of a definition, locked against deletion until the transaction commits
  * (FOR SHARE): an agent deleted meanwhile is reported missing, never referenced.
@@ -132,18 +144,25 @@ const insertSteps = (tx: Queryable, workflowId: string, version: number, steps: 
 export class WorkflowRepository {
   constructor(private readonly db: Database) {}
 
+  /**
+   * A workflow with its first version's steps, in one transaction. Under an Idempotency-Key
+   * an earlier request already used, creates nothing and answers that request's workflow
+   * (`existing`), whatever crashed between its commit and now.
+   */
   async insert(
     workflow: Omit<Workflow, 'version' | 'stepCount'>,
     steps: readonly StepDefinition[],
     webhookSecret: string | null,
-  ): Promise<WorkflowWrite> {
-    return this.db.transaction(async (tx) => {
+    idempotency?: RowIdempotency,
+  ): Promise<WorkflowInsert> {
+    const written = await this.db.transaction(async (tx): Promise<WorkflowWrite | { kind: 'taken' }> => {
       const missing = await lockAgents(tx, workflow.tenantId, steps);
       if (missing.length > 0) return { kind: 'missing-agents', agentIds: missing };
       const rows = await tx.query<WorkflowRow>(
         `INSERT INTO workflows (id, tenant_id, name, description, on_step_failure, webhook_url, webhook_secret,
-                                version, step_count, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9, $9)
+                                version, step_count, created_at, updated_at, idempotency_key, request_hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9, $9, $10, $11)
+         ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
          RETURNING ${workflowColumns}`,
         [
           workflow.id,
@@ -155,11 +174,43 @@ export class WorkflowRepository {
           webhookSecret,
           steps.length,
           workflow.createdAt,
+          idempotency?.key ?? null,
+          idempotency?.requestHash ?? null,
         ],
       );
+      if (!rows[0]) return { kind: 'taken' };
       await insertSteps(tx, workflow.id, 1, steps);
-      return { kind: 'done', workflow: { ...toWorkflow(rows[0]!), steps } };
+      return { kind: 'done', workflow: { ...toWorkflow(rows[0]), steps } };
     });
+    if (written.kind !== 'taken') return written;
+    // Only a key conflict inserts nothing; the earlier row is read after this transaction,
+    // in a statement that sees it (the INSERT waited for it to commit).
+    const existing = idempotency && (await this.findByKey(workflow.tenantId, idempotency.key));
+    if (!existing) throw new Error('the workflow insert wrote nothing and no row holds its key');
+    return existing;
+  }
+
+  /** The workflow an Idempotency-Key created (deleted or not), with its current steps. */
+  async findByKey(
+    tenantId: string,
+    key: string,
+  ): Promise<Extract<WorkflowInsert, { kind: 'existing' }> | undefined> {
+    const rows = await this.db.query<
+      WorkflowRow & { steps: StepJson[] | null; webhook_secret: string | null; request_hash: string | null }
+    >(
+      `SELECT ${qualifiedWorkflowColumns}, ${stepsJson}, w.webhook_secret, w.request_hash
+         FROM workflows w WHERE w.tenant_id = $1 AND w.idempotency_key = $2`,
+      [tenantId, key],
+    );
+    const row = rows[0];
+    return (
+      row && {
+        kind: 'existing',
+        workflow: { ...toWorkflow(row), steps: (row.steps ?? []).map(toStepDefinition) },
+        webhookSecret: row.webhook_secret,
+        requestHash: row.request_hash,
+      }
+    );
   }
 
   async findById(tenantId: string, id: string): Promise<Workflow | null> {
