@@ -1,4 +1,4 @@
-import { isUuid } from './ids.ts';
+import { canonicalId, isUuid } from './ids.ts';
 
 /** Keyset position: the sort key of the last row of a page. Opaque to clients. */
 export interface KeysetPosition {
@@ -33,7 +33,7 @@ export const decodeCursor = (cursor: string): KeysetPosition | undefined => {
     if (Number.isNaN(time) || time < cursorTimeBounds.min || time > cursorTimeBounds.max) return undefined;
     if (createdAt.toISOString() !== at) return undefined;
     // Ids in their canonical (lower-case) spelling, as every other id the API reads.
-    return { createdAt, id: id.toLowerCase() };
+    return { createdAt, id: canonicalId(id) };
   } catch {
     return undefined;
   }

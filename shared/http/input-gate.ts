@@ -1,6 +1,6 @@
 import type { FieldError } from '../domain/errors.ts';
 import { badRequest, invalidQuery, validationFailed } from '../domain/errors.ts';
-import { isUuid } from '../domain/ids.ts';
+import { canonicalId } from '../domain/ids.ts';
 
 /**
  * The one gate every request's input passes before a handler sees it: bodies, query strings and
@@ -203,6 +203,3 @@ export const gatePathParameters = (
   if (errors) throw badRequest('A path parameter is not acceptable text.', errors);
   return canonical;
 };
-
-/** The canonical (lower-case) spelling of a UUID; any other value unchanged. */
-export const canonicalId = (value: string): string => (isUuid(value) ? value.toLowerCase() : value);

@@ -2,9 +2,9 @@ import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { cursorTimeBounds, decodeCursor, encodeCursor } from '../../shared/domain/cursor.ts';
 import { ProblemError } from '../../shared/domain/errors.ts';
+import { canonicalId } from '../../shared/domain/ids.ts';
 import {
   bodyProblems,
-  canonicalId,
   gatePathParameters,
   gateQuery,
   inputLimits,
