@@ -4,6 +4,7 @@ import { MemoryCache } from '../../shared/adapters/cache/memory.ts';
 import { RedisCache } from '../../shared/adapters/cache/redis.ts';
 import { TwoTierCache } from '../../shared/adapters/cache/two-tier.ts';
 import { describeRealServers, startRedis } from '../support/real-servers.ts';
+import { startTcpProxy } from '../support/tcp-proxy.ts';
 
 const l1TtlMs = 150;
 const options = { l2TtlSeconds: 60, negativeTtlSeconds: 5, negativeL1TtlMs: l1TtlMs };
@@ -184,6 +185,85 @@ describeRealServers('two-tier cache when Redis goes away', () => {
       expect(source.loads).toBe(1);
     } finally {
       await unreachable.close();
+    }
+  });
+});
+
+describeRealServers('two-tier cache: writes during an outage are not undone', (servers) => {
+  const clients: RedisCache[] = [];
+  const redis = (url: string) => {
+    const client = new RedisCache(url);
+    clients.push(client);
+    return client;
+  };
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.close()));
+  });
+  const waitReady = async (client: RedisCache) => {
+    const deadline = Date.now() + 5_000;
+    while (!client.ready && Date.now() < deadline) await sleep(20);
+    expect(client.ready).toBe(true);
+  };
+
+  it('a generation bump makes every earlier entry a miss; a writer with an old generation restamps', async () => {
+    const a = redis(servers.redisUrl);
+    const b = redis(servers.redisUrl);
+    const source = row({ version: 1, value: 'v1' });
+    expect(await container(a).get('gen:k', source.load)).toBe('v1');
+    expect(await container(b).get('gen:k', source.load)).toBe('v1');
+    expect(source.loads).toBe(1);
+    const before = await a.bumpGeneration();
+    expect(await a.bumpGeneration()).toBeGreaterThan(before);
+    // b still stamps with the generation it saw last: its write is stamped again, not lost.
+    expect(await container(b).get('gen:k', source.load)).toBe('v1');
+    expect(source.loads).toBe(2);
+    await a.bumpGeneration();
+    await container(b).put('gen:k', 2, 'v2');
+    source.set({ version: 2, value: 'v2' });
+    expect(await container(redis(servers.redisUrl)).get('gen:k', source.load)).toBe('v2');
+    expect(source.loads).toBe(2);
+  });
+
+  it('a hung Redis (commands time out, then run late): the writer repairs L2 before trusting it', async () => {
+    const proxy = await startTcpProxy(servers.redisUrl);
+    try {
+      const viaProxy = redis(proxy.url);
+      const writer = container(viaProxy);
+      const source = row({ version: 1, value: 'active' });
+      expect(await writer.get('hung', source.load)).toBe('active');
+      proxy.stall();
+      source.set({ version: 2, value: 'paused' });
+      await writer.put('hung', 2, 'paused');
+      expect(writer.degraded).toBe(true);
+      // The stalled setIfNewer may still run when Redis resumes; either way L2 ends at version 2.
+      await proxy.restore();
+      await sleep(l1TtlMs + 20);
+      expect(await writer.get('hung', source.load)).toBe('paused');
+      expect(await container(redis(servers.redisUrl)).get('hung', source.load)).toBe('paused');
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('Redis cut while a write fails: on reconnection the writer writes it, before any other container reads', async () => {
+    const proxy = await startTcpProxy(servers.redisUrl);
+    try {
+      const viaProxy = redis(proxy.url);
+      const writer = container(viaProxy);
+      const source = row({ version: 1, value: 'active' });
+      expect(await writer.get('cut', source.load)).toBe('active');
+      await proxy.cut();
+      source.set({ version: 2, value: 'paused' });
+      await writer.put('cut', 2, 'paused');
+      await proxy.restore();
+      await waitReady(viaProxy);
+      await viaProxy.ping(); // after the writes sent on reconnection, on the same connection
+      const loads = source.loads;
+      expect(await container(redis(servers.redisUrl)).get('cut', source.load)).toBe('paused');
+      expect(source.loads).toBe(loads); // from L2: the deferred put was written
+      expect(writer.degraded).toBe(false);
+    } finally {
+      await proxy.close();
     }
   });
 });
