@@ -200,6 +200,13 @@ export const routes = [
     summary: 'Get a workflow execution with its steps',
   },
   {
+    method: 'GET',
+    path: '/v1/workflow-executions/{id}/steps/{key}',
+    function: 'workflowExecutions',
+    auth: 'tenant',
+    summary: "One step of a workflow execution with its whole input and output (a run's view clips them)",
+  },
+  {
     method: 'POST',
     path: '/v1/workflow-executions/{id}/cancel',
     function: 'workflowExecutions',

@@ -4,6 +4,7 @@ import {
   createWorkflowRunBody,
   isRunFinished,
   toRunResource,
+  toStepResource,
   workflowPageLimit,
   workflowRunStatuses,
 } from '../../shared/domain/workflow.ts';
@@ -76,6 +77,21 @@ export const handler = createApiHandler({
     const { tenantId } = requirePrincipal(request);
     const { run, steps } = await workflows().getRun(tenantId, request.pathParameters['id']!);
     return runResponse(200, run, steps);
+  },
+
+  'GET /v1/workflow-executions/{id}/steps/{key}': async (request) => {
+    const { tenantId } = requirePrincipal(request);
+    const step = await workflows().getRunStep(
+      tenantId,
+      request.pathParameters['id']!,
+      request.pathParameters['key']!,
+    );
+    return {
+      status: 200,
+      body: toStepResource(step),
+      // A finished step never changes again.
+      cacheControl: step.completedAt ? 'private, max-age=86400' : 'private, no-cache',
+    };
   },
 
   'POST /v1/workflow-executions/{id}/cancel': async (request) => {

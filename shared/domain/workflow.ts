@@ -74,7 +74,9 @@ export interface WorkflowSummary extends Workflow {
   readonly lastExecutionAt: Date | null;
 }
 
-const stepKey = z.string().check(z.regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/, 'letters, digits, _ or -, ≤ 64'));
+const stepKeyPattern = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
+const stepKey = z.string().check(z.regex(stepKeyPattern, 'letters, digits, _ or -, ≤ 64'));
+export const isStepKey = (value: string): boolean => stepKeyPattern.test(value);
 const name = z.string().check(z.trim(), z.minLength(1), z.maxLength(200));
 const description = z.nullable(z.string().check(z.maxLength(2_000)));
 const webhookUrl = z.nullable(z.string().check(z.maxLength(2048)));
@@ -169,22 +171,69 @@ const lookup = (value: unknown, path: readonly string[]): { found: boolean; valu
 const asText = (value: unknown): string =>
   typeof value === 'string' ? value : value === undefined ? '' : JSON.stringify(value);
 
-/** Renders a validated template; a value that is not text is inserted as JSON. */
+/** A rendered step input over the cap: the step fails at once, since a retry renders the same. */
+export class RenderedInputTooLarge extends Error {
+  override name = 'RenderedInputTooLarge';
+  constructor(readonly limitBytes: number) {
+    super(
+      `the rendered step input exceeds ${limitBytes} bytes (SWITCHYARD_MAX_STEP_INPUT_BYTES); ` +
+        'reference a smaller part of the input, e.g. {{input.field}}, or fewer copies of it',
+    );
+  }
+}
+
+/** Default cap of a rendered step input: the same as a request body's. */
+export const defaultMaxStepInputBytes = 256 * 1024;
+
+/**
+ * Renders a validated template; a value that is not text is inserted as JSON. Stops as soon
+ * as the text would pass `maxBytes`, so `{{input}}` repeated a thousand times over a large
+ * input costs one rendering of each reference, never the whole product.
+ */
 export const renderTemplate = (
   template: string,
   input: unknown,
   stepOutputs: Readonly<Record<string, string | null>>,
-): string =>
-  template.replace(placeholder, (whole, expression: string) => {
-    const inputMatch = inputReference.exec(expression);
-    if (inputMatch) {
-      const found = lookup(input, (inputMatch[1] ?? '').split('.').filter(Boolean));
-      return found.found ? asText(found.value) : '';
+  maxBytes: number = defaultMaxStepInputBytes,
+): string => {
+  const rendered = new Map<string, { text: string; bytes: number }>();
+  let total = 0;
+  const charge = (text: string, bytes: number = Buffer.byteLength(text)): string => {
+    total += bytes;
+    if (total > maxBytes) throw new RenderedInputTooLarge(maxBytes);
+    return text;
+  };
+  let last = 0;
+  let out = '';
+  for (const match of template.matchAll(placeholder)) {
+    out += charge(template.slice(last, match.index));
+    last = match.index + match[0].length;
+    const expression = match[1] ?? '';
+    let piece = rendered.get(expression);
+    if (!piece) {
+      const text = renderReference(expression, input, stepOutputs) ?? match[0];
+      piece = { text, bytes: Buffer.byteLength(text) };
+      rendered.set(expression, piece);
     }
-    const stepMatch = stepReference.exec(expression);
-    if (stepMatch) return Object.hasOwn(stepOutputs, stepMatch[1]!) ? (stepOutputs[stepMatch[1]!] ?? '') : '';
-    return whole;
-  });
+    out += charge(piece.text, piece.bytes);
+  }
+  return out + charge(template.slice(last));
+};
+
+const renderReference = (
+  expression: string,
+  input: unknown,
+  stepOutputs: Readonly<Record<string, string | null>>,
+): string | undefined => {
+  const inputMatch = inputReference.exec(expression);
+  if (inputMatch) {
+    const found = lookup(input, (inputMatch[1] ?? '').split('.').filter(Boolean));
+    return found.found ? asText(found.value) : '';
+  }
+  const stepMatch = stepReference.exec(expression);
+  if (stepMatch) return Object.hasOwn(stepOutputs, stepMatch[1]!) ? (stepOutputs[stepMatch[1]!] ?? '') : '';
+  return undefined;
+};
 
 /** The step keys a step's template reads the output of. */
 export const referencedSteps = (template: string): string[] => {
@@ -384,7 +433,16 @@ export interface StepRun {
   readonly queuedAt: Date | null;
   readonly startedAt: Date | null;
   readonly completedAt: Date | null;
+  /** Read clipped to `inlineStepTextChars` (in a run's view); the step's own route has it whole. */
+  readonly inputTruncated?: boolean;
+  readonly outputTruncated?: boolean;
 }
+
+/**
+ * Longest step input or output a run shows inline, in characters: 50 steps × 2 × 16 K keeps
+ * any run's response well under Lambda's 6 MB, whatever its steps produced.
+ */
+export const inlineStepTextChars = 16_384;
 
 export interface WorkflowRun {
   readonly id: string;
@@ -421,6 +479,9 @@ export const toStepResource = (step: StepRun) => ({
   attempts: step.attempts,
   input: step.input,
   output: step.output,
+  // Clipped: the full values are at /v1/workflow-executions/{id}/steps/{key}.
+  input_truncated: step.inputTruncated === true,
+  output_truncated: step.outputTruncated === true,
   error: step.error,
   model_used: step.modelUsed ?? step.model,
   usage: {

@@ -11,6 +11,7 @@ import { createExecutionBody, executionStatuses, maxWaitSeconds } from '../domai
 import {
   createWorkflowBody,
   createWorkflowRunBody,
+  inlineStepTextChars,
   stepStatuses,
   updateWorkflowBody,
   workflowPageLimit,
@@ -134,6 +135,29 @@ const workflowSchema = {
   },
 };
 
+const stepRunSchema = {
+  type: 'object',
+  properties: {
+    key: { type: 'string' },
+    agent_id: { type: 'string', format: 'uuid' },
+    status: { type: 'string', enum: [...stepStatuses] },
+    attempts: { type: 'integer' },
+    input: { type: ['string', 'null'] },
+    output: { type: ['string', 'null'] },
+    input_truncated: {
+      type: 'boolean',
+      description: `In a run's view, inputs over ${inlineStepTextChars} characters are clipped; the step's own route has them whole`,
+    },
+    output_truncated: {
+      type: 'boolean',
+      description: `In a run's view, outputs over ${inlineStepTextChars} characters are clipped; the step's own route has them whole`,
+    },
+    error: { type: ['object', 'null'] },
+    usage: usageSchema,
+    duration_ms: { type: ['integer', 'null'] },
+  },
+};
+
 const workflowRunSchema = {
   type: 'object',
   required: ['id', 'workflow_id', 'workflow_version', 'status', 'step_count', 'usage', 'created_at'],
@@ -152,23 +176,7 @@ const workflowRunSchema = {
     started_at: { type: ['string', 'null'], format: 'date-time' },
     completed_at: { type: ['string', 'null'], format: 'date-time' },
     duration_ms: { type: ['integer', 'null'] },
-    steps: {
-      type: 'array',
-      items: {
-        type: 'object',
-        properties: {
-          key: { type: 'string' },
-          agent_id: { type: 'string', format: 'uuid' },
-          status: { type: 'string', enum: [...stepStatuses] },
-          attempts: { type: 'integer' },
-          input: { type: ['string', 'null'] },
-          output: { type: ['string', 'null'] },
-          error: { type: ['object', 'null'] },
-          usage: usageSchema,
-          duration_ms: { type: ['integer', 'null'] },
-        },
-      },
-    },
+    steps: { type: 'array', items: stepRunSchema },
   },
 };
 
@@ -245,6 +253,7 @@ const docs: Record<string, RouteDoc> = {
     response: { status: 200, schema: workflowRunSchema },
     conditional: 'read',
   },
+  'GET /v1/workflow-executions/{id}/steps/{key}': { response: { status: 200, schema: stepRunSchema } },
   'POST /v1/workflow-executions/{id}/cancel': { response: { status: 200, schema: workflowRunSchema } },
   'POST /v1/agents/{id}/executions': {
     body: createExecutionBody,

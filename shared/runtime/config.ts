@@ -27,6 +27,11 @@ export interface RuntimeConfig {
   readonly serverTiming: boolean;
   /** Cap of a workflow step's rendered input: over it the step fails, it is never sent or stored. */
   readonly maxStepInputBytes: number;
+  /**
+   * How long a worker's claim on an execution or step lasts; unset: the high worker's
+   * timeout + 30 s (90 s), so only a dead worker loses it. Shorter only for tests.
+   */
+  readonly claimLeaseSeconds: number | undefined;
   readonly queueUrls: Readonly<Record<'high' | 'default' | 'low', string | undefined>>;
   /** Where non-retryable messages go at once, and what operators inspect and redrive. */
   readonly dlqUrls: Readonly<Record<'high' | 'default' | 'low', string | undefined>>;
@@ -81,6 +86,9 @@ export const loadConfig = (env: Env = process.env): RuntimeConfig => {
     },
     serverTiming: boolFrom(env, 'SWITCHYARD_SERVER_TIMING', false),
     maxStepInputBytes: intFrom(env, 'SWITCHYARD_MAX_STEP_INPUT_BYTES', 256 * 1024, 1024, 4 * 1024 * 1024),
+    claimLeaseSeconds: env['SWITCHYARD_CLAIM_LEASE_SECONDS']
+      ? intFrom(env, 'SWITCHYARD_CLAIM_LEASE_SECONDS', 90, 5, 3_600)
+      : undefined,
     webhooksAllowPrivate: boolFrom(env, 'SWITCHYARD_WEBHOOKS_ALLOW_PRIVATE', false),
     queueUrls: {
       high: env['QUEUE_URL_HIGH'] || undefined,

@@ -19,12 +19,14 @@ import { costUsd } from '../domain/pricing.ts';
 import type { StepDefinition } from '../domain/workflow.ts';
 import {
   downstreamOf,
+  RenderedInputTooLarge,
   referencedSteps,
   renderTemplate,
   slowWorkflowMs,
   stepLimits,
   stepRetryDelaySeconds,
 } from '../domain/workflow.ts';
+import { config } from '../runtime/config.ts';
 import { logger, metrics } from '../runtime/observability.ts';
 import type { JobContext } from '../workers/consumer.ts';
 import { answerCall, type CallWatch, type CompleteCall, watchCall } from './execution-runner.ts';
@@ -95,6 +97,8 @@ interface PreparedStep {
   readonly steps: readonly StepDefinition[];
   readonly input: string;
   readonly index: number;
+  /** Why the input could not be rendered (over the size cap): the attempt fails with it. */
+  readonly unrenderable?: Error;
 }
 
 /**
@@ -121,6 +125,8 @@ export class WorkflowStepRunner {
        * timeout has not passed since it began (0: never; each released step gets a message).
        */
       continueWithinMs?: number;
+      /** Cap of a rendered step input (default: SWITCHYARD_MAX_STEP_INPUT_BYTES). */
+      maxStepInputBytes?: number;
     },
   ) {}
 
@@ -137,20 +143,26 @@ export class WorkflowStepRunner {
     const fail = (index: number, error: unknown) => {
       outcomes[index] = error;
     };
-    let released = await this.run(keys, fail);
+    const first = await this.run(keys, fail);
+    if (first.unclaimed.length > 0) await this.deferToLeaseEnd(first.unclaimed, items, keys, fail);
+    let released = first.released;
     // The steps this batch released run here and now, while their longest timeout still fits
     // in the invocation: no queue round trip between a step and the next. They are claimed
     // like any other (a lease, no message), so a worker dying meanwhile leaves them to the sweeper.
     while (released.length > 0 && this.mayContinue(started)) {
       metrics.addMetric('WorkflowStepsContinued', 'Count', released.length);
-      released = await this.run(released, (_index, error) =>
+      ({ released } = await this.run(released, (_index, error) =>
         logger.warn('a continued step could not be recorded; the sweeper will retry it', {
           error: (error as Error).message,
         }),
-      );
+      ));
     }
     await this.afterCommit(released);
     return outcomes;
+  }
+
+  private maxInputBytes(): number {
+    return this.options.maxStepInputBytes ?? config().maxStepInputBytes;
   }
 
   private mayContinue(started: number): boolean {
@@ -158,14 +170,48 @@ export class WorkflowStepRunner {
     return Date.now() - started + stepLimits.maxTimeoutSeconds * 1000 < budgetMs;
   }
 
-  /** Claims, runs and completes steps; answers the steps their completions released. */
+  /**
+   * Steps held by a live lease when their message came: the job comes back when the lease
+   * ends, so a step whose worker died (or whose batch failed without handing it back) is
+   * taken over then, not at the next sweep; one that finishes first is left alone then.
+   */
+  private async deferToLeaseEnd(
+    unclaimed: readonly { executionId: string; key: string }[],
+    items: readonly { job: JobEnvelope }[],
+    keys: readonly ({ executionId: string; key: string } | undefined)[],
+    fail: (index: number, error: unknown) => void,
+  ): Promise<void> {
+    const leased = await this.runs.leaseSecondsLeft(unclaimed);
+    await Promise.all(
+      keys.map(async (key, index) => {
+        const secondsLeft = key ? leased.get(stepId(key.executionId, key.key)) : undefined;
+        const item = items[index];
+        if (secondsLeft === undefined || !item) return;
+        try {
+          await this.queue.enqueue('high', item.job, { delaySeconds: Math.ceil(secondsLeft) + 1 });
+          metrics.addMetric('JobsDeferredToLeaseEnd', 'Count', 1);
+        } catch (error) {
+          fail(index, error);
+        }
+      }),
+    );
+  }
+
+  /**
+   * Claims, runs and completes steps; answers the steps their completions released, and
+   * the steps that could not be claimed (finished, cancelled, or held by a live lease).
+   */
   private async run(
     keys: readonly ({ executionId: string; key: string } | undefined)[],
     fail: (index: number, error: unknown) => void,
-  ): Promise<{ executionId: string; key: string; tenantId: string }[]> {
+  ): Promise<{
+    released: { executionId: string; key: string; tenantId: string }[];
+    unclaimed: { executionId: string; key: string }[];
+  }> {
     const wanted = keys.filter((k): k is { executionId: string; key: string } => k !== undefined);
     const claimed = await this.runs.claim(wanted, this.options.leaseSeconds);
-    if (claimed.size === 0) return []; // Redeliveries: finished, cancelled, or held by a live lease.
+    const unclaimed = wanted.filter((k) => !claimed.has(stepId(k.executionId, k.key)));
+    if (claimed.size === 0) return { released: [], unclaimed };
 
     const answers: StepAnswer[] = [];
     let completed: Awaited<ReturnType<WorkflowRunRepository['complete']>>;
@@ -174,6 +220,7 @@ export class WorkflowStepRunner {
       await Promise.all(
         prepared.map(async (step) => {
           try {
+            if (step.unrenderable) throw step.unrenderable;
             answers.push(await this.answer(step));
           } catch (error) {
             const failure = await this.failAttempt(step, error);
@@ -196,7 +243,7 @@ export class WorkflowStepRunner {
         error: (error as Error).message,
       }),
     );
-    return released;
+    return { released, unclaimed };
   }
 
   /** Definitions (cached per pinned version); the outputs the templates read came with the claim. */
@@ -224,14 +271,23 @@ export class WorkflowStepRunner {
         found.push({ claim, definition, steps, index });
       }),
     );
-    return found.map((step) => {
+    return found.map((step): PreparedStep => {
       const read = Object.fromEntries(
         referencedSteps(step.definition.inputTemplate).map((key) => [
           key,
           Object.hasOwn(step.claim.outputs, key) ? (step.claim.outputs[key] ?? null) : null,
         ]),
       );
-      return { ...step, input: renderTemplate(step.definition.inputTemplate, step.claim.input, read) };
+      try {
+        return {
+          ...step,
+          input: renderTemplate(step.definition.inputTemplate, step.claim.input, read, this.maxInputBytes()),
+        };
+      } catch (error) {
+        // The same input renders the same on every attempt: the step fails now, no retry.
+        if (!(error instanceof RenderedInputTooLarge)) throw error;
+        return { ...step, input: '', unrenderable: new NonRetryableError(error.message) };
+      }
     });
   }
 

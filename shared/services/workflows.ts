@@ -23,7 +23,7 @@ import type {
   WorkflowSummary,
   WorkflowWithSteps,
 } from '../domain/workflow.ts';
-import { buildDefinition, isRunFinished, missingInputs } from '../domain/workflow.ts';
+import { buildDefinition, isRunFinished, isStepKey, missingInputs } from '../domain/workflow.ts';
 import { config } from '../runtime/config.ts';
 import { logger, metrics } from '../runtime/observability.ts';
 import { orEarlier, replayOrRefuse } from './idempotency.ts';
@@ -307,6 +307,14 @@ export class WorkflowService {
     const found = await this.runs.findById(tenantId, id);
     if (!found) throw notFound('workflow execution');
     return { run: found.run, steps: found.steps ?? [] };
+  }
+
+  /** One step of a run with its whole input and output (a run's view clips them). */
+  async getRunStep(tenantId: string, id: string, key: string): Promise<StepRun> {
+    if (!isUuid(id) || !isStepKey(key)) throw notFound('workflow execution step');
+    const step = await this.runs.findStep(tenantId, id, key);
+    if (!step) throw notFound('workflow execution step');
+    return step;
   }
 
   /** Holds until the run is finished or `seconds` pass (20 ms to 500 ms between cheap reads). */

@@ -37,6 +37,8 @@ describe('loadConfig', () => {
       adminKeySecretArn: undefined,
       cache: { l1TtlMs: 5_000, l1MaxEntries: 10_000, l2TtlSeconds: 300, negativeTtlSeconds: 30 },
       serverTiming: false,
+      maxStepInputBytes: 262_144,
+      claimLeaseSeconds: undefined,
       webhooksAllowPrivate: false,
       queueUrls: { high: undefined, default: undefined, low: undefined },
       dlqUrls: { high: undefined, default: undefined, low: undefined },

@@ -9,6 +9,7 @@ import {
   downstreamOf,
   missingInputs,
   parseTemplate,
+  RenderedInputTooLarge,
   renderTemplate,
   stepRetryDelaySeconds,
   toRunResource,
@@ -376,6 +377,18 @@ describe('renderTemplate', () => {
       '{"b":1,"c":[true,null]}|42|false|null',
     );
     expect(renderTemplate('{{input}}', { x: 'y' }, {})).toBe('{"x":"y"}');
+  });
+
+  it('stops at the byte cap: a reference repeated a thousand times is never built whole', () => {
+    const big = 'x'.repeat(200_000);
+    const template = '{{input}}'.repeat(1_000);
+    expect(() => renderTemplate(template, big, {})).toThrow(RenderedInputTooLarge);
+    expect(() => renderTemplate(template, big, {})).toThrow(/exceeds 262144 bytes/);
+    // Exactly at the cap renders; one byte more does not. Bytes, not characters: é is two.
+    expect(renderTemplate('{{input}}{{input}}', 'ab', {}, 4)).toBe('abab');
+    expect(() => renderTemplate('{{input}}{{input}}!', 'ab', {}, 4)).toThrow(RenderedInputTooLarge);
+    expect(() => renderTemplate('{{input}}', 'ééé', {}, 5)).toThrow(RenderedInputTooLarge);
+    expect(renderTemplate('{{steps.a.output}} {{input}}', 'in', { a: 'out' }, 6)).toBe('out in');
   });
 
   it('reads array elements by index', () => {

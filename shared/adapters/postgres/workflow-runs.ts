@@ -8,7 +8,7 @@ import type {
   WorkflowRun,
   WorkflowRunStatus,
 } from '../../domain/workflow.ts';
-import { slowWorkflowMs, stepOutputPattern } from '../../domain/workflow.ts';
+import { inlineStepTextChars, slowWorkflowMs, stepOutputPattern } from '../../domain/workflow.ts';
 import type { Database, Queryable } from './db.ts';
 import { type CompletedCall, callColumns, rollUpUsage, rollupShard } from './executions.ts';
 import type { KeyedInsert, RowIdempotency } from './idempotency.ts';
@@ -54,15 +54,23 @@ interface StepRow {
   queued_at: Date | string | null;
   started_at: Date | string | null;
   completed_at: Date | string | null;
+  input_truncated?: boolean | null;
+  output_truncated?: boolean | null;
 }
 
 const runColumns = `id, tenant_id, workflow_id, workflow_version, on_step_failure, status, input, metadata, error,
   step_count, input_tokens, output_tokens, cost_usd, version, created_at, started_at, completed_at`;
 
-/** Steps as one JSON array in the run's row (one query for a run with its steps). */
+/**
+ * Steps as one JSON array in the run's row (one query for a run with its steps). Inputs and
+ * outputs are clipped to `inlineStepTextChars` here, in the database, so a run of 50 large
+ * steps is neither built nor sent whole: the step's own route has the full values.
+ */
 const stepsJson = `(SELECT json_agg(json_build_object(
       'key', s.key, 'position', s.position, 'agent_id', s.agent_id, 'status', s.status, 'attempts', s.attempts,
-      'input', s.input, 'output', s.output, 'error', s.error, 'model', s.model, 'provider', s.provider,
+      'input', left(s.input, ${inlineStepTextChars}), 'input_truncated', char_length(s.input) > ${inlineStepTextChars},
+      'output', left(s.output, ${inlineStepTextChars}), 'output_truncated', char_length(s.output) > ${inlineStepTextChars},
+      'error', s.error, 'model', s.model, 'provider', s.provider,
       'model_used', s.model_used, 'input_tokens', s.input_tokens, 'output_tokens', s.output_tokens,
       'cost_usd', s.cost_usd, 'cached', s.cached, 'queued_at', s.queued_at, 'started_at', s.started_at,
       'completed_at', s.completed_at) ORDER BY s.position)
@@ -110,6 +118,8 @@ const toStepRun = (row: StepRow): StepRun => ({
   queuedAt: date(row.queued_at),
   startedAt: date(row.started_at),
   completedAt: date(row.completed_at),
+  inputTruncated: row.input_truncated === true,
+  outputTruncated: row.output_truncated === true,
 });
 
 /** A run that this transaction finished, with what its announcement needs. */
@@ -476,6 +486,19 @@ export class WorkflowRunRepository {
     return { run: toRun(row), steps: withSteps ? (row.steps ?? []).map(toStepRun) : undefined };
   }
 
+  /** One step of a run, with its whole input and output. */
+  async findStep(tenantId: string, runId: string, key: string): Promise<StepRun | null> {
+    const rows = await this.db.query<StepRow>(
+      `SELECT s.key, s.position, s.agent_id, s.status, s.attempts, s.input, s.output, s.error, s.model, s.provider,
+              s.model_used, s.input_tokens, s.output_tokens, s.cost_usd, s.cached, s.queued_at, s.started_at,
+              s.completed_at
+         FROM workflow_step_runs s JOIN workflow_executions r ON r.id = s.execution_id
+        WHERE r.tenant_id = $1 AND r.id = $2 AND s.key = $3`,
+      [tenantId, runId, key],
+    );
+    return rows[0] ? toStepRun(rows[0]) : null;
+  }
+
   async page(query: {
     tenantId: string;
     workflowId: string;
@@ -609,6 +632,24 @@ export class WorkflowRunRepository {
         WHERE s.execution_id = k.execution_id AND s.key = k.key AND s.status = 'running' AND s.attempts = k.attempt`,
       [steps.map((s) => s.executionId), steps.map((s) => s.key), steps.map((s) => s.attempt)],
     );
+  }
+
+  /**
+   * How long the live leases of steps that could not be claimed have left, by step id
+   * (the rare path: a redelivered message while an attempt runs, or after a crash).
+   */
+  async leaseSecondsLeft(
+    keys: readonly { executionId: string; key: string }[],
+  ): Promise<Map<string, number>> {
+    if (keys.length === 0) return new Map();
+    const rows = await this.db.query<{ execution_id: string; key: string; seconds_left: number }>(
+      `SELECT s.execution_id, s.key, GREATEST(0, EXTRACT(EPOCH FROM s.lease_until - now()))::float8 AS seconds_left
+         FROM workflow_step_runs s
+         JOIN unnest($1::uuid[], $2::text[]) AS k(execution_id, key) ON s.execution_id = k.execution_id AND s.key = k.key
+        WHERE s.status = 'running' AND s.lease_until > now()`,
+      [keys.map((k) => k.executionId), keys.map((k) => k.key)],
+    );
+    return new Map(rows.map((row) => [stepId(row.execution_id, row.key), row.seconds_left]));
   }
 
   /** A failed attempt with attempts left: queued again, due after the backoff. */
@@ -760,8 +801,9 @@ export class WorkflowRunRepository {
       `UPDATE workflow_step_runs SET ready_at = now(), updated_at = now()
         WHERE (execution_id, key) IN (
           SELECT execution_id, key FROM workflow_step_runs
-           WHERE status IN ('queued', 'running') AND ready_at < now() - make_interval(secs => $1)
-             AND (status = 'queued' OR lease_until < now())
+           WHERE status IN ('queued', 'running') AND ready_at < now() - make_interval(secs => LEAST($1, 30))
+             AND ((status = 'queued' AND ready_at < now() - make_interval(secs => $1))
+                  OR (status = 'running' AND lease_until < now()))
            ORDER BY ready_at LIMIT $2
            FOR UPDATE SKIP LOCKED
         )
