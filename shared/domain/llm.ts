@@ -3,7 +3,11 @@
  * only this; which provider serves an agent is configuration.
  */
 
-export type ProviderName = 'local' | 'openai' | 'bedrock';
+export const providerNames = ['local', 'openai', 'bedrock'] as const;
+export type ProviderName = (typeof providerNames)[number];
+
+export const isProviderName = (value: unknown): value is ProviderName =>
+  typeof value === 'string' && (providerNames as readonly string[]).includes(value);
 
 export interface LlmRequest {
   readonly model: string;

@@ -140,9 +140,18 @@ const start = async (
     name: 'fauxqs',
     start: async () => (await import('./sqs.ts')).startLocalSqs(),
   });
+  // The API's idempotency records are kept in the data folder: a retry after a restart (or
+  // a crash) finds its record. A workers-only process needs none and keeps them in memory.
+  const dynamoStore = join(dataDir, 'dynamodb');
+  let dynamoKept = false;
   const dynamo = await endpointOrStandIn('AWS_ENDPOINT_URL_DYNAMODB', 'DynamoDB', {
     name: 'dynalite',
-    start: async () => (await import('./dynamodb.ts')).startLocalDynamo(),
+    start: async () => {
+      const { startLocalDynamo } = await import('./dynamodb.ts');
+      const server = await startLocalDynamo(options.api === false ? {} : { path: dynamoStore });
+      dynamoKept = server.persistent;
+      return server;
+    },
   });
   const sqsEndpoint = sqs.endpoint;
   const dynamoEndpoint = dynamo.endpoint;
@@ -151,7 +160,7 @@ const start = async (
   settings['SWITCHYARD_SQS_INSPECTION_URL'] = env['AWS_ENDPOINT_URL_SQS']
     ? (env['SWITCHYARD_SQS_INSPECTION_URL'] ?? '')
     : sqsEndpoint;
-  standIns.idempotency = dynamo.description;
+  standIns.idempotency = dynamoKept ? `${dynamo.description}, records in ${dynamoStore}` : dynamo.description;
   if (env['REDIS_URL']) standIns.cache = `L1 in-process + L2 Redis at ${redactUrl(env['REDIS_URL'])}`;
 
   // Handlers read their configuration from the environment, as in Lambda.
@@ -167,6 +176,8 @@ const start = async (
     'SWITCHYARD_DEFAULT_PROVIDER',
     'SWITCHYARD_LOCAL_LLM_LATENCY_MS',
     'SWEEPER_STALE_SECONDS',
+    'SWITCHYARD_CLAIM_LEASE_SECONDS',
+    'SWITCHYARD_MAX_STEP_INPUT_BYTES',
   ] as const) {
     if (env[name] === undefined) delete process.env[name];
     else process.env[name] = env[name];

@@ -261,6 +261,7 @@ export class ExecutionRunner {
     private readonly announcer: ExecutionAnnouncer,
     private readonly complete: CompleteCall,
     private readonly cache: TwoTierCache,
+    private readonly queue: JobQueue,
     private readonly options: {
       leaseSeconds: number;
       defaultProvider: ProviderName;
@@ -292,7 +293,7 @@ export class ExecutionRunner {
         const claim = claimed.get(id);
         try {
           if (!claim) {
-            await this.settleRefusal(job.tenant_id, id);
+            await this.settleRefusal(job, id);
             return;
           }
           answered.push({ ...claim, answer: await this.answer(claim.execution) });
@@ -304,22 +305,7 @@ export class ExecutionRunner {
       }),
     );
 
-    const done = await this.repository.succeedMany(
-      answered.map(({ execution, hasWebhook, answer }) => ({
-        id: execution.id,
-        attempt: execution.attempts,
-        call: {
-          ...answer,
-          // A cache hit costs nothing, nor does the built-in local provider, whatever model it plays.
-          costUsd:
-            answer.cached || answer.provider === 'local'
-              ? 0
-              : costUsd(answer.modelUsed, answer.inputTokens, answer.outputTokens),
-        },
-        // Without a webhook, a fast run has no event to send: marked announced in the same statement.
-        silentUnderMs: hasWebhook ? null : slowExecutionMs,
-      })),
-    );
+    const done = await this.recordAnswers(answered);
     this.announcer.tokensByModel([...done.values()]);
     await Promise.all(
       answered.map(async ({ execution, hasWebhook }) => {
@@ -342,11 +328,66 @@ export class ExecutionRunner {
     return outcomes;
   }
 
-  /** A claim was refused: a finished execution may still owe its completion events. */
-  private async settleRefusal(tenantId: string, id: string): Promise<void> {
+  /**
+   * One statement for the batch's answers. If it fails (a database blip), the claims are
+   * handed back before the batch fails, so the retried messages claim them at once
+   * instead of finding them held by a lease nobody works under.
+   */
+  private async recordAnswers(
+    answered: readonly { execution: Execution; hasWebhook: boolean; answer: Answer }[],
+  ): Promise<Map<string, Execution & { announced: boolean }>> {
+    try {
+      return await this.recordAnswersOnce(answered);
+    } catch (error) {
+      await this.repository
+        .release(answered.map(({ execution }) => ({ id: execution.id, attempt: execution.attempts })))
+        .catch((releaseError: unknown) =>
+          logger.warn('claims not released; redelivered messages wait for the lease', {
+            error: (releaseError as Error).message,
+          }),
+        );
+      throw error;
+    }
+  }
+
+  private recordAnswersOnce(
+    answered: readonly { execution: Execution; hasWebhook: boolean; answer: Answer }[],
+  ): Promise<Map<string, Execution & { announced: boolean }>> {
+    return this.repository.succeedMany(
+      answered.map(({ execution, hasWebhook, answer }) => ({
+        id: execution.id,
+        attempt: execution.attempts,
+        call: {
+          ...answer,
+          // A cache hit costs nothing, nor does the built-in local provider, whatever model it plays.
+          costUsd:
+            answer.cached || answer.provider === 'local'
+              ? 0
+              : costUsd(answer.modelUsed, answer.inputTokens, answer.outputTokens),
+        },
+        // Without a webhook, a fast run has no event to send: marked announced in the same statement.
+        silentUnderMs: hasWebhook ? null : slowExecutionMs,
+      })),
+    );
+  }
+
+  /**
+   * A claim was refused. Held by a live lease: the job comes back when the lease ends, so
+   * if that attempt's worker died (or its batch failed without handing the claim back),
+   * the execution is taken over then rather than at the next sweep; if the attempt
+   * finishes first, the returning job finds it finished and does nothing. Finished: it
+   * may still owe its completion events.
+   */
+  private async settleRefusal(job: JobEnvelope, id: string): Promise<void> {
+    const tenantId = job.tenant_id;
     const refusal = await this.repository.claimRefusal(tenantId, id);
     if (refusal.kind === 'missing') logger.warn('execution not found; dropping its job', { executionId: id });
-    if (refusal.kind !== 'finished' || refusal.announced) return; // leased: another worker holds it
+    if (refusal.kind === 'leased') {
+      await this.queue.enqueue('high', job, { delaySeconds: Math.ceil(refusal.secondsLeft) + 1 });
+      metrics.addMetric('JobsDeferredToLeaseEnd', 'Count', 1);
+      return;
+    }
+    if (refusal.kind !== 'finished' || refusal.announced) return;
     const execution = await this.repository.findById(tenantId, id);
     if (execution) await this.announcer.announce(execution, await this.hasWebhook(execution));
   }

@@ -6,9 +6,9 @@ import type { ExecutionSettings } from '../domain/execution.ts';
 import { toExecutionResource } from '../domain/execution.ts';
 import type { JobEnvelope } from '../domain/jobs.ts';
 import { NonRetryableError } from '../domain/jobs.ts';
-import type { ProviderName } from '../domain/llm.ts';
+import { isProviderName, type ProviderName, providerNames } from '../domain/llm.ts';
 import { functions } from '../manifest.ts';
-import { config } from '../runtime/config.ts';
+import { ConfigError, config } from '../runtime/config.ts';
 import { logger, metrics } from '../runtime/observability.ts';
 import type { JobContext } from '../workers/consumer.ts';
 import {
@@ -26,9 +26,19 @@ import { WorkflowAnnouncer, WorkflowStepRunner } from './workflow-runner.ts';
 
 /** The job handlers of the three workers, and the container-wide objects they share. */
 
+/** The lease outlives one invocation of the worker (its timeout + 30 s), so only a dead worker loses it. */
+const claimLeaseSeconds = (): number => config().claimLeaseSeconds ?? functions.workerHigh.timeoutSeconds + 30;
+
 const defaultProvider = (): ProviderName => {
   const configured = process.env['SWITCHYARD_DEFAULT_PROVIDER'];
-  return configured === 'openai' || configured === 'bedrock' ? configured : 'local';
+  if (!configured) return 'local';
+  if (!isProviderName(configured)) {
+    // A typo must not quietly run the fake model.
+    throw new ConfigError(
+      `SWITCHYARD_DEFAULT_PROVIDER must be one of ${providerNames.join(', ')}, got "${configured}"`,
+    );
+  }
+  return configured;
 };
 
 /** The provider chain, loaded on the first model call and kept (not re-imported per call). */
@@ -66,9 +76,9 @@ const executionRunner = (): ExecutionRunner => {
     executionAnnouncer(),
     completeWithChain,
     sharedCache(),
+    jobQueue(),
     {
-      // The lease outlives one invocation of the worker, so only a dead worker loses it.
-      leaseSeconds: functions.workerHigh.timeoutSeconds + 30,
+      leaseSeconds: claimLeaseSeconds(),
       defaultProvider: defaultProvider(),
     },
   );
@@ -90,7 +100,7 @@ const workflowStepRunner = (): WorkflowStepRunner => {
     jobQueue(),
     workflowRunAnnouncer(),
     {
-      leaseSeconds: functions.workerHigh.timeoutSeconds + 30,
+      leaseSeconds: claimLeaseSeconds(),
       defaultProvider: defaultProvider(),
       // 5 s short of the worker's timeout: a continued step's call must end before the invocation does.
       continueWithinMs: (functions.workerHigh.timeoutSeconds - 5) * 1000,

@@ -107,7 +107,8 @@ export const callColumns = (calls: readonly CompletedCall[]): unknown[][] => [
 export type ClaimRefusal =
   | { kind: 'missing' }
   | { kind: 'finished'; status: ExecutionStatus; announced: boolean }
-  | { kind: 'leased' };
+  /** Held by an attempt whose lease has this long to run (0: queued, or the lease just ran out). */
+  | { kind: 'leased'; secondsLeft: number };
 
 /**
  * The shard of a daily rollup row this connection adds to (migration 0004): concurrent
@@ -300,15 +301,38 @@ export class ExecutionRepository {
     return new Map(rows.map((row) => [row.id, { execution: toExecution(row), hasWebhook: row.has_webhook }]));
   }
 
+  /**
+   * Gives claimed executions back (queued, no lease) when their batch failed before
+   * recording anything: the redelivered message claims them at once instead of waiting
+   * for the lease. Only attempts that still own their execution.
+   */
+  async release(claims: readonly { id: string; attempt: number }[]): Promise<void> {
+    if (claims.length === 0) return;
+    await this.db.query(
+      `UPDATE executions e SET status = 'queued', lease_until = NULL, version = e.version + 1, updated_at = now()
+         FROM unnest($1::uuid[], $2::int[]) AS k(id, attempt)
+        WHERE e.id = k.id AND e.status = 'running' AND e.attempts = k.attempt`,
+      [claims.map((c) => c.id), claims.map((c) => c.attempt)],
+    );
+  }
+
   /** Why an execution could not be claimed (the rare path: redelivery, races, retention). */
   async claimRefusal(tenantId: string, id: string): Promise<ClaimRefusal> {
-    const current = await this.db.query<{ status: ExecutionStatus; announced: boolean }>(
-      'SELECT status, notified_at IS NOT NULL AS announced FROM executions WHERE tenant_id = $1 AND id = $2',
+    const current = await this.db.query<{
+      status: ExecutionStatus;
+      announced: boolean;
+      seconds_left: number;
+    }>(
+      `SELECT status, notified_at IS NOT NULL AS announced,
+              GREATEST(0, EXTRACT(EPOCH FROM lease_until - now()))::float8 AS seconds_left
+         FROM executions WHERE tenant_id = $1 AND id = $2`,
       [tenantId, id],
     );
     const found = current[0];
     if (!found) return { kind: 'missing' };
-    if (found.status === 'running' || found.status === 'queued') return { kind: 'leased' };
+    if (found.status === 'running' || found.status === 'queued') {
+      return { kind: 'leased', secondsLeft: found.seconds_left ?? 0 };
+    }
     return { kind: 'finished', status: found.status, announced: found.announced };
   }
 
@@ -434,7 +458,8 @@ export class ExecutionRepository {
 
   /**
    * Unfinished executions nobody is working on: queued past `staleSeconds` (an enqueue
-   * that was lost) or running past their lease (a worker that died). Touching them
+   * that was lost) or running past their lease (a worker that died: recovered as soon as
+   * the lease ends, not `staleSeconds` later). Touching them
    * keeps the next sweep from picking them again before the re-sent message is handled.
    */
   async takeStuck(
@@ -445,8 +470,9 @@ export class ExecutionRepository {
       `UPDATE executions SET updated_at = now()
         WHERE id IN (
           SELECT id FROM executions
-           WHERE status IN ('queued', 'running') AND updated_at < now() - make_interval(secs => $1)
-             AND (status = 'queued' OR lease_until < now())
+           WHERE status IN ('queued', 'running') AND updated_at < now() - make_interval(secs => LEAST($1, 30))
+             AND ((status = 'queued' AND updated_at < now() - make_interval(secs => $1))
+                  OR (status = 'running' AND lease_until < now()))
            ORDER BY updated_at LIMIT $2
            FOR UPDATE SKIP LOCKED
         )
