@@ -1,8 +1,10 @@
 /**
- * Local DynamoDB: an in-process, in-memory dynalite server, and the idempotency table the
- * Powertools idempotency utility expects, provisioned against any DynamoDB API endpoint.
+ * Local DynamoDB: an in-process dynalite server (in memory, or kept in a folder), and the
+ * idempotency table the Powertools idempotency utility expects, provisioned against any
+ * DynamoDB API endpoint.
  */
 
+import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
@@ -25,15 +27,53 @@ interface DynaliteOptions {
 }
 
 // dynalite is CommonJS without type declarations; describe the one call we make.
-const dynalite = createRequire(import.meta.url)('dynalite') as (options: DynaliteOptions) => Server;
+const require = createRequire(import.meta.url);
+const dynalite = require('dynalite') as (options: DynaliteOptions) => Server;
+
+/** The LevelDB binding dynalite keeps a `path` store in (classic-level, prebuilt for Node 20). */
+interface LevelDatabase {
+  open(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Whether this process can open the LevelDB store in `path`: another process holding it
+ * (its LOCK) would make dynalite fail on its first request with an uncaught stream error,
+ * so that is found out here, before dynalite is given the folder.
+ */
+const canOpenStore = async (path: string): Promise<boolean> => {
+  const { Level } = createRequire(require.resolve('dynalite'))('level') as {
+    Level: new (location: string, options: { valueEncoding: string }) => LevelDatabase;
+  };
+  const db = new Level(path, { valueEncoding: 'json' });
+  try {
+    await db.open();
+  } catch {
+    return false;
+  }
+  await db.close();
+  return true;
+};
 
 /** Powertools' DynamoDBPersistenceLayer defaults (`keyAttr`, `expiryAttr`). */
 export const idempotencyKeyAttribute = 'id';
 export const idempotencyExpiryAttribute = 'expiration';
 
-/** Starts dynalite on loopback; tables switch state instantly so tests need not wait. Port 0 = any free. */
-export async function startLocalDynamo(opts: { port?: number } = {}): Promise<LocalServer> {
-  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+/**
+ * Starts dynalite on loopback; tables switch state instantly so tests need not wait. Port 0 =
+ * any free. With `path`, the tables and items are kept in that folder (LevelDB) and survive
+ * a restart — idempotency records of requests in flight when the process died included —
+ * unless another process holds the folder: then in memory, and `persistent` is false.
+ */
+export async function startLocalDynamo(
+  opts: { port?: number; path?: string } = {},
+): Promise<LocalServer & { readonly persistent: boolean }> {
+  let path = opts.path;
+  if (path) {
+    await mkdir(path, { recursive: true, mode: 0o700 });
+    if (!(await canOpenStore(path))) path = undefined;
+  }
+  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0, ...(path && { path }) });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 0, '127.0.0.1', () => {
@@ -44,6 +84,7 @@ export async function startLocalDynamo(opts: { port?: number } = {}): Promise<Lo
   const { port } = server.address() as AddressInfo;
   return {
     endpoint: `http://127.0.0.1:${port}`,
+    persistent: path !== undefined,
     stop: () =>
       new Promise<void>((resolve, reject) => {
         server.close((err?: Error) => (err ? reject(err) : resolve()));

@@ -118,7 +118,8 @@ const withKeyHeader = (response: ApiResponse, key: string): ApiResponse => ({
 
 /**
  * Powertools idempotency and its DynamoDB clients, loaded on the first request that carries
- * an Idempotency-Key: they would double the function's init time for every container.
+ * an Idempotency-Key: they would double the function's init time for every container. Kept
+ * per table and endpoint (a local runtime restarted in the same process has a new one).
  */
 let loaded:
   | Promise<{
@@ -126,7 +127,11 @@ let loaded:
       store: DynamoDBPersistenceLayer;
     }>
   | undefined;
+let loadedFor: string | undefined;
 const idempotencyModules = (tableName: string) => {
+  const target = `${tableName}@${process.env['AWS_ENDPOINT_URL_DYNAMODB'] ?? ''}`;
+  if (loadedFor !== target) loaded = undefined;
+  loadedFor = target;
   loaded ??= (async () => {
     const [idempotency, { DynamoDBPersistenceLayer }] = await Promise.all([
       import('@aws-lambda-powertools/idempotency'),
