@@ -59,18 +59,20 @@ export class QueryReader {
     return raw;
   }
 
-  /** A calendar day, `YYYY-MM-DD`. */
+  /** A calendar day, `YYYY-MM-DD`, from 1970-01-01 to 9999-12-31. */
   day(name: string, fallback: string): string {
     const raw = this.query[name];
     if (raw === undefined || raw === '') return fallback;
     const parsed = new Date(`${raw}T00:00:00Z`);
-    // Rejects what Date cannot parse (2026-13-01) and what it would roll over (2026-02-30).
+    // Rejects what Date cannot parse (2026-13-01), what it would roll over (2026-02-30), and
+    // years PostgreSQL cannot hold (0000) or no row can have (before 1970).
     const valid =
       /^\d{4}-\d{2}-\d{2}$/.test(raw) &&
       !Number.isNaN(parsed.getTime()) &&
+      parsed.getUTCFullYear() >= 1970 &&
       parsed.toISOString().startsWith(raw);
     if (!valid) {
-      this.errors.push({ field: name, detail: 'must be a date, YYYY-MM-DD' });
+      this.errors.push({ field: name, detail: 'must be a date from 1970-01-01 to 9999-12-31, YYYY-MM-DD' });
       return fallback;
     }
     return raw;

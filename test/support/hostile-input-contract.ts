@@ -105,6 +105,8 @@ export const hostileInputContract = (api: () => TestApi): void => {
     // Percent-encoded lone surrogates are not UTF-8: passed on as sent, and refused as unknown values.
     await expectProblem(await api().call('/v1/agents?status=%ED%A0%80'), 400, 'status');
     expect((await api().call('/v1/workflows?q=%ED%A0%80')).status).toBe(200);
+    // Year 0 parses in JS but not in PostgreSQL.
+    await expectProblem(await api().call('/v1/usage?to=0000-01-01&from=0000-01-01'), 400, 'to');
   });
 
   it('refuses unpaired surrogates instead of storing U+FFFD', async () => {
