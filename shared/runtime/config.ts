@@ -20,6 +20,11 @@ export interface RuntimeConfig {
     readonly l2TtlSeconds: number;
     /** How long "no such row" is remembered, against lookups of ids and keys that do not exist. */
     readonly negativeTtlSeconds: number;
+    /**
+     * How long an API key's principal may be cached (at most the L2 TTL): a revoked key is
+     * refused within this plus the L1 TTL even when its cache entry could not be tombstoned.
+     */
+    readonly apiKeyTtlSeconds: number;
   };
   /** Local mode: webhooks may target private and loopback addresses, over http too. */
   readonly webhooksAllowPrivate: boolean;
@@ -83,6 +88,10 @@ export const loadConfig = (env: Env = process.env): RuntimeConfig => {
       l1MaxEntries: intFrom(env, 'CACHE_L1_MAX_ENTRIES', 10_000, 0, 1_000_000),
       l2TtlSeconds: intFrom(env, 'CACHE_L2_TTL_SECONDS', 300, 1, 86_400),
       negativeTtlSeconds: intFrom(env, 'CACHE_NEGATIVE_TTL_SECONDS', 30, 1, 3_600),
+      apiKeyTtlSeconds: Math.min(
+        intFrom(env, 'CACHE_API_KEY_TTL_SECONDS', 60, 1, 3_600),
+        intFrom(env, 'CACHE_L2_TTL_SECONDS', 300, 1, 86_400),
+      ),
     },
     serverTiming: boolFrom(env, 'SWITCHYARD_SERVER_TIMING', false),
     maxStepInputBytes: intFrom(env, 'SWITCHYARD_MAX_STEP_INPUT_BYTES', 256 * 1024, 1024, 4 * 1024 * 1024),
@@ -117,23 +126,7 @@ export const config = (): RuntimeConfig => {
   return current;
 };
 
-let apiKeyTtl: number | undefined;
-
-/**
- * CACHE_API_KEY_TTL_SECONDS (default 60, at most the L2 TTL): how long a key's principal may be
- * cached, so a revoked key is refused within this (plus the L1 TTL) even if its cache entry
- * could not be tombstoned. Read apart from RuntimeConfig, whose shape tests pin.
- */
-export const apiKeyCacheTtlSeconds = (): number => {
-  apiKeyTtl ??= Math.min(
-    intFrom(process.env, 'CACHE_API_KEY_TTL_SECONDS', 60, 1, 3_600),
-    config().cache.l2TtlSeconds,
-  );
-  return apiKeyTtl;
-};
-
 /** For the local runtime and tests, which set the environment before the first request. */
 export const resetConfig = (): void => {
   current = undefined;
-  apiKeyTtl = undefined;
 };

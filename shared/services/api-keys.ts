@@ -1,7 +1,7 @@
 import { database } from '../adapters/postgres/db.ts';
 import type { ApiKeyListing } from '../adapters/postgres/tenants.ts';
 import { generateApiKey, isValidTenantName } from '../domain/tenant.ts';
-import { apiKeyCacheTtlSeconds } from '../runtime/config.ts';
+import { config } from '../runtime/config.ts';
 import { apiKeyCacheKey, revocationBoundSeconds, revokedKeyVersion } from './auth.ts';
 import { sharedCache, tenantRepository } from './container.ts';
 
@@ -73,7 +73,7 @@ export const revokeApiKey = async (keyId: string, { settleMs = 2_000 } = {}): Pr
     apiKeyCacheKey(keyHash),
     revokedKeyVersion,
     null,
-    apiKeyCacheTtlSeconds(),
+    config().cache.apiKeyTtlSeconds,
   );
   if (outcome === 'deferred' && !(await cache.settle(settleMs))) {
     throw new RevocationNotEffective(keyId, alreadyRevoked, revocationBoundSeconds());

@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { unauthorized } from '../domain/errors.ts';
 import type { Principal } from '../domain/tenant.ts';
 import { hashApiKey } from '../domain/tenant.ts';
-import { apiKeyCacheTtlSeconds, config } from '../runtime/config.ts';
+import { config } from '../runtime/config.ts';
 import { sharedCache, tenantRepository } from './container.ts';
 
 /** Cache key of an API key's principal, by hash so no key is ever a cache key. */
@@ -18,7 +18,7 @@ export const revokedKeyVersion = 2;
  * the L1 TTL in a container's memory.
  */
 export const revocationBoundSeconds = (): number =>
-  apiKeyCacheTtlSeconds() + Math.ceil(config().cache.l1TtlMs / 1000);
+  config().cache.apiKeyTtlSeconds + Math.ceil(config().cache.l1TtlMs / 1000);
 
 /**
  * Resolves an API key to its tenant: cached, so a warm request runs no query for it; for a
@@ -33,7 +33,7 @@ export const authenticateTenant = async (key: string | undefined): Promise<Princ
       const found = await tenantRepository().principalForKeyHash(keyHash);
       return found ? { version: 1, value: found } : null;
     },
-    { ttlSeconds: apiKeyCacheTtlSeconds() },
+    { ttlSeconds: config().cache.apiKeyTtlSeconds },
   );
   if (!principal) throw unauthorized();
   return principal;
@@ -50,5 +50,14 @@ export const authenticateAdmin = async (key: string | undefined): Promise<void> 
     const { getSecret } = await import('@aws-lambda-powertools/parameters/secrets');
     adminKey = (await getSecret<string>(adminKeySecretArn, { maxAge: 300 })) ?? undefined;
   }
-  if (!key || !adminKey || !timingSafeEqual(digest(key), digest(adminKey))) throw unauthorized();
+  if (!adminKey) {
+    // Say so: the operator otherwise hunts for a typo in a key that cannot work.
+    throw unauthorized(
+      'No operator key is configured on this server (SWITCHYARD_ADMIN_KEY, or SWITCHYARD_ADMIN_KEY_SECRET_ARN ' +
+        'in AWS), so operator routes are closed.',
+    );
+  }
+  if (!key || !timingSafeEqual(digest(key), digest(adminKey))) {
+    throw unauthorized('A valid operator key is required: Authorization: Bearer <operator key>.');
+  }
 };

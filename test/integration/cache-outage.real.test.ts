@@ -53,11 +53,9 @@ describeRealServers('writes and revocations across a Redis outage', (servers) =>
   let second: RunningProcess;
   let secondUrl: string;
   let secondDir: string;
-  const previousTtl = process.env['CACHE_API_KEY_TTL_SECONDS'];
 
   beforeAll(async () => {
     proxy = await startTcpProxy(servers.redisUrl);
-    process.env['CACHE_API_KEY_TTL_SECONDS'] = String(apiKeyTtlSeconds);
     keysEnv['DATABASE_URL'] = servers.postgresUrl;
     keysEnv['REDIS_URL'] = proxy.url;
     keysEnv['CACHE_API_KEY_TTL_SECONDS'] = String(apiKeyTtlSeconds);
@@ -77,6 +75,7 @@ describeRealServers('writes and revocations across a Redis outage', (servers) =>
       DATABASE_URL: servers.postgresUrl,
       REDIS_URL: proxy.url,
       CACHE_L1_TTL_MS: String(l1TtlMs),
+      CACHE_API_KEY_TTL_SECONDS: String(apiKeyTtlSeconds),
     });
   }, 90_000);
 
@@ -85,8 +84,6 @@ describeRealServers('writes and revocations across a Redis outage', (servers) =>
     await second?.exited;
     await first?.stop();
     await proxy?.close();
-    if (previousTtl === undefined) delete process.env['CACHE_API_KEY_TTL_SECONDS'];
-    else process.env['CACHE_API_KEY_TTL_SECONDS'] = previousTtl;
     if (secondDir) await rm(secondDir, { recursive: true, force: true });
   }, 30_000);
 
