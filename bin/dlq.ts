@@ -4,13 +4,17 @@
  * The operator API from a terminal: talks to SWITCHYARD_URL (default http://127.0.0.1:3000,
  * a running `npm start`, or a deployed stage) with SWITCHYARD_ADMIN_KEY.
  */
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { devAdminKeyFile } from '../shared/local/runtime.ts';
 
 const usage = `usage:
   npm run dlq -- list                       depth, in flight and oldest age of every queue and DLQ
   npm run dlq -- peek <queue>               up to 10 dead letters of high | default | low
   npm run dlq -- redrive <queue> [--limit N] move dead letters back; their executions return to queued
-environment: SWITCHYARD_URL (default http://127.0.0.1:3000), SWITCHYARD_ADMIN_KEY (required)`;
+environment: SWITCHYARD_URL (default http://127.0.0.1:3000), SWITCHYARD_ADMIN_KEY (for a local
+  npm start without one, the dev operator key it keeps in SWITCHYARD_DATA_DIR, default .switchyard)`;
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -18,7 +22,13 @@ const { positionals, values } = parseArgs({
 });
 const [command, queue] = positionals;
 const base = (process.env['SWITCHYARD_URL'] ?? 'http://127.0.0.1:3000').replace(/\/$/, '');
-const key = process.env['SWITCHYARD_ADMIN_KEY'];
+/** Against a local `npm start` without SWITCHYARD_ADMIN_KEY, the dev operator key it keeps. */
+const devAdminKey = async (): Promise<string | undefined> => {
+  if (!/^http:\/\/(127\.0\.0\.1|localhost)[:/]/.test(`${base}/`)) return undefined;
+  const file = join(resolve(process.env['SWITCHYARD_DATA_DIR'] ?? '.switchyard'), devAdminKeyFile);
+  return (await readFile(file, 'utf8').catch(() => '')).trim() || undefined;
+};
+const key = process.env['SWITCHYARD_ADMIN_KEY'] || (await devAdminKey());
 if (
   values.help ||
   !command ||
@@ -26,7 +36,11 @@ if (
   (command !== 'list' && !queue) ||
   !key
 ) {
-  console.error(key || values.help ? usage : `SWITCHYARD_ADMIN_KEY is not set\n\n${usage}`);
+  console.error(
+    key || values.help
+      ? usage
+      : `SWITCHYARD_ADMIN_KEY is not set (and no dev operator key was found)\n\n${usage}`,
+  );
   process.exit(values.help ? 0 : 2);
 }
 

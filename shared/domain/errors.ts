@@ -45,16 +45,10 @@ export const invalidQuery = (errors: readonly FieldError[]) =>
 export const malformedJson = (detail: string) =>
   new ProblemError(400, 'malformed-json', 'Malformed JSON', detail);
 
-export const unauthorized = () =>
-  new ProblemError(
-    401,
-    'unauthorized',
-    'Unauthorized',
-    'A valid API key is required: Authorization: Bearer <key>.',
-    {
-      headers: { 'www-authenticate': 'Bearer' },
-    },
-  );
+export const unauthorized = (detail = 'A valid API key is required: Authorization: Bearer <key>.') =>
+  new ProblemError(401, 'unauthorized', 'Unauthorized', detail, {
+    headers: { 'www-authenticate': 'Bearer' },
+  });
 
 export const notFound = (what = 'resource') =>
   new ProblemError(404, 'not-found', 'Not Found', `The ${what} does not exist.`);

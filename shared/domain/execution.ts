@@ -1,5 +1,6 @@
 import * as z from 'zod/mini';
-import type { ProviderName, ProviderTarget } from './llm.ts';
+import type { FieldError } from './errors.ts';
+import { isProviderName, type ProviderName, type ProviderTarget, providerNames } from './llm.ts';
 
 export const executionStatuses = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
 export type ExecutionStatus = (typeof executionStatuses)[number];
@@ -82,11 +83,64 @@ export interface ExecutionSettings {
   readonly cacheTtlSeconds: number;
 }
 
-const providers: readonly ProviderName[] = ['local', 'openai', 'bedrock'];
 const providerOf = (value: unknown, fallback: ProviderName): ProviderName =>
-  typeof value === 'string' && (providers as readonly string[]).includes(value)
-    ? (value as ProviderName)
-    : fallback;
+  isProviderName(value) ? value : fallback;
+
+/**
+ * The configuration keys the platform reads, checked when an agent is written: a typo such
+ * as `"provider": "opnai"` is a 422 there, not a run on the fake model later. Other keys
+ * are the tenant's own and pass through.
+ */
+export const configurationErrors = (configuration: Readonly<Record<string, unknown>>): FieldError[] => {
+  const errors: FieldError[] = [];
+  const providerError = (value: unknown, field: string) => {
+    if (value !== undefined && !isProviderName(value)) {
+      errors.push({ field, detail: `must be one of: ${providerNames.join(', ')}` });
+    }
+  };
+  providerError(configuration['provider'], 'configuration.provider');
+  const fallback = configuration['fallback'];
+  if (fallback !== undefined) {
+    if (!Array.isArray(fallback) || fallback.length > 3) {
+      errors.push({ field: 'configuration.fallback', detail: 'must be an array of at most 3 targets' });
+    } else {
+      fallback.forEach((entry: unknown, i) => {
+        if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
+          errors.push({
+            field: `configuration.fallback.${i}`,
+            detail: 'must be an object {provider, model, timeout_ms}',
+          });
+          return;
+        }
+        const target = entry as Record<string, unknown>;
+        providerError(target['provider'], `configuration.fallback.${i}.provider`);
+        if (
+          target['model'] !== undefined &&
+          (typeof target['model'] !== 'string' || target['model'] === '')
+        ) {
+          errors.push({ field: `configuration.fallback.${i}.model`, detail: 'must be a non-empty string' });
+        }
+      });
+    }
+  }
+  const temperature = configuration['temperature'];
+  if (temperature !== undefined && (typeof temperature !== 'number' || temperature < 0 || temperature > 2)) {
+    errors.push({ field: 'configuration.temperature', detail: 'must be a number from 0 to 2' });
+  }
+  const integer = (name: string, min: number, max: number) => {
+    const value = configuration[name];
+    if (
+      value !== undefined &&
+      (!Number.isInteger(value) || (value as number) < min || (value as number) > max)
+    ) {
+      errors.push({ field: `configuration.${name}`, detail: `must be an integer from ${min} to ${max}` });
+    }
+  };
+  integer('max_tokens', 1, 1_000_000);
+  integer('timeout_ms', 1, defaultTimeouts.maxMs);
+  integer('cache_ttl_seconds', 0, 86_400);
+  return errors;
+};
 const positiveInt = (value: unknown, fallback: number, max: number): number =>
   typeof value === 'number' && Number.isInteger(value) && value > 0 ? Math.min(value, max) : fallback;
 

@@ -30,6 +30,8 @@ export interface LocalRuntime {
   readonly url: string;
   /** Tenants whose keys this start created or knows: the dev key when no keys were configured. */
   readonly devKey: string | undefined;
+  /** The operator key kept in the data folder when SWITCHYARD_ADMIN_KEY is not set. */
+  readonly devAdminKey: string | undefined;
   readonly tenants: readonly string[];
   readonly standIns: Readonly<Record<'database' | 'queues' | 'idempotency' | 'cache', string>>;
   readonly databaseUrl: string;
@@ -38,6 +40,21 @@ export interface LocalRuntime {
 
 const projectRoot = resolve(import.meta.dirname, '..', '..');
 const devKeyFile = 'dev-api-key';
+/** Where `npm start` keeps the dev operator key; `npm run dlq` reads it from there. */
+export const devAdminKeyFile = 'dev-admin-key';
+
+/** A key kept in a file of the data folder (owner-only), made on first use. */
+const keptKey = async (file: string): Promise<string> => {
+  const kept = await readFile(file, 'utf8').then(
+    (text) => text.trim(),
+    () => '',
+  );
+  if (kept) return kept;
+  const { generateApiKey } = await import('../domain/tenant.ts');
+  const key = generateApiKey();
+  await writeFile(file, `${key}\n`, { mode: 0o600 });
+  return key;
+};
 
 /** Loads a function's handler from its manifest entry, as Lambda would load the bundle. */
 export const loadHandler = async <H>(fn: FunctionName): Promise<H> => {
@@ -172,6 +189,8 @@ const start = async (
     'SWITCHYARD_ADMIN_KEY',
     'CACHE_L1_TTL_MS',
     'CACHE_L2_TTL_SECONDS',
+    'CACHE_NEGATIVE_TTL_SECONDS',
+    'CACHE_API_KEY_TTL_SECONDS',
     'SWITCHYARD_WEBHOOKS_ALLOW_PRIVATE',
     'SWITCHYARD_DEFAULT_PROVIDER',
     'SWITCHYARD_LOCAL_LLM_LATENCY_MS',
@@ -181,6 +200,13 @@ const start = async (
   ] as const) {
     if (env[name] === undefined) delete process.env[name];
     else process.env[name] = env[name];
+  }
+  // No operator key configured: a dev one is kept in the data folder, as the dev API key is,
+  // so the operator API (npm run dlq) works out of the box. An empty value keeps it closed.
+  let devAdminKey: string | undefined;
+  if (env['SWITCHYARD_ADMIN_KEY'] === undefined && options.api !== false) {
+    devAdminKey = await keptKey(join(dataDir, devAdminKeyFile));
+    process.env['SWITCHYARD_ADMIN_KEY'] = devAdminKey;
   }
 
   const { SQSClient } = await import('@aws-sdk/client-sqs');
@@ -269,17 +295,19 @@ const start = async (
     // scheduled here (local data is dev data): `npm run cleanup` runs it by hand.
     const { jobQueue } = await import('../adapters/aws/job-queue.ts');
     const { jobTypes, newJob } = await import('../domain/jobs.ts');
-    const sweep = () =>
+    const sweep = (ids: Record<string, string> = {}) =>
       jobQueue()
-        .enqueue('low', newJob(jobTypes.sweepExecutions, 'system', {}, `sweep:${Date.now()}`))
+        .enqueue('low', newJob(jobTypes.sweepExecutions, 'system', ids, `sweep:${Date.now()}`))
         .catch((error: unknown) => console.error('could not schedule the sweeper:', error));
-    await sweep();
-    const timer = setInterval(sweep, Number(env['SWEEPER_INTERVAL_MS'] ?? 60_000));
+    // A fresh in-process queue holds none of the work a previous process left queued: resend
+    // all of it now rather than after the sweeper's staleness (a duplicate is harmless).
+    await sweep(env['AWS_ENDPOINT_URL_SQS'] ? {} : { queued_before: new Date().toISOString() });
+    const timer = setInterval(() => sweep(), Number(env['SWEEPER_INTERVAL_MS'] ?? 60_000));
     timer.unref();
     closers.push({ name: 'sweeper schedule', close: async () => clearInterval(timer) });
   }
 
-  return { url, devKey, tenants, standIns, databaseUrl, stop: stopAll };
+  return { url, devKey, devAdminKey, tenants, standIns, databaseUrl, stop: stopAll };
 };
 
 /**

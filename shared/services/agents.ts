@@ -10,6 +10,7 @@ import type {
   UpdateAgentBody,
 } from '../domain/agent.ts';
 import { conflict, notFound, preconditionFailed, validationFailed } from '../domain/errors.ts';
+import { configurationErrors } from '../domain/execution.ts';
 import { isUuid, newId } from '../domain/ids.ts';
 import { generateWebhookSecret, validateWebhookUrl } from '../domain/webhooks.ts';
 import { config } from '../runtime/config.ts';
@@ -38,6 +39,12 @@ const newWebhook = (url: string): { url: string; secret: string } => {
   const checked = validateWebhookUrl(url, { allowPrivate: config().webhooksAllowPrivate });
   if (!checked.ok) throw validationFailed([{ field: 'webhook_url', detail: checked.reason }]);
   return { url: checked.url.href, secret: generateWebhookSecret() };
+};
+
+/** The configuration keys the platform reads, checked before anything is written (422). */
+const checkConfiguration = (configuration: Readonly<Record<string, unknown>> | undefined): void => {
+  const errors = configuration ? configurationErrors(configuration) : [];
+  if (errors.length > 0) throw validationFailed(errors);
 };
 
 /** An agent just written, with the webhook secret when this write set one: shown this once. */
@@ -72,6 +79,7 @@ export class AgentService {
     body: CreateAgentBody,
     idempotency?: RowIdempotency,
   ): Promise<AgentWrite & { readonly replayed: boolean }> {
+    checkConfiguration(body.configuration);
     const webhook = body.webhook_url ? newWebhook(body.webhook_url) : null;
     const now = new Date();
     const inserted = await this.repository.insertOrFind(
@@ -119,6 +127,7 @@ export class AgentService {
     expectedVersions: readonly number[] | undefined,
   ): Promise<AgentWrite> {
     if (!isUuid(id)) throw notFound('agent');
+    checkConfiguration(body.configuration);
     const webhook =
       body.webhook_url === undefined
         ? undefined

@@ -27,7 +27,8 @@ import { WorkflowAnnouncer, WorkflowStepRunner } from './workflow-runner.ts';
 /** The job handlers of the three workers, and the container-wide objects they share. */
 
 /** The lease outlives one invocation of the worker (its timeout + 30 s), so only a dead worker loses it. */
-const claimLeaseSeconds = (): number => config().claimLeaseSeconds ?? functions.workerHigh.timeoutSeconds + 30;
+const claimLeaseSeconds = (): number =>
+  config().claimLeaseSeconds ?? functions.workerHigh.timeoutSeconds + 30;
 
 const defaultProvider = (): ProviderName => {
   const configured = process.env['SWITCHYARD_DEFAULT_PROVIDER'];
@@ -233,8 +234,12 @@ export const lowPriorityBatchJobs = {
 };
 
 export const lowPriorityJobs = {
-  'executions.sweep': async () => {
-    const staleSeconds = Number(process.env['SWEEPER_STALE_SECONDS'] ?? 300);
+  'executions.sweep': async (job: JobEnvelope) => {
+    // A local start asks for every row queued before it began: its in-process queue was empty.
+    const before = Date.parse(job.ids['queued_before'] ?? '');
+    const staleSeconds = Number.isNaN(before)
+      ? Number(process.env['SWEEPER_STALE_SECONDS'] ?? 300)
+      : Math.max(0, Math.ceil((Date.now() - before) / 1000));
     await sweepExecutions(executionRepository(), jobQueue(), executionAnnouncer(), { staleSeconds });
     await sweepWorkflowRuns(workflowRunRepository(), jobQueue(), workflowRunAnnouncer(), { staleSeconds });
   },

@@ -36,7 +36,12 @@ describe('agents API with its Redis unreachable', () => {
 
   it('keeps operator routes closed when no operator key is configured', async () => {
     for (const key of [null, '', 'anything']) {
-      expect((await api.call('/v1/admin/tenants', { key })).status).toBe(401);
+      const response = await api.call('/v1/admin/tenants', { key });
+      expect(response.status).toBe(401);
+      // …and says why, rather than leaving the operator to doubt the key.
+      expect(((await response.json()) as { detail: string }).detail).toMatch(
+        /No operator key is configured on this server \(SWITCHYARD_ADMIN_KEY/,
+      );
     }
   });
 

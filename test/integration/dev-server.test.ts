@@ -47,6 +47,21 @@ describe('npm start (bin/dev.ts) as a process', () => {
     expect(Date.now() - started).toBeLessThan(15_000);
     // The key file is the owner's alone.
     expect((await stat(join(dataDir, 'dev-api-key'))).mode & 0o777).toBe(0o600);
+    // Which model answers, and how to get a real one, is said up front.
+    expect(output).toMatch(/LLM\s+default provider "local"; live: local \(built-in fake model, no network\)/);
+    expect(output).toMatch(/a real model: OPENAI_API_KEY=… SWITCHYARD_DEFAULT_PROVIDER=openai npm start/);
+  });
+
+  it('keeps a dev operator key that npm run dlq finds without SWITCHYARD_ADMIN_KEY', async () => {
+    const adminKey = /operator key\s+(sy_\S+)/.exec(server!.output())?.[1];
+    expect(adminKey).toBeDefined();
+    expect((await stat(join(dataDir, 'dev-admin-key'))).mode & 0o777).toBe(0o600);
+    const listed = await runToEnd('bin/dlq.ts', ['list'], {
+      SWITCHYARD_URL: `http://127.0.0.1:${port}`,
+      SWITCHYARD_DATA_DIR: dataDir,
+    });
+    expect(listed.code, listed.output).toBe(0);
+    expect(listed.output).toMatch(/^high\s/m);
   });
 
   it('keeps data and the dev key across a restart, and stops cleanly on SIGTERM', async () => {

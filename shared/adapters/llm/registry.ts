@@ -1,4 +1,5 @@
 import type { LlmProvider, ProviderName } from '../../domain/llm.ts';
+import { LlmError } from '../../domain/llm.ts';
 import { createBedrockProvider } from './bedrock.ts';
 import { createLocalProvider } from './local.ts';
 import { createOpenAiProvider } from './openai.ts';
@@ -36,6 +37,19 @@ const secretApiKey = (secretArn: string) => async (): Promise<string> => {
   return apiKeyFromSecret(await getSecret(secretArn, { maxAge: secretMaxAgeSeconds }));
 };
 
+/** Fails every call at once and for good, naming the setting: no retries that cannot help. */
+const missingKeyProvider = (): LlmProvider => ({
+  name: 'openai',
+  complete: async () => {
+    throw new LlmError(
+      'openai: no API key is configured; set OPENAI_API_KEY (in AWS, OPENAI_API_KEY_SECRET_ARN), ' +
+        'or OPENAI_BASE_URL for an OpenAI-compatible server',
+      'openai',
+      false,
+    );
+  },
+});
+
 const create = (name: ProviderName): LlmProvider => {
   const env = process.env;
   switch (name) {
@@ -44,8 +58,11 @@ const create = (name: ProviderName): LlmProvider => {
     case 'openai': {
       const secretArn = env['OPENAI_API_KEY_SECRET_ARN'];
       const apiKey = env['OPENAI_API_KEY'] || (secretArn ? secretApiKey(secretArn) : undefined);
+      const baseUrl = env['OPENAI_BASE_URL'] || defaultOpenAiBaseUrl;
+      // OpenAI itself needs a key; a compatible server at OPENAI_BASE_URL (vLLM, Ollama) may not.
+      if (!apiKey && baseUrl === defaultOpenAiBaseUrl) return missingKeyProvider();
       return createOpenAiProvider({
-        baseUrl: env['OPENAI_BASE_URL'] || defaultOpenAiBaseUrl,
+        baseUrl,
         ...(apiKey && { apiKey }),
         connectTimeoutMs: openAiConnectTimeoutMs,
       });
