@@ -37,8 +37,8 @@ export class ExecutionService {
 
   /**
    * Under an Idempotency-Key the execution an earlier request started with the same body
-   * comes back (`replayed`, in its current state, not enqueued again; 422 for another body),
-   * even if its agent has been paused or deleted since.
+   * comes back (`replayed`, in its current state, enqueued again only while still queued; 422
+   * for another body), even if its agent has been paused or deleted since.
    */
   async accept(
     tenantId: string,
@@ -70,8 +70,9 @@ export class ExecutionService {
       },
       async (key) => (isUuid(agentId) ? this.repository.findByKey(tenantId, agentId, key) : undefined),
     );
-    // A replay's execution was enqueued by its first request (or is re-sent by the sweeper).
-    if (replayed) return { execution, replayed };
+    // A replay whose execution is still queued is sent again: its first request may have died
+    // between the commit and the send. A duplicate message is harmless (the claim is idempotent).
+    if (replayed && execution.status !== 'queued') return { execution, replayed };
     try {
       await this.queue.enqueue('high', executeJob(execution, trace));
     } catch (error) {

@@ -282,8 +282,12 @@ export class WorkflowService {
       },
       async (key) => (isUuid(workflowId) ? this.runs.findByKey(tenantId, workflowId, key) : undefined),
     );
-    // A replay's steps were enqueued by its first request (or are re-sent by the sweeper).
-    if (replayed) return { run, replayed };
+    if (replayed) {
+      // Still queued: its first request may have died between the commit and the sends, so
+      // its roots are sent again (a duplicate message is harmless: the claim is idempotent).
+      if (run.status !== 'queued') return { run, replayed };
+      steps = await this.stepsOfVersion(run.workflowId, run.workflowVersion);
+    }
     const roots = steps.filter((step) => step.dependsOn.length === 0);
     try {
       await Promise.all(
