@@ -2,6 +2,7 @@ import * as z from 'zod/mini';
 import type { FieldError } from './errors.ts';
 import type { CreateExecutionBody, ExecutionError, ExecutionStatus } from './execution.ts';
 import { createExecutionBody, executionStatuses, isFinished } from './execution.ts';
+import { canonicalId } from './ids.ts';
 
 /**
  * Workflows: a DAG of steps, each running an agent on an input rendered from a template
@@ -83,7 +84,8 @@ const webhookUrl = z.nullable(z.string().check(z.maxLength(2048)));
 
 const stepBody = z.strictObject({
   key: stepKey,
-  agent_id: z.string().check(z.maxLength(100)),
+  // Canonical spelling, as path ids are: one agent whatever case the client typed.
+  agent_id: z.string().check(z.maxLength(100), z.overwrite(canonicalId)),
   input: z.string().check(z.maxLength(100_000)),
   depends_on: z.optional(z.array(stepKey).check(z.maxLength(stepLimits.maxSteps))),
   retry: z.optional(

@@ -237,12 +237,17 @@ export const hostileInputContract = (api: () => TestApi): void => {
 
   it('serves a workflow through one cache entry whatever the letter case of its id', async () => {
     const agentId = await createTestAgent(api());
+    // A step's agent id in upper case names the same agent, and is stored canonical.
     const created = await api().call('/v1/workflows', {
       method: 'POST',
-      json: { name: 'case probe', steps: [{ key: 'a', agent_id: agentId, input: 'x' }] },
+      json: { name: 'case probe', steps: [{ key: 'a', agent_id: agentId.toUpperCase(), input: 'x' }] },
     });
     expect(created.status).toBe(201);
     const { id } = (await created.json()) as { id: string };
+    const withSteps = (await (await api().call(`/v1/workflows/${id}?include=steps`)).json()) as {
+      steps: { agent_id: string }[];
+    };
+    expect(withSteps.steps[0]?.agent_id).toBe(agentId);
     const upper = id.toUpperCase();
     expect(((await (await api().call(`/v1/workflows/${upper}`)).json()) as { name: string }).name).toBe(
       'case probe',
