@@ -408,7 +408,12 @@ const operation = (route: RouteDef) => {
       name: match[1],
       in: 'path',
       required: true,
-      schema: match[1] === 'queue' ? queueParam : { type: 'string', format: 'uuid' },
+      schema:
+        match[1] === 'queue'
+          ? queueParam
+          : match[1] === 'key'
+            ? { type: 'string', pattern: '^[A-Za-z][A-Za-z0-9_-]{0,63}$' }
+            : { type: 'string', format: 'uuid' },
     });
   }
   for (const q of doc.query ?? []) {
@@ -436,14 +441,26 @@ const operation = (route: RouteDef) => {
       : { description: 'Success, no content' };
   }
   if (doc.conditional === 'read') responses['304'] = { description: 'Not modified' };
-  if (doc.body || doc.query) responses['400'] = problem('Malformed JSON or invalid query parameters');
+  responses['400'] = problem(
+    'Malformed JSON, invalid query or path parameters, NUL or unpaired surrogates in any text, or a value PostgreSQL cannot store',
+  );
   if (route.auth !== 'none') responses['401'] = problem('Missing or invalid API key');
   if (route.path.includes('{')) responses['404'] = problem('No such resource in this tenant');
   if (doc.conditional === 'write') responses['412'] = problem('If-Match does not match the current version');
   if (doc.body) {
     responses['413'] = problem('Body over 256 KB');
     responses['415'] = problem('Body is not application/json');
-    responses['422'] = problem('Body does not match the schema');
+    responses['422'] = problem(
+      'Body does not match the schema, or breaks a limit: nesting over 64 levels, over 1,000 keys in an object or 10,000 elements in an array, __proto__/constructor/prototype keys, numbers out of range',
+    );
+  }
+  if (route.auth !== 'none') {
+    responses['503'] = {
+      ...problem(
+        'The database or another required dependency is unreachable; retry after Retry-After seconds',
+      ),
+      headers: { 'Retry-After': { schema: { type: 'integer', minimum: 1 } } },
+    };
   }
   return {
     operationId: `${route.method.toLowerCase()}${route.path.replace(/\{(\w+)\}/g, 'By_$1').replace(/[^A-Za-z0-9]+(\w)?/g, (_, c: string | undefined) => (c ?? '').toUpperCase())}`,
