@@ -1,8 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createTestAgent, startTestApi, type TestApi } from '../support/api.ts';
-import { type LoopbackForwarder, startLoopbackForwarder } from '../support/loopback-forwarder.ts';
+
 import { describeRealServers } from '../support/real-servers.ts';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
 
 const leaseSeconds = 6;
 
@@ -14,11 +15,10 @@ const leaseSeconds = 6;
  */
 describeRealServers('claimed work after a database blip', (servers) => {
   let api: TestApi;
-  let forwarder: LoopbackForwarder;
+  let forwarder: TcpProxy;
 
   beforeAll(async () => {
-    const target = new URL(servers.postgresUrl);
-    forwarder = await startLoopbackForwarder({ host: target.hostname, port: Number(target.port) });
+    forwarder = await startTcpProxy(servers.postgresUrl);
     api = await startTestApi(
       {
         DATABASE_URL: forwarder.urlFor(servers.postgresUrl),
@@ -30,7 +30,7 @@ describeRealServers('claimed work after a database blip', (servers) => {
   });
   afterAll(async () => {
     await api?.stop();
-    await forwarder?.stop();
+    await forwarder?.close();
   });
 
   const statusOf = async (id: string): Promise<{ status: string; attempts: number }> => {

@@ -6,7 +6,7 @@ import { type EmbeddedPostgres, startEmbeddedPostgres } from '../../shared/local
 import { startTestApi, type TestApi } from '../support/api.ts';
 import { checkDatabaseDown } from '../support/database-down-contract.ts';
 import { hostileInputContract } from '../support/hostile-input-contract.ts';
-import { type LoopbackForwarder, startLoopbackForwarder } from '../support/loopback-forwarder.ts';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
 
 describe('hostile input on the embedded runtime (PGlite)', () => {
   let api: TestApi;
@@ -22,19 +22,18 @@ describe('hostile input on the embedded runtime (PGlite)', () => {
 describe('the embedded runtime with its database unreachable (PGlite behind a proxy)', () => {
   let dataDir: string;
   let db: EmbeddedPostgres;
-  let proxy: LoopbackForwarder;
+  let proxy: TcpProxy;
   let api: TestApi;
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'switchyard-pglite-'));
     db = await startEmbeddedPostgres(dataDir);
-    const target = new URL(db.url);
-    proxy = await startLoopbackForwarder({ host: target.hostname, port: Number(target.port) });
+    proxy = await startTcpProxy(db.url);
     // PGlite serves one session at a time: one pooled connection, as the runtime's embedded mode.
     api = await startTestApi({ DATABASE_URL: proxy.urlFor(db.url), DB_POOL_MAX: '1' });
   });
   afterAll(async () => {
     await api?.stop();
-    await proxy?.stop();
+    await proxy?.close();
     await db?.stop();
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });

@@ -1,14 +1,17 @@
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 
 /**
- * A TCP proxy in front of a server, to model an outage of that server while it keeps its
- * data: `cut()` resets every connection and refuses new ones (what clients see when the
+ * A TCP proxy in front of a server (Redis, PostgreSQL, PGlite's socket), to model an outage of
+ * that server while it keeps its data: `cut()` resets every connection and refuses new ones (what clients see when the
  * cache node or the network to it goes away); `stall()` keeps connections open but passes
  * nothing on, holding it (a hung node, as SIGSTOP: commands time out, and run when it
  * resumes); `restore()` serves again on the same port.
  */
 export interface TcpProxy {
+  /** `<protocol of the target>//127.0.0.1:<proxy port>`. */
   readonly url: string;
+  /** Any URL of the target (credentials, database, query kept) pointed at the proxy instead. */
+  urlFor(targetUrl: string): string;
   cut(): Promise<void>;
   stall(): void;
   restore(): Promise<void>;
@@ -64,6 +67,12 @@ export const startTcpProxy = async (target: string): Promise<TcpProxy> => {
   const port = await listen(0);
   return {
     url: `${protocol}//127.0.0.1:${port}`,
+    urlFor(targetUrl) {
+      const url = new URL(targetUrl);
+      url.hostname = '127.0.0.1';
+      url.port = String(port);
+      return url.toString();
+    },
     cut: stopListening,
     stall() {
       stalled = true;
