@@ -64,6 +64,12 @@ export interface Answer {
   readonly cached: boolean;
 }
 
+/** What an answer costs: nothing from the response cache, nor from the built-in local provider, whatever model it plays. */
+export const answerCostUsd = (answer: Answer): number =>
+  answer.cached || answer.provider === 'local'
+    ? 0
+    : costUsd(answer.modelUsed, answer.inputTokens, answer.outputTokens);
+
 interface CachedAnswer {
   readonly output: string;
   readonly inputTokens: number;
@@ -357,14 +363,7 @@ export class ExecutionRunner {
       answered.map(({ execution, hasWebhook, answer }) => ({
         id: execution.id,
         attempt: execution.attempts,
-        call: {
-          ...answer,
-          // A cache hit costs nothing, nor does the built-in local provider, whatever model it plays.
-          costUsd:
-            answer.cached || answer.provider === 'local'
-              ? 0
-              : costUsd(answer.modelUsed, answer.inputTokens, answer.outputTokens),
-        },
+        call: { ...answer, costUsd: answerCostUsd(answer) },
         // Without a webhook, a fast run has no event to send: marked announced in the same statement.
         silentUnderMs: hasWebhook ? null : slowExecutionMs,
       })),

@@ -15,7 +15,6 @@ import { isUuid } from '../domain/ids.ts';
 import type { JobEnvelope } from '../domain/jobs.ts';
 import { isRetryable, jobTypes, NonRetryableError, newJob } from '../domain/jobs.ts';
 import type { ProviderName } from '../domain/llm.ts';
-import { costUsd } from '../domain/pricing.ts';
 import type { StepDefinition } from '../domain/workflow.ts';
 import {
   downstreamOf,
@@ -29,7 +28,13 @@ import {
 import { config } from '../runtime/config.ts';
 import { logger, metrics } from '../runtime/observability.ts';
 import type { JobContext } from '../workers/consumer.ts';
-import { answerCall, type CallWatch, type CompleteCall, watchCall } from './execution-runner.ts';
+import {
+  answerCall,
+  answerCostUsd,
+  type CallWatch,
+  type CompleteCall,
+  watchCall,
+} from './execution-runner.ts';
 import { stepJob } from './workflows.ts';
 
 /** The run was cancelled or failed while the step's call ran: abandoned, nothing written. */
@@ -323,13 +328,7 @@ export class WorkflowStepRunner {
       renderedInput: step.input,
       model: agent.model,
       dependents: step.steps.filter((s) => s.dependsOn.includes(claim.key)).map((s) => s.key),
-      call: {
-        ...answer,
-        costUsd:
-          answer.cached || answer.provider === 'local'
-            ? 0
-            : costUsd(answer.modelUsed, answer.inputTokens, answer.outputTokens),
-      },
+      call: { ...answer, costUsd: answerCostUsd(answer) },
     };
   }
 
