@@ -31,14 +31,14 @@ export interface FunctionAccess {
 }
 
 export const functionAccess = {
-  agents: { database: true, cache: true, sendsTo: ['low'] },
+  agents: { database: true, cache: true, sendsTo: ['low'], idempotency: 'records' },
   health: { database: true, cache: true, inspects: ['high'], idempotency: 'describe' },
   openapi: {},
   fallback: {},
   admin: { database: true, operatesQueues: true, readsMetrics: true, adminKey: true },
   executions: { database: true, cache: true, sendsTo: ['high', 'low'], idempotency: 'records' },
   activity: { database: true, cache: true },
-  workflows: { database: true, cache: true, sendsTo: ['low'] },
+  workflows: { database: true, cache: true, sendsTo: ['low'], idempotency: 'records' },
   workflowExecutions: { database: true, cache: true, sendsTo: ['high', 'low'], idempotency: 'records' },
   workerHigh: {
     database: true,

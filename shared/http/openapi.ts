@@ -395,6 +395,14 @@ const jsonSchemaOf = (schema: z.ZodMiniType | Record<string, unknown>): Record<s
   return schema;
 };
 
+/** The creating POSTs: each honours Idempotency-Key. */
+const creatingRoutes: ReadonlySet<string> = new Set([
+  'POST /v1/agents',
+  'POST /v1/workflows',
+  'POST /v1/agents/{id}/executions',
+  'POST /v1/workflows/{id}/executions',
+]);
+
 const problem = (description: string) => ({
   description,
   content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
@@ -431,6 +439,17 @@ const operation = (route: RouteDef) => {
   if (doc.conditional === 'write') {
     parameters.push({ name: 'If-Match', in: 'header', required: false, schema: { type: 'string' } });
   }
+  const idempotent = creatingRoutes.has(routeKey(route));
+  if (idempotent) {
+    parameters.push({
+      name: 'Idempotency-Key',
+      in: 'header',
+      required: false,
+      schema: { type: 'string', pattern: '^[\\x21-\\x7e]{1,255}$' },
+      description:
+        'A retry with the same key and body answers the resource the first request created (kept with it, so across crashes too); 409 while the first is in flight, 422 for another body',
+    });
+  }
   const responses: Record<string, unknown> = {};
   if (doc.response) {
     responses[String(doc.response.status)] = doc.response.schema
@@ -447,11 +466,17 @@ const operation = (route: RouteDef) => {
   if (route.auth !== 'none') responses['401'] = problem('Missing or invalid API key');
   if (route.path.includes('{')) responses['404'] = problem('No such resource in this tenant');
   if (doc.conditional === 'write') responses['412'] = problem('If-Match does not match the current version');
+  if (idempotent) {
+    responses['409'] = {
+      ...problem('A request with this Idempotency-Key is still in flight; retry after Retry-After seconds'),
+      headers: { 'Retry-After': { schema: { type: 'integer', minimum: 1 } } },
+    };
+  }
   if (doc.body) {
     responses['413'] = problem('Body over 256 KB');
     responses['415'] = problem('Body is not application/json');
     responses['422'] = problem(
-      'Body does not match the schema, or breaks a limit: nesting over 64 levels, over 1,000 keys in an object or 10,000 elements in an array, __proto__/constructor/prototype keys, numbers out of range',
+      'Body does not match the schema (or reuses an Idempotency-Key with another body), or breaks a limit: nesting over 64 levels, over 1,000 keys in an object or 10,000 elements in an array, __proto__/constructor/prototype keys, numbers out of range',
     );
   }
   if (route.auth !== 'none') {

@@ -466,10 +466,10 @@ describe('IAM', () => {
     }
   });
 
-  it('grants the idempotency table to the two starting routes (records) and health (describe) only', () => {
+  it('grants the idempotency table to the four creating routes (records) and health (describe) only', () => {
     for (const name of functionNames) {
       const expected =
-        name === 'executions' || name === 'workflowExecutions'
+        ['agents', 'workflows', 'executions', 'workflowExecutions'].includes(name)
           ? {
               'idempotency-table': [
                 'dynamodb:DeleteItem',
