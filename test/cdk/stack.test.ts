@@ -468,19 +468,18 @@ describe('IAM', () => {
 
   it('grants the idempotency table to the four creating routes (records) and health (describe) only', () => {
     for (const name of functionNames) {
-      const expected =
-        ['agents', 'workflows', 'executions', 'workflowExecutions'].includes(name)
-          ? {
-              'idempotency-table': [
-                'dynamodb:DeleteItem',
-                'dynamodb:GetItem',
-                'dynamodb:PutItem',
-                'dynamodb:UpdateItem',
-              ],
-            }
-          : name === 'health'
-            ? { 'idempotency-table': ['dynamodb:DescribeTable'] }
-            : {};
+      const expected = ['agents', 'workflows', 'executions', 'workflowExecutions'].includes(name)
+        ? {
+            'idempotency-table': [
+              'dynamodb:DeleteItem',
+              'dynamodb:GetItem',
+              'dynamodb:PutItem',
+              'dynamodb:UpdateItem',
+            ],
+          }
+        : name === 'health'
+          ? { 'idempotency-table': ['dynamodb:DescribeTable'] }
+          : {};
       expect(dev.accessOf(dev.functionId(name), 'dynamodb'), name).toEqual(expected);
     }
   });
