@@ -25,6 +25,8 @@ export interface RuntimeConfig {
      * refused within this plus the L1 TTL even when its cache entry could not be tombstoned.
      */
     readonly apiKeyTtlSeconds: number;
+    /** How often a container checks for cache writes another one could not make (see two-tier.ts). */
+    readonly repairCheckSeconds: number;
   };
   /** Local mode: webhooks may target private and loopback addresses, over http too. */
   readonly webhooksAllowPrivate: boolean;
@@ -92,6 +94,7 @@ export const loadConfig = (env: Env = process.env): RuntimeConfig => {
         intFrom(env, 'CACHE_API_KEY_TTL_SECONDS', 60, 1, 3_600),
         intFrom(env, 'CACHE_L2_TTL_SECONDS', 300, 1, 86_400),
       ),
+      repairCheckSeconds: intFrom(env, 'CACHE_REPAIR_CHECK_SECONDS', 30, 1, 3_600),
     },
     serverTiming: boolFrom(env, 'SWITCHYARD_SERVER_TIMING', false),
     maxStepInputBytes: intFrom(env, 'SWITCHYARD_MAX_STEP_INPUT_BYTES', 256 * 1024, 1024, 4 * 1024 * 1024),

@@ -3,6 +3,7 @@ import { MemoryCache } from '../adapters/cache/memory.ts';
 import { RedisCache } from '../adapters/cache/redis.ts';
 import { TwoTierCache } from '../adapters/cache/two-tier.ts';
 import { AgentRepository } from '../adapters/postgres/agents.ts';
+import { CacheRepairRepository } from '../adapters/postgres/cache-repairs.ts';
 import { database } from '../adapters/postgres/db.ts';
 import { ExecutionRepository } from '../adapters/postgres/executions.ts';
 import { TenantRepository } from '../adapters/postgres/tenants.ts';
@@ -32,10 +33,16 @@ export const redisCache = (): RedisCache | undefined => {
 export const sharedCache = (): TwoTierCache => {
   if (!cache) {
     const settings = config().cache;
+    const repairs = () => new CacheRepairRepository(database());
     cache = new TwoTierCache(new MemoryCache(settings.l1TtlMs, settings.l1MaxEntries), redisCache(), {
       l2TtlSeconds: settings.l2TtlSeconds,
       negativeTtlSeconds: settings.negativeTtlSeconds,
       negativeL1TtlMs: Math.min(settings.l1TtlMs, settings.negativeTtlSeconds * 1000),
+      // The database is reached only when a put fails, and for a check every repairCheckSeconds.
+      ...(config().databaseUrl && {
+        repairLog: { record: () => repairs().record(), latest: () => repairs().latest() },
+      }),
+      repairCheckMs: settings.repairCheckSeconds * 1000,
     });
   }
   return cache;

@@ -41,6 +41,7 @@ describe('loadConfig', () => {
         l2TtlSeconds: 300,
         negativeTtlSeconds: 30,
         apiKeyTtlSeconds: 60,
+        repairCheckSeconds: 30,
       },
       serverTiming: false,
       maxStepInputBytes: 262_144,

@@ -36,10 +36,21 @@ return string.format('%d', nextGeneration)
 
 /** The key holding the cache generation (after the `sy:` prefix). */
 export const generationKey = 'cache:generation';
+/** The key holding the newest durable repair note already applied (after the `sy:` prefix). */
+export const repairedKey = 'cache:repaired';
+
+/** Records ARGV[1] as applied if it is newer than what is recorded; one key, no TTL. */
+const markRepairedScript = `
+local applied = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+if applied >= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
+`;
 
 interface ScriptCommands {
   setIfNewer(key: string, version: number, encoded: string, ttlSeconds: number): Promise<number>;
   bumpGeneration(key: string, floor: number): Promise<string>;
+  markRepaired(key: string, note: number): Promise<number>;
 }
 type RedisWithScript = Redis & ScriptCommands;
 type PipelineWithScript = ChainableCommander & {
@@ -100,6 +111,7 @@ export class RedisCache {
       });
       client.defineCommand('setIfNewer', { numberOfKeys: 1, lua: setIfNewerScript });
       client.defineCommand('bumpGeneration', { numberOfKeys: 1, lua: bumpGenerationScript });
+      client.defineCommand('markRepaired', { numberOfKeys: 1, lua: markRepairedScript });
       // Errors surface on each command; an unhandled 'error' event would crash the container.
       client.on('error', () => {});
       client.on('ready', () => {
@@ -175,6 +187,16 @@ export class RedisCache {
     const client = await this.connected();
     this.generation = parseGeneration(await client.bumpGeneration(generationKey, Date.now()));
     return this.generation;
+  }
+
+  /** The newest durable repair note L2 has been made safe for (0: none yet). */
+  async repairedUpTo(): Promise<number> {
+    return parseGeneration(await (await this.connected()).get(repairedKey));
+  }
+
+  /** Records that L2 has been made safe for every repair note up to `note`. */
+  async markRepaired(note: number): Promise<void> {
+    await (await this.connected()).markRepaired(repairedKey, note);
   }
 
   /** Called each time the connection becomes ready, including after a reconnection. */

@@ -1,5 +1,5 @@
 import { metrics, throttledWarn } from '../../runtime/observability.ts';
-import { currentScope } from '../../runtime/request-scope.ts';
+import { currentScope, outsideScope } from '../../runtime/request-scope.ts';
 import type { CacheEntry } from './entry.ts';
 import type { MemoryCache } from './memory.ts';
 import type { L2Write, RedisCache } from './redis.ts';
@@ -13,6 +13,24 @@ export interface TwoTierOptions {
    * (default 1000). Past that it forgets them and moves the cache generation forward instead.
    */
   readonly maxDeferredPuts?: number;
+  /**
+   * Where failed puts are noted durably (PostgreSQL), so that another container makes L2
+   * safe again if the one that failed is frozen or gone when Redis returns.
+   */
+  readonly repairLog?: CacheRepairLog;
+  /** How often a container looks for repair notes newer than L2 has applied (default 30 s). */
+  readonly repairCheckMs?: number;
+}
+
+/**
+ * Durable notes that a put could not reach L2. The container that failed writes its puts
+ * again when it can; a note covers the case where it never can (frozen or gone).
+ */
+export interface CacheRepairLog {
+  /** Notes that a put of this container could not reach L2. */
+  record(): Promise<void>;
+  /** The newest note's number (0: none). */
+  latest(): Promise<number>;
 }
 
 /** A loader answers the current value with its version, or null when there is none. */
@@ -50,6 +68,12 @@ export class TwoTierCache {
   private failedRecoveries = 0;
   private retryAt = 0;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** This degraded spell is noted in the repair log (once per spell is enough). */
+  private repairNoted = false;
+  /** The newest repair note this container has seen applied, and when to look again. */
+  private repairsSeen = 0;
+  private repairCheckAt = 0;
+  private checkingRepairs: Promise<void> | undefined;
 
   constructor(
     private readonly l1: MemoryCache,
@@ -101,6 +125,7 @@ export class TwoTierCache {
       this.defer(write);
       if (await this.recover()) return 'stored';
       this.scheduleRetry();
+      await this.noteRepair();
       return 'deferred';
     }
     try {
@@ -109,8 +134,53 @@ export class TwoTierCache {
       this.l2Failed(error);
       this.defer(write);
       this.scheduleRetry();
+      await this.noteRepair();
       return 'deferred';
     }
+  }
+
+  /** Notes this degraded spell durably, before the write that caused it is answered. */
+  private async noteRepair(): Promise<void> {
+    if (this.repairNoted || !this.options.repairLog) return;
+    try {
+      await this.options.repairLog.record();
+      this.repairNoted = true;
+    } catch (error) {
+      // Only this container can repair L2 then, as it will if it lives.
+      warnCacheDown('cache repair note not written', {
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
+  }
+
+  /**
+   * At most every `repairCheckMs` (in the background, outside any request's count): if a
+   * container noted a failed put newer than L2 has applied, L2 may hold what that put
+   * replaced, and nobody may be left to write it: move the generation on, so every entry
+   * from before is a miss, then record the note as applied.
+   */
+  private maybeCheckRepairs(): void {
+    const { repairLog, repairCheckMs = 30_000 } = this.options;
+    if (!repairLog || !this.l2 || this.checkingRepairs || Date.now() < this.repairCheckAt) return;
+    this.repairCheckAt = Date.now() + repairCheckMs;
+    const l2 = this.l2;
+    this.checkingRepairs = outsideScope(async () => {
+      try {
+        const latest = await repairLog.latest();
+        if (latest <= this.repairsSeen) return;
+        if (latest > (await l2.repairedUpTo())) {
+          await l2.bumpGeneration();
+          await l2.markRepaired(latest);
+          metrics.addMetric('CacheGenerationMoved', 'Count', 1);
+        }
+        this.repairsSeen = latest;
+      } catch (error) {
+        // The next check tries again; until then, L2 is read as before.
+        this.l2Failed(error);
+      } finally {
+        this.checkingRepairs = undefined;
+      }
+    });
   }
 
   /**
@@ -150,6 +220,7 @@ export class TwoTierCache {
   private async fill<T>(key: string, load: Loader<T>, ttlSeconds?: number): Promise<CacheEntry> {
     // Until this container's deferred puts are in L2, L2 may hold what they replaced.
     const trusted = this.l2 !== undefined && (await this.recover());
+    if (trusted) this.maybeCheckRepairs();
     if (this.l2 && trusted) {
       try {
         const shared = await this.l2.get(key);
@@ -229,6 +300,7 @@ export class TwoTierCache {
         }
         this.failedRecoveries = 0;
         this.retryAt = 0;
+        if (!this.degraded) this.repairNoted = false;
         // Puts deferred while this ran are written by the next attempt.
         if (this.degraded) this.scheduleRetry();
         return !this.degraded;
