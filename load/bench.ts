@@ -125,7 +125,7 @@ const naivePath = join(naiveDir, 'index.mjs');
 step('starting PostgreSQL, Redis and the local runtime (L1 only: no REDIS_URL yet)');
 const key = 'bench-key-0123456789abcdef0123';
 const adminKey = 'bench-admin-key-0123456789abcdef';
-const [postgres, redis] = await Promise.all([startPostgres(), startRedis()]);
+const [postgres, redis] = await Promise.all([startPostgres({ durable: true }), startRedis()]);
 const redisVersion = /v=(\S+)/.exec(
   execFileSync(findRedisServer()!, ['--version'], { encoding: 'utf8' }),
 )?.[1];

@@ -1,10 +1,11 @@
 /**
- * `npm run load:executions -- [--executions N] [--warmup M] [--concurrency C] [--workers W] [--cpu-prof]`
+ * `npm run load:executions -- [--executions N] [--warmup M] [--concurrency C] [--workers W] [--cpu-prof] [--fast-db]`
  * `npm run load:workflow-runs -- [--runs N] …` (the same as `load:executions -- --workflows`)
  *
  * End-to-end agent executions per second on this machine — or, with --workflows, 3-step
  * workflow runs per second (two parallel roots and a join, load/support/workflow-dag.ts): a
- * throwaway PostgreSQL 15 (or DATABASE_URL), `npm start` in its own process with the in-process
+ * throwaway PostgreSQL 15 with its durable defaults (--fast-db: fsync, synchronous_commit and
+ * full_page_writes off, said so in the output; or DATABASE_URL), `npm start` in its own process with the in-process
  * SQS stand-in, the local provider at 0 ms, the LLM cache off. First a warm-up, not counted: M
  * starts (default 1,000) of a workload of their own (JIT, pools, sockets: what a warm container
  * has). Then fires N starts from C concurrent clients, waits until all have finished, and
@@ -41,6 +42,8 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '64' },
     workers: { type: 'string', default: '0' },
     'cpu-prof': { type: 'boolean', default: false },
+    // PostgreSQL without fsync: quicker, and says so in the output (figures quote durable runs).
+    'fast-db': { type: 'boolean', default: false },
     // The server logs errors only; WARN or INFO when a run needs explaining.
     'server-log-level': { type: 'string', default: 'ERROR' },
   },
@@ -69,6 +72,7 @@ const profileDir =
   (values['cpu-prof'] ? await mkdtemp(join(tmpdir(), 'switchyard-prof-')) : undefined);
 const server = await startLocalServer({
   logLevel: values['server-log-level'],
+  fastDatabase: values['fast-db'],
   ...(profileDir && { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] }),
 });
 const { apiKey: key, url: base } = server;

@@ -13,7 +13,7 @@ import { type ApiHandler, apiEvent, lambdaContext } from './support/lambda-event
 type Handler = ApiHandler;
 const key = 'micro-key-0123456789abcdef';
 const dataDir = await mkdtemp(join(tmpdir(), 'switchyard-micro-'));
-const postgres = process.env['DATABASE_URL'] ? undefined : await startPostgres();
+const postgres = process.env['DATABASE_URL'] ? undefined : await startPostgres({ durable: true });
 const runtime = await startLocalRuntime({
   port: 0,
   dataDir,

@@ -82,7 +82,7 @@ let server: RunningServer | undefined;
 const givenUrl = process.env['DATABASE_URL'];
 if (!givenUrl) {
   step('starting a throwaway PostgreSQL');
-  server = await startPostgres();
+  server = await startPostgres({ durable: true });
 }
 const url = givenUrl ?? server!.url;
 // Seeding runs statements of tens of seconds: a client of its own, without the pool's statement timeout.

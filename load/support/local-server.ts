@@ -22,14 +22,21 @@ export interface LocalServer {
  * embedded PGlite, said so in the label since its figures are not comparable.
  */
 export const startLocalServer = async (
-  options: { nodeFlags?: readonly string[]; logLevel?: string } = {},
+  options: {
+    nodeFlags?: readonly string[];
+    logLevel?: string;
+    /** fsync, synchronous_commit and full_page_writes off: faster, and not a durable figure. */
+    fastDatabase?: boolean;
+  } = {},
 ): Promise<LocalServer> => {
   let postgres: Awaited<ReturnType<typeof startPostgres>> | undefined;
   let database = process.env['DATABASE_URL'] ? 'DATABASE_URL' : '';
   if (!database && findPostgresBin()) {
     try {
-      postgres = await startPostgres();
-      database = 'throwaway PostgreSQL 15';
+      postgres = await startPostgres({ durable: !options.fastDatabase });
+      database = options.fastDatabase
+        ? 'throwaway PostgreSQL 15 with fsync, synchronous_commit and full_page_writes off (--fast-db: not a durable figure)'
+        : 'throwaway PostgreSQL 15 (durable: default fsync and commit settings)';
     } catch (error) {
       console.error(`throwaway PostgreSQL failed (${(error as Error).message.split('\n')[0]}); embedded`);
     }

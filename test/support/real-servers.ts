@@ -326,7 +326,12 @@ async function pgQuery(url: string, sql: string): Promise<void> {
   }
 }
 
-export async function startPostgres(): Promise<RunningServer> {
+/**
+ * A throwaway PostgreSQL. Tests run it with fsync, synchronous_commit and full_page_writes off
+ * (nothing to keep); `durable: true` keeps PostgreSQL's defaults, as benchmark figures need
+ * (Aurora is durable: a commit waits for its log to be written).
+ */
+export async function startPostgres(options: { durable?: boolean } = {}): Promise<RunningServer> {
   const binDir = findPostgresBin();
   if (!binDir) throw new Error(`PostgreSQL binaries not found (${PG_BIN_ENV} / PATH / /usr/lib/postgresql)`);
   const dir = await mkdtemp(join(tmpdir(), 'switchyard-pg-'));
@@ -357,8 +362,10 @@ export async function startPostgres(): Promise<RunningServer> {
           join(binDir, 'postgres'),
           [
             ...['-D', dataDir, '-p', String(port), '-k', dir],
-            ...['-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'synchronous_commit=off'],
-            ...['-c', 'full_page_writes=off', '-c', 'max_connections=200'],
+            ...['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'],
+            ...(options.durable
+              ? []
+              : ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']),
           ],
           { ...spawnOpts, deathSignal: 'QUIT' },
         ),
