@@ -10,7 +10,7 @@ import type {
 } from '../../domain/workflow.ts';
 import { inlineStepTextChars, slowWorkflowMs, stepOutputPattern } from '../../domain/workflow.ts';
 import type { Database, Queryable } from './db.ts';
-import { type CompletedCall, callColumns, rollUpUsage, rollupShard } from './executions.ts';
+import { type CompletedCall, callColumns, rollupShard } from './executions.ts';
 import type { KeyedInsert, RowIdempotency } from './idempotency.ts';
 import { sharedStatement } from './shared-statement.ts';
 import { keysetPage, qualified } from './sql.ts';
@@ -152,59 +152,47 @@ export interface StepAnswer {
 }
 
 /**
- * Finishes the runs among `ids` that have no open step left, in the caller's
- * transaction, and rolls them into the daily statistics in the same statement.
+ * Finishes the runs among `ids` that have no open step left (succeeded, or failed by their
+ * failed steps, with their steps' usage totals), in the caller's transaction, and rolls them
+ * into the daily statistics in the same statement. complete_workflow_steps (migration 0005)
+ * finishes runs the same way inside its statement: a change here is a new migration there.
  */
 const settleRuns = async (tx: Queryable, ids: readonly string[]): Promise<FinishedRun[]> => {
   if (ids.length === 0) return [];
   const rows = await tx.query<RunRow & { has_webhook: boolean; announced: boolean }>(
-    `WITH ${runTotals('SELECT unnest($1::uuid[])')},
-     finished AS (${finishRuns('', 'agg.open')}),
-     ${rollUpStats}
+    `WITH agg AS (
+       SELECT s.execution_id,
+              count(*) FILTER (WHERE s.status IN ('waiting', 'queued', 'running')) AS open,
+              count(*) FILTER (WHERE s.status = 'failed') AS failed,
+              array_agg(s.key ORDER BY s.position) FILTER (WHERE s.status = 'failed') AS failed_keys,
+              COALESCE(sum(s.input_tokens), 0) AS input_tokens, COALESCE(sum(s.output_tokens), 0) AS output_tokens,
+              COALESCE(sum(s.cost_usd), 0) AS cost_usd
+         FROM workflow_step_runs s WHERE s.execution_id IN (SELECT unnest($1::uuid[]))
+        GROUP BY s.execution_id
+     ), finished AS (
+       UPDATE workflow_executions r SET
+              status = CASE WHEN agg.failed > 0 THEN 'failed' ELSE 'succeeded' END,
+              error = CASE WHEN agg.failed > 0
+                      THEN COALESCE(r.error, jsonb_build_object('code', 'steps_failed', 'message',
+                             'steps failed: ' || array_to_string(agg.failed_keys, ', ')))
+                      END,
+              input_tokens = agg.input_tokens, output_tokens = agg.output_tokens,
+              cost_usd = agg.cost_usd, completed_at = now(), version = r.version + 1, updated_at = now(),
+              -- Nothing to send (no webhook, not slow): announced in this statement, no second write.
+              notified_at = CASE
+                WHEN NOT EXISTS (SELECT 1 FROM workflows w WHERE w.id = r.workflow_id AND w.webhook_url IS NOT NULL)
+                 AND (r.started_at IS NULL OR now() - r.started_at <= make_interval(secs => ${slowWorkflowMs / 1000}))
+                THEN now() END
+         FROM agg
+        WHERE r.id = agg.execution_id AND agg.open = 0 AND r.status IN ('queued', 'running')
+        RETURNING ${qualified('r', runColumns)},
+                  (SELECT w.webhook_url IS NOT NULL FROM workflows w WHERE w.id = r.workflow_id) AS has_webhook,
+                  r.notified_at IS NOT NULL AS announced
+     ), ${rollUpStats}
      SELECT * FROM finished`,
     [ids],
   );
   return rows.map((row) => ({ ...toRun(row), hasWebhook: row.has_webhook, announced: row.announced }));
-};
-
-/** `agg`: per run among `runIds` (a subquery), its open and failed steps and usage totals. */
-const runTotals = (runIds: string) => `
-  agg AS (
-    SELECT s.execution_id,
-           count(*) FILTER (WHERE s.status IN ('waiting', 'queued', 'running')) AS open,
-           count(*) FILTER (WHERE s.status = 'failed') AS failed,
-           array_agg(s.key ORDER BY s.position) FILTER (WHERE s.status = 'failed') AS failed_keys,
-           COALESCE(sum(s.input_tokens), 0) AS input_tokens, COALESCE(sum(s.output_tokens), 0) AS output_tokens,
-           COALESCE(sum(s.cost_usd), 0) AS cost_usd
-      FROM workflow_step_runs s WHERE s.execution_id IN (${runIds})
-     GROUP BY s.execution_id
-  )`;
-
-/**
- * Finishes the runs of `agg` with no open step left (`open`, an expression), succeeded or
- * failed by their failed steps; `plus` names a relation of usage just finished to add.
- */
-const finishRuns = (join: string, open: string, plus?: string) => {
-  const add = (column: string) => (plus ? `agg.${column} + ${plus}.${column}` : `agg.${column}`);
-  return `
-    UPDATE workflow_executions r SET
-           status = CASE WHEN agg.failed > 0 THEN 'failed' ELSE 'succeeded' END,
-           error = CASE WHEN agg.failed > 0
-                   THEN COALESCE(r.error, jsonb_build_object('code', 'steps_failed', 'message',
-                          'steps failed: ' || array_to_string(agg.failed_keys, ', ')))
-                   END,
-           input_tokens = ${add('input_tokens')}, output_tokens = ${add('output_tokens')},
-           cost_usd = ${add('cost_usd')}, completed_at = now(), version = r.version + 1, updated_at = now(),
-           -- Nothing to send (no webhook, not slow): announced in this statement, no second write.
-           notified_at = CASE
-             WHEN NOT EXISTS (SELECT 1 FROM workflows w WHERE w.id = r.workflow_id AND w.webhook_url IS NOT NULL)
-              AND (r.started_at IS NULL OR now() - r.started_at <= make_interval(secs => ${slowWorkflowMs / 1000}))
-             THEN now() END
-      FROM agg ${join}
-     WHERE r.id = agg.execution_id AND ${open} = 0 AND r.status IN ('queued', 'running')
-     RETURNING ${qualified('r', runColumns)},
-               (SELECT w.webhook_url IS NOT NULL FROM workflows w WHERE w.id = r.workflow_id) AS has_webhook,
-               r.notified_at IS NOT NULL AS announced`;
 };
 
 /** The daily statistics rollup of the runs a statement just finished (`finished`). */
@@ -225,86 +213,6 @@ const rollUpStats = `
       duration_count = workflow_stats_daily.duration_count + EXCLUDED.duration_count,
       duration_ms = workflow_stats_daily.duration_ms + EXCLUDED.duration_ms
   )`;
-
-/**
- * The claim of a batch of steps ($1, $2: run ids and keys; $3: lease seconds; $4:
- * stepOutputPattern): see `claim`. It runs inside `claim_workflow_steps` (migration 0005), as
- * completeStepsStatement does in its function, for the same reasons.
- */
-export const claimStepsStatement = `WITH claimed AS (
-           UPDATE workflow_step_runs s SET status = 'running', attempts = s.attempts + 1,
-                  started_at = COALESCE(s.started_at, now()), lease_until = now() + make_interval(secs => $3),
-                  updated_at = now()
-             FROM unnest($1::uuid[], $2::text[]) AS k(execution_id, key), workflow_executions r
-            WHERE s.execution_id = k.execution_id AND s.key = k.key AND r.id = s.execution_id
-              AND r.status IN ('queued', 'running')
-              AND (s.status = 'queued' OR (s.status = 'running' AND s.lease_until < now()))
-            RETURNING s.execution_id, s.key, s.attempts, s.agent_id, r.tenant_id, r.workflow_id, r.workflow_version,
-                      r.on_step_failure, r.input,
-                      -- The outputs of the steps its template reads, in the same round trip.
-                      (SELECT json_object_agg(o.key, o.output)
-                         FROM workflow_steps d, workflow_step_runs o
-                        WHERE d.workflow_id = r.workflow_id AND d.version = r.workflow_version AND d.key = s.key
-                          AND o.execution_id = s.execution_id AND o.status = 'succeeded'
-                          AND o.key IN (SELECT m[1] FROM regexp_matches(d.input_template, $4, 'g') AS m)) AS outputs
-         ), started AS (
-           UPDATE workflow_executions SET status = 'running', started_at = now(), version = version + 1,
-                  updated_at = now()
-            WHERE id IN (SELECT execution_id FROM claimed) AND status = 'queued'
-         )
-         SELECT * FROM claimed`;
-
-/**
- * The completion of a batch of step answers ($1–$12, one array element per answer) and their
- * dependency edges ($13–$15): see `complete`. It runs inside the database function
- * `complete_workflow_steps` (migration 0005), whose body is this text, checked by
- * test/unit/stored-statements.test.ts: a function call is one round trip that commits
- * as it ends (the shared rollup rows stay locked for no client round trip), and the function
- * keeps its plan (planning this statement cost ~0.9 ms, a quarter of its time).
- */
-export const completeStepsStatement = `WITH answer AS (
-           SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[],
-                                $8::text[], $9::int[], $10::int[], $11::numeric[], $12::boolean[])
-             AS a(execution_id, key, attempt, input, model, output, provider, model_used, input_tokens,
-                  output_tokens, cost_usd, cached)
-         ), done AS (
-           UPDATE workflow_step_runs s SET status = 'succeeded', input = a.input, model = a.model, output = a.output,
-                  provider = a.provider, model_used = a.model_used, input_tokens = a.input_tokens,
-                  output_tokens = a.output_tokens, cost_usd = a.cost_usd, cached = a.cached, error = NULL,
-                  completed_at = now(), lease_until = NULL, updated_at = now()
-             FROM answer a
-            WHERE s.execution_id = a.execution_id AND s.key = a.key AND s.status = 'running' AND s.attempts = a.attempt
-            RETURNING s.execution_id, s.key, s.tenant_id, s.agent_id, s.model, s.model_used, s.cached,
-                      s.input_tokens, s.output_tokens, s.cost_usd, s.completed_at
-         ), edge AS (
-           -- Each finished step takes one off each of its dependents' counts.
-           SELECT e.execution_id, e.key, count(*)::int AS n
-             FROM unnest($13::uuid[], $14::text[], $15::text[]) AS e(execution_id, from_key, key)
-             JOIN done d ON d.execution_id = e.execution_id AND d.key = e.from_key
-            GROUP BY 1, 2
-         ), counted AS (
-           UPDATE workflow_step_runs s SET pending_deps = s.pending_deps - e.n,
-                  status = CASE WHEN s.pending_deps = e.n THEN 'queued' ELSE s.status END,
-                  queued_at = CASE WHEN s.pending_deps = e.n THEN now() ELSE s.queued_at END,
-                  ready_at = CASE WHEN s.pending_deps = e.n THEN now() ELSE s.ready_at END,
-                  updated_at = now()
-             FROM edge e
-            WHERE s.execution_id = e.execution_id AND s.key = e.key AND s.status = 'waiting'
-            RETURNING s.execution_id, s.key, s.tenant_id, s.status
-         ), ${rollUpUsage('succeeded')},
-         progress AS (
-           SELECT execution_id, count(*) AS n, COALESCE(sum(input_tokens), 0) AS input_tokens,
-                  COALESCE(sum(output_tokens), 0) AS output_tokens, COALESCE(sum(cost_usd), 0) AS cost_usd
-             FROM done GROUP BY 1
-         ), ${runTotals('SELECT execution_id FROM progress')},
-         finished AS (
-           -- The steps as they were before this statement, plus what it just finished.
-           ${finishRuns('JOIN progress p ON p.execution_id = agg.execution_id', 'agg.open - p.n', 'p')}
-         ), ${rollUpStats}
-         SELECT (SELECT json_agg(json_build_object('execution_id', execution_id, 'key', key)) FROM done) AS done,
-                (SELECT json_agg(json_build_object('execution_id', execution_id, 'key', key, 'tenant_id', tenant_id))
-                   FROM counted WHERE status = 'queued') AS released,
-                (SELECT json_agg(f) FROM finished f) AS finished`;
 
 /**
  * The statement that locks runs in id order, opening every transaction that changes a
@@ -527,8 +435,8 @@ export class WorkflowRunRepository {
     leaseSeconds: number,
   ): Promise<Map<string, ClaimedStep>> {
     if (keys.length === 0) return new Map();
-    // claimStepsStatement inside claim_workflow_steps (migration 0005): the run locks, then the
-    // statement, committed as the call ends, in one round trip.
+    // claim_workflow_steps (migration 0005, where its SQL lives): the run locks, then the
+    // claim, committed as the call ends, in one round trip; the function keeps its plan.
     const rows = await this.db.query<{
       execution_id: string;
       key: string;
@@ -581,8 +489,9 @@ export class WorkflowRunRepository {
     const edges = answers.flatMap((a) =>
       a.dependents.map((dependent) => ({ executionId: a.executionId, from: a.key, key: dependent })),
     );
-    // completeStepsStatement inside complete_workflow_steps (migration 0005): the run locks, then
-    // the statement, committed as the call ends — one round trip, the rollup rows held no longer.
+    // complete_workflow_steps (migration 0005, where its SQL lives): the run locks, then the
+    // completion, committed as the call ends — one round trip, the shared rollup rows held for
+    // no client round trip, and the function keeps its plan.
     const rows = await this.db.query<{
       done: { execution_id: string; key: string }[] | null;
       released: { execution_id: string; key: string; tenant_id: string }[] | null;

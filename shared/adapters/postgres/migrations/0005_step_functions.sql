@@ -1,15 +1,17 @@
 -- Up Migration
 
--- The claim and the completion of a batch of workflow steps (shared/adapters/postgres/
--- workflow-runs.ts: claimStepsStatement, completeStepsStatement) as function calls in
--- autocommit. Each locks the runs in id order first (as every transaction that changes a run's
--- steps does: no deadlock), then runs its statement with a snapshot taken after the locks (each
--- statement of a VOLATILE function takes its own). One round trip instead of three (BEGIN and
--- the locks, the statement, COMMIT); the shared rollup rows stay locked until the function ends
--- rather than until the client's COMMIT arrives; and the function keeps its plans, where the
--- statements were planned at every call (~0.9 ms and ~0.4 ms, a quarter of their time).
--- Each statement's text below must stay that of its constant (test/unit/
--- stored-statements.test.ts checks it): changing one is a new migration replacing its function.
+-- The claim and the completion of a batch of workflow steps, called by WorkflowRunRepository
+-- (shared/adapters/postgres/workflow-runs) as claim_workflow_steps and complete_workflow_steps
+-- in autocommit; their SQL lives here only (the completion finishes runs, and rolls them into
+-- workflow_stats_daily, as the repository's settleRuns does). Each locks the runs in id order first (as every
+-- transaction that changes a run's steps does: no deadlock), then runs its statement with a
+-- snapshot taken after the locks (each statement of a VOLATILE function takes its own). One
+-- round trip instead of three (BEGIN and the locks, the statement, COMMIT); the shared rollup
+-- rows stay locked until the function ends rather than until the client's COMMIT arrives; and
+-- the function keeps its plans, where the statements were planned at every call (~0.9 ms and
+-- ~0.4 ms, a quarter of their time). The `-- statement:` lines name the TypeScript constants
+-- the statements were first written as (since removed); they stay so that every database
+-- stores the same function text. Changing a function is a new migration replacing it.
 
 CREATE FUNCTION claim_workflow_steps(uuid[], text[], double precision, text)
 RETURNS TABLE (execution_id uuid, key text, attempts integer, agent_id uuid, tenant_id uuid, workflow_id uuid,
