@@ -7,7 +7,7 @@ import { CacheRepairRepository } from '../adapters/postgres/cache-repairs.ts';
 import { database } from '../adapters/postgres/db.ts';
 import { ExecutionRepository } from '../adapters/postgres/executions.ts';
 import { TenantRepository } from '../adapters/postgres/tenants.ts';
-import { WorkflowRunRepository } from '../adapters/postgres/workflow-runs.ts';
+import { WorkflowRunRepository } from '../adapters/postgres/workflow-runs/index.ts';
 import { WorkflowRepository } from '../adapters/postgres/workflows.ts';
 import { config } from '../runtime/config.ts';
 import { AgentService } from './agents.ts';

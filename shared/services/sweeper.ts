@@ -1,6 +1,6 @@
 import type { JobQueue } from '../adapters/aws/job-queue.ts';
 import type { ExecutionRepository } from '../adapters/postgres/executions.ts';
-import type { WorkflowRunRepository } from '../adapters/postgres/workflow-runs.ts';
+import type { WorkflowRunRepository } from '../adapters/postgres/workflow-runs/index.ts';
 import { maxReceiveCount, queues } from '../manifest.ts';
 import { logger, metrics } from '../runtime/observability.ts';
 import type { ExecutionAnnouncer } from './execution-runner.ts';

@@ -5,8 +5,8 @@ import type {
   FinishedRun,
   StepAnswer,
   WorkflowRunRepository,
-} from '../adapters/postgres/workflow-runs.ts';
-import { stepId } from '../adapters/postgres/workflow-runs.ts';
+} from '../adapters/postgres/workflow-runs/index.ts';
+import { stepId } from '../adapters/postgres/workflow-runs/index.ts';
 import type { Agent } from '../domain/agent.ts';
 import { ProblemError } from '../domain/errors.ts';
 import type { ExecutionError } from '../domain/execution.ts';

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { JobQueue } from '../adapters/aws/job-queue.ts';
 import type { TwoTierCache } from '../adapters/cache/two-tier.ts';
 import type { RowIdempotency } from '../adapters/postgres/idempotency.ts';
-import type { WorkflowRunRepository } from '../adapters/postgres/workflow-runs.ts';
+import type { WorkflowRunRepository } from '../adapters/postgres/workflow-runs/index.ts';
 import type { WorkflowPatch, WorkflowRepository, WorkflowWrite } from '../adapters/postgres/workflows.ts';
 import type { FieldError } from '../domain/errors.ts';
 import { conflict, notFound, preconditionFailed, validationFailed } from '../domain/errors.ts';

@@ -4,7 +4,10 @@ import { MemoryCache } from '../../shared/adapters/cache/memory.ts';
 import { TwoTierCache } from '../../shared/adapters/cache/two-tier.ts';
 import { AgentRepository } from '../../shared/adapters/postgres/agents.ts';
 import { createDatabase, type Database } from '../../shared/adapters/postgres/db.ts';
-import { type StepAnswer, WorkflowRunRepository } from '../../shared/adapters/postgres/workflow-runs.ts';
+import {
+  type StepAnswer,
+  WorkflowRunRepository,
+} from '../../shared/adapters/postgres/workflow-runs/index.ts';
 import { WorkflowRepository } from '../../shared/adapters/postgres/workflows.ts';
 import { notFound } from '../../shared/domain/errors.ts';
 import { newId } from '../../shared/domain/ids.ts';

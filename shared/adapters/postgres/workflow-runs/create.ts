@@ -1,0 +1,143 @@
+import type { StepDefinition, StepFailureMode, WorkflowRun } from '../../../domain/workflow.ts';
+import type { Database } from '../db.ts';
+import type { KeyedInsert, RowIdempotency } from '../idempotency.ts';
+import { qualified } from '../sql.ts';
+import { type RunRow, runColumns, toRun } from './rows.ts';
+
+// Starting runs: a run and all its steps in one statement, once per Idempotency-Key.
+
+export interface NewRun {
+  readonly id: string;
+  readonly tenantId: string;
+  readonly workflowId: string;
+  readonly workflowVersion: number;
+  readonly onStepFailure: StepFailureMode;
+  readonly input: string | Record<string, unknown>;
+  readonly metadata: Record<string, unknown> | null;
+  readonly steps: readonly StepDefinition[];
+  readonly createdAt: Date;
+  /** The request's Idempotency-Key: one run per (tenant, workflow, key). */
+  readonly idempotency?: RowIdempotency;
+}
+
+/** Runs per shared start statement (each brings its steps). */
+export const createBatchLimit = 16;
+
+/** A run's Idempotency-Key with its scope (tenant, workflow), as one map key. */
+const runKeyOf = (tenantId: string, workflowId: string, key: string) => `${tenantId}/${workflowId}/${key}`;
+
+/**
+ * Inserts the runs of a batch with their steps: roots queued, the others waiting on their
+ * dependencies. A run under an Idempotency-Key already used is not inserted: the earlier one
+ * comes back (`existing`), or undefined when it could not be read (that request fails alone).
+ */
+export async function createMany(
+  db: Database,
+  runs: readonly NewRun[],
+): Promise<(KeyedInsert<WorkflowRun> | undefined)[]> {
+  const steps = runs.flatMap((run) => run.steps.map((step) => ({ run, step })));
+  // Without keys (the common case) the statement is the plain INSERT: no arbiter index to
+  // check. With keys, a run not inserted (its key taken) gets no steps either.
+  const keyed = runs.some((run) => run.idempotency);
+  const rows = await db.query<RunRow>(
+    `WITH run AS (
+         INSERT INTO workflow_executions (id, tenant_id, workflow_id, workflow_version, on_step_failure, status,
+                                          input, metadata, step_count, created_at, updated_at${
+                                            keyed ? ', idempotency_key, request_hash' : ''
+                                          })
+         SELECT id, tenant_id, workflow_id, workflow_version, on_step_failure, 'queued', input, metadata,
+                step_count, created_at, created_at${keyed ? ', idempotency_key, request_hash' : ''}
+           FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[], $5::text[], $6::jsonb[], $7::jsonb[],
+                       $8::int[], $9::timestamptz[]${keyed ? ', $17::text[], $18::text[]' : ''})
+                AS r (id, tenant_id, workflow_id, workflow_version, on_step_failure, input, metadata, step_count,
+                      created_at${keyed ? ', idempotency_key, request_hash' : ''})
+         ${keyed ? 'ON CONFLICT (tenant_id, workflow_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING' : ''}
+         RETURNING ${runColumns}
+       ), steps AS (
+         INSERT INTO workflow_step_runs (execution_id, key, tenant_id, position, agent_id, status, pending_deps,
+                                         queued_at, ready_at, updated_at)
+         SELECT k.execution_id, k.key, k.tenant_id, k.position, k.agent_id,
+                CASE WHEN k.deps = 0 THEN 'queued' ELSE 'waiting' END, k.deps,
+                CASE WHEN k.deps = 0 THEN k.at END, CASE WHEN k.deps = 0 THEN k.at END, k.at
+           FROM unnest($10::uuid[], $11::text[], $12::uuid[], $13::int[], $14::uuid[], $15::int[],
+                       $16::timestamptz[])
+                AS k (execution_id, key, tenant_id, position, agent_id, deps, at)
+         ${keyed ? 'WHERE k.execution_id IN (SELECT id FROM run)' : ''}
+       )
+       SELECT * FROM run`,
+    [
+      runs.map((run) => run.id),
+      runs.map((run) => run.tenantId),
+      runs.map((run) => run.workflowId),
+      runs.map((run) => run.workflowVersion),
+      runs.map((run) => run.onStepFailure),
+      runs.map((run) => JSON.stringify(run.input)),
+      runs.map((run) => (run.metadata === null ? null : JSON.stringify(run.metadata))),
+      runs.map((run) => run.steps.length),
+      runs.map((run) => run.createdAt),
+      steps.map(({ run }) => run.id),
+      steps.map(({ step }) => step.key),
+      steps.map(({ run }) => run.tenantId),
+      steps.map(({ step }) => step.position),
+      steps.map(({ step }) => step.agentId),
+      steps.map(({ step }) => step.dependsOn.length),
+      steps.map(({ run }) => run.createdAt),
+      ...(keyed
+        ? [
+            runs.map((run) => run.idempotency?.key ?? null),
+            runs.map((run) => run.idempotency?.requestHash ?? null),
+          ]
+        : []),
+    ],
+  );
+  const created = new Map(rows.map((row) => [row.id, toRun(row)]));
+  const results: (KeyedInsert<WorkflowRun> | undefined)[] = runs.map((run) => {
+    const row = created.get(run.id);
+    return row && { kind: 'created', row };
+  });
+  // Not created under a key: an earlier request (or one earlier in this batch) holds it.
+  // Read in a statement of its own, which sees what committed meanwhile. If that read fails,
+  // only those requests fail (the others' runs are committed): their retry finds the run.
+  const taken = runs.flatMap((run, i) =>
+    results[i] === undefined && run.idempotency ? [{ ...run, key: run.idempotency.key }] : [],
+  );
+  if (taken.length > 0) {
+    const found = await findByKeys(db, taken).catch(() => new Map<string, KeyedInsert<WorkflowRun>>());
+    runs.forEach((run, i) => {
+      if (results[i] === undefined && run.idempotency) {
+        results[i] = found.get(runKeyOf(run.tenantId, run.workflowId, run.idempotency.key));
+      }
+    });
+  }
+  return results;
+}
+
+/** The run an Idempotency-Key started on this workflow, if any. */
+export async function findByKey(
+  db: Database,
+  tenantId: string,
+  workflowId: string,
+  key: string,
+): Promise<KeyedInsert<WorkflowRun> | undefined> {
+  return (await findByKeys(db, [{ tenantId, workflowId, key }])).get(runKeyOf(tenantId, workflowId, key));
+}
+
+async function findByKeys(
+  db: Database,
+  keys: readonly { tenantId: string; workflowId: string; key: string }[],
+): Promise<Map<string, KeyedInsert<WorkflowRun>>> {
+  const rows = await db.query<RunRow & { idempotency_key: string; request_hash: string | null }>(
+    `SELECT ${qualified('r', runColumns)}, r.idempotency_key, r.request_hash
+         FROM workflow_executions r
+         JOIN unnest($1::uuid[], $2::uuid[], $3::text[]) AS k(tenant_id, workflow_id, key)
+           ON r.tenant_id = k.tenant_id AND r.workflow_id = k.workflow_id AND r.idempotency_key = k.key
+        WHERE r.idempotency_key IS NOT NULL`,
+    [keys.map((k) => k.tenantId), keys.map((k) => k.workflowId), keys.map((k) => k.key)],
+  );
+  return new Map(
+    rows.map((row) => [
+      runKeyOf(row.tenant_id, row.workflow_id, row.idempotency_key),
+      { kind: 'existing', row: toRun(row), requestHash: row.request_hash },
+    ]),
+  );
+}
