@@ -312,3 +312,175 @@ export const queueResourceName = (stage: string, queue: QueueName, dlq = false):
 
 /** DynamoDB table of idempotency records. */
 export const idempotencyTableName = (stage: string): string => `switchyard-${stage}-idempotency`;
+
+/**
+ * What a job's handler reaches, in the terms of lib/access.ts `FunctionAccess`: the consumer
+ * of the job's queue must have all of it (test/unit/job-routing.test.ts). Secrets come with
+ * what needs them (the database's with `database`, the OpenAI key with `llm`).
+ */
+export interface JobNeeds {
+  /** Aurora through RDS Proxy. */
+  readonly database?: boolean;
+  /** Valkey, the shared L2: without it a handler reads and fills only its own container's L1. */
+  readonly cache?: boolean;
+  /** Model calls (Bedrock, OpenAI through its key secret). */
+  readonly llm?: boolean;
+  /** Arbitrary HTTPS endpoints (webhooks, OpenAI). */
+  readonly internet?: boolean;
+}
+
+/** EventBridge `cron(...)` fields (UTC); unset fields are `*` (or `?` for the day of the week). */
+export interface JobCron {
+  readonly minute?: string;
+  readonly hour?: string;
+  readonly day?: string;
+  readonly month?: string;
+  readonly weekDay?: string;
+}
+
+interface ScheduleBase {
+  /** The idempotency key is `<keyPrefix>:<time>`: a redelivered event is the same job. */
+  readonly keyPrefix: string;
+  readonly description: string;
+}
+
+/**
+ * A job that runs on a clock: an EventBridge rule in AWS (lib/constructs/schedules.ts) and,
+ * unless `local: false`, a timer of the local runtime at the same rate (shared/local/runtime.ts).
+ * The local runtime keeps no calendar, so a cron schedule must say it is not run locally.
+ */
+export type JobSchedule = ScheduleBase &
+  (
+    | {
+        readonly every: { readonly minutes: number };
+        /** `intervalSetting`: an environment variable (ms) that overrides the local interval. */
+        readonly local?: false | { readonly intervalSetting: string };
+      }
+    | { readonly cron: JobCron; readonly local: false }
+  );
+
+export interface JobDef {
+  /** The envelope's `type`: what the consumer dispatches on. */
+  readonly type: string;
+  /** The one queue it travels on; `enqueue(job)` picks it from here, the consumer runs it from there. */
+  readonly queue: QueueName;
+  /** Its handler takes all the jobs of this type in an SQS batch at once (one statement for all). */
+  readonly batch: boolean;
+  readonly needs: JobNeeds;
+  /** Job types its handler enqueues: its consumer must be allowed to send to their queues. */
+  readonly enqueues: readonly string[];
+  readonly schedule?: JobSchedule;
+}
+
+/**
+ * Every job type, declared once: its queue, how it is handled, what its handler needs and
+ * its clock. The producers (`enqueue(job)`), the workers' dispatch, the EventBridge rules and
+ * the local scheduler all read this; the handlers themselves are in shared/services/workers.ts,
+ * where a type missing here or a handler missing there fails to compile.
+ */
+export const jobs = {
+  executeAgent: {
+    type: 'agent.execute',
+    queue: 'high',
+    batch: true,
+    needs: { database: true, cache: true, llm: true, internet: true },
+    // Deferred to its lease's end; completion events.
+    enqueues: ['agent.execute', 'webhook.deliver', 'execution.slow_alert'],
+  },
+  runWorkflowStep: {
+    type: 'workflow.step',
+    queue: 'high',
+    batch: true,
+    needs: { database: true, cache: true, llm: true, internet: true },
+    // Retries, released dependents and continuations; completion events.
+    enqueues: ['workflow.step', 'webhook.deliver', 'execution.slow_alert'],
+  },
+  warmCaches: {
+    type: 'cache.warm',
+    queue: 'low',
+    batch: false,
+    needs: { database: true, cache: true },
+    enqueues: [],
+    schedule: {
+      every: { minutes: 5 },
+      keyPrefix: 'warm',
+      description: 'Keep the agents and workflows executed in the last hour in the shared cache tier',
+    },
+  },
+  deliverWebhook: {
+    type: 'webhook.deliver',
+    queue: 'default',
+    batch: false,
+    needs: { database: true, internet: true },
+    enqueues: [],
+  },
+  slowExecutionAlert: {
+    type: 'execution.slow_alert',
+    queue: 'default',
+    batch: false,
+    needs: { database: true },
+    enqueues: [],
+  },
+  recordAudit: {
+    type: 'audit.record',
+    queue: 'low',
+    batch: true,
+    needs: { database: true },
+    enqueues: [],
+  },
+  sweepExecutions: {
+    type: 'executions.sweep',
+    queue: 'low',
+    batch: false,
+    needs: { database: true },
+    // Re-sends what was lost, and announces completions whose events were never sent.
+    enqueues: ['agent.execute', 'workflow.step', 'webhook.deliver', 'execution.slow_alert'],
+    schedule: {
+      every: { minutes: 1 },
+      keyPrefix: 'sweep',
+      description: 'Re-enqueue executions stuck in queued or running (lost messages, dead workers)',
+      local: { intervalSetting: 'SWEEPER_INTERVAL_MS' },
+    },
+  },
+  cleanupRetention: {
+    type: 'retention.cleanup',
+    queue: 'low',
+    batch: false,
+    needs: { database: true },
+    enqueues: [],
+    schedule: {
+      // Daily at a quiet hour (UTC); a run that exhausts its time budget is continued by the next.
+      cron: { minute: '17', hour: '3' },
+      keyPrefix: 'retention',
+      description: 'Delete executions, workflow executions and audit events past their retention',
+      // Local data is dev data: `npm run cleanup` runs it by hand.
+      local: false,
+    },
+  },
+} as const satisfies Record<string, JobDef>;
+
+export type JobName = keyof typeof jobs;
+export type JobType = (typeof jobs)[JobName]['type'];
+/** The declaration of job type `T`. */
+export type JobDefOf<T extends JobType> = Extract<(typeof jobs)[JobName], { readonly type: T }>;
+
+const jobsByType: ReadonlyMap<string, JobDef> = new Map(Object.values(jobs).map((job) => [job.type, job]));
+
+/** The declaration of a job type, or undefined for one that does not exist. */
+export const jobDefOf = (type: string): JobDef | undefined => jobsByType.get(type);
+
+/** The scheduled jobs: what EventBridge (and, where not declared otherwise, the local runtime) runs on a clock. */
+export const scheduledJobs = (): readonly (JobDef & { readonly schedule: JobSchedule })[] =>
+  Object.values(jobs).filter(
+    (job): job is (typeof jobs)[JobName] & { schedule: JobSchedule } => 'schedule' in job,
+  );
+
+/** How often the local runtime enqueues a scheduled job, or undefined when it does not. */
+export const localIntervalMs = (
+  schedule: JobSchedule,
+  env: Readonly<Record<string, string | undefined>> = {},
+): number | undefined => {
+  if (schedule.local === false || !('every' in schedule)) return undefined;
+  const configured = schedule.local ? Number(env[schedule.local.intervalSetting]) : Number.NaN;
+  return configured > 0 ? configured : schedule.every.minutes * 60_000;
+};

@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { type JobName, jobs } from '../manifest.ts';
 
 /**
  * The one envelope every queue message has. It carries ids, never request bodies: the
@@ -15,17 +16,10 @@ export const jobEnvelope = z.object({
 });
 export type JobEnvelope = z.infer<typeof jobEnvelope>;
 
-/** Job types, by the queue that carries them. */
-export const jobTypes = {
-  executeAgent: 'agent.execute',
-  runWorkflowStep: 'workflow.step',
-  warmCaches: 'cache.warm',
-  deliverWebhook: 'webhook.deliver',
-  slowExecutionAlert: 'execution.slow_alert',
-  recordAudit: 'audit.record',
-  sweepExecutions: 'executions.sweep',
-  cleanupRetention: 'retention.cleanup',
-} as const;
+/** Job types by name (`jobTypes.executeAgent` is `'agent.execute'`), read off their declarations in the manifest. */
+export const jobTypes = Object.fromEntries(Object.entries(jobs).map(([name, job]) => [name, job.type])) as {
+  readonly [N in JobName]: (typeof jobs)[N]['type'];
+};
 
 export const newJob = (
   type: string,

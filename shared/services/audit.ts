@@ -18,7 +18,6 @@ export interface AuditEntry {
 export const recordAudit = async (principal: Principal, entry: AuditEntry, queue: JobQueue = jobQueue()) => {
   try {
     await queue.enqueue(
-      'low',
       newJob(
         jobTypes.recordAudit,
         principal.tenantId,

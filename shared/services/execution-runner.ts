@@ -227,7 +227,6 @@ export class ExecutionAnnouncer {
     if (hasWebhook) {
       jobs.push(
         this.queue.enqueue(
-          'default',
           newJob(
             jobTypes.deliverWebhook,
             execution.tenantId,
@@ -240,7 +239,6 @@ export class ExecutionAnnouncer {
     if (duration > slowExecutionMs) {
       jobs.push(
         this.queue.enqueue(
-          'default',
           newJob(
             jobTypes.slowExecutionAlert,
             execution.tenantId,
@@ -382,7 +380,7 @@ export class ExecutionRunner {
     const refusal = await this.repository.claimRefusal(tenantId, id);
     if (refusal.kind === 'missing') logger.warn('execution not found; dropping its job', { executionId: id });
     if (refusal.kind === 'leased') {
-      await this.queue.enqueue('high', job, { delaySeconds: Math.ceil(refusal.secondsLeft) + 1 });
+      await this.queue.enqueue(job, { delaySeconds: Math.ceil(refusal.secondsLeft) + 1 });
       metrics.addMetric('JobsDeferredToLeaseEnd', 'Count', 1);
       return;
     }

@@ -74,7 +74,7 @@ export class ExecutionService {
     // between the commit and the send. A duplicate message is harmless (the claim is idempotent).
     if (replayed && execution.status !== 'queued') return { execution, replayed };
     try {
-      await this.queue.enqueue('high', executeJob(execution, trace));
+      await this.queue.enqueue(executeJob(execution, trace));
     } catch (error) {
       // Committed is accepted: the sweeper re-sends what did not reach the queue.
       metrics.addMetric('EnqueueFailures', 'Count', 1);

@@ -45,7 +45,7 @@ export const sweepExecutions = async (
       }
       continue;
     }
-    await queue.enqueue('high', executeJob(execution));
+    await queue.enqueue(executeJob(execution));
     resent += 1;
   }
   let announced = 0;
@@ -75,7 +75,7 @@ export const sweepWorkflowRuns = async (
 ): Promise<{ resent: number; announced: number }> => {
   const batch = options.batch ?? 500;
   const stuck = await repository.takeStuckSteps(options.staleSeconds, batch);
-  await Promise.all(stuck.map((step) => queue.enqueue('high', stepJob(step))));
+  await Promise.all(stuck.map((step) => queue.enqueue(stepJob(step))));
   const unannounced = await repository.takeUnannounced(options.staleSeconds, batch);
   await announcer.announce(unannounced);
   if (stuck.length + unannounced.length > 0) {

@@ -75,7 +75,6 @@ export class WorkflowAnnouncer {
       if (run.hasWebhook) {
         jobs.push(
           this.queue.enqueue(
-            'default',
             newJob(jobTypes.deliverWebhook, run.tenantId, ids, `webhook:${run.id}:${run.version}`),
           ),
         );
@@ -83,7 +82,6 @@ export class WorkflowAnnouncer {
       if (duration > slowWorkflowMs) {
         jobs.push(
           this.queue.enqueue(
-            'default',
             newJob(jobTypes.slowExecutionAlert, run.tenantId, ids, `slow:${run.id}:${run.version}`),
           ),
         );
@@ -193,7 +191,7 @@ export class WorkflowStepRunner {
         const item = items[index];
         if (secondsLeft === undefined || !item) return;
         try {
-          await this.queue.enqueue('high', item.job, { delaySeconds: Math.ceil(secondsLeft) + 1 });
+          await this.queue.enqueue(item.job, { delaySeconds: Math.ceil(secondsLeft) + 1 });
           metrics.addMetric('JobsDeferredToLeaseEnd', 'Count', 1);
         } catch (error) {
           fail(index, error);
@@ -356,7 +354,7 @@ export class WorkflowStepRunner {
         );
         if (requeued) {
           metrics.addMetric('WorkflowStepRetries', 'Count', 1);
-          await this.queue.enqueue('high', stepJob(claim), { delaySeconds });
+          await this.queue.enqueue(stepJob(claim), { delaySeconds });
         }
         return undefined;
       }
@@ -379,7 +377,7 @@ export class WorkflowStepRunner {
   /** Enqueues the released steps not run here; a lost send is the sweeper's to repair. */
   private async afterCommit(released: readonly { executionId: string; key: string; tenantId: string }[]) {
     try {
-      await Promise.all(released.map((step) => this.queue.enqueue('high', stepJob(step))));
+      await Promise.all(released.map((step) => this.queue.enqueue(stepJob(step))));
     } catch (error) {
       logger.warn('released steps not enqueued yet; the sweeper will', { error: (error as Error).message });
     }

@@ -292,7 +292,7 @@ export class WorkflowService {
     try {
       await Promise.all(
         roots.map((step) =>
-          this.queue.enqueue('high', stepJob({ executionId: run.id, key: step.key, tenantId }, trace)),
+          this.queue.enqueue(stepJob({ executionId: run.id, key: step.key, tenantId }, trace)),
         ),
       );
     } catch (error) {

@@ -133,7 +133,6 @@ describe('priority: a 10,000-message low-queue backlog does not hold up high-pri
       await Promise.all(
         Array.from({ length: 1_000 }, (_, i) =>
           jobQueue().enqueue(
-            'low',
             newJob(
               jobTypes.recordAudit,
               tenantId,

@@ -186,7 +186,6 @@ describeRealServers('a worker process killed with SIGKILL mid-batch', (servers) 
       if (Date.now() >= nextSweep) {
         sweeps += 1;
         await jobQueue().enqueue(
-          'low',
           newJob(jobTypes.sweepExecutions, 'system', {}, `worker-kill-sweep:${agent.id}:${sweeps}`),
         );
         nextSweep = Date.now() + 2_000;

@@ -14,7 +14,6 @@ import { newId } from '../../shared/domain/ids.ts';
 import type { JobEnvelope } from '../../shared/domain/jobs.ts';
 import type { LlmResult } from '../../shared/domain/llm.ts';
 import { buildDefinition, type StepBody, type StepDefinition } from '../../shared/domain/workflow.ts';
-import type { QueueName } from '../../shared/manifest.ts';
 import { sweepWorkflowRuns } from '../../shared/services/sweeper.ts';
 import { WorkflowAnnouncer, WorkflowStepRunner } from '../../shared/services/workflow-runner.ts';
 import { stepJob } from '../../shared/services/workflows.ts';
@@ -105,7 +104,7 @@ describeRealServers('workflow orchestration on PostgreSQL 15', (servers) => {
     const calls: string[] = [];
     const sent: JobEnvelope[] = [];
     const queue: JobQueue = {
-      enqueue: async (_queue: QueueName, job: JobEnvelope) => {
+      enqueue: async (job: JobEnvelope) => {
         sent.push(job);
       },
     };

@@ -1,14 +1,26 @@
 import type { JobEnvelope } from '../../domain/jobs.ts';
-import type { QueueName } from '../../manifest.ts';
+import { jobDefOf, type QueueName } from '../../manifest.ts';
 import { config } from '../../runtime/config.ts';
 import { MicroBatcher } from '../../runtime/micro-batch.ts';
 import { sqsApi } from './clients.ts';
 import type { SqsApi, SqsBatchEntry } from './sqs-api.ts';
 
-/** What services need of the queues: put jobs on them. */
-export interface JobQueue {
-  enqueue(queue: QueueName, job: JobEnvelope, options?: { delaySeconds?: number }): Promise<void>;
+export interface EnqueueOptions {
+  /** Not visible to consumers before this (SQS caps it at 900 s). */
+  readonly delaySeconds?: number;
 }
+
+/** What services need of the queues: put jobs on them, each on the queue its type is declared on. */
+export interface JobQueue {
+  enqueue(job: JobEnvelope, options?: EnqueueOptions): Promise<void>;
+}
+
+/** The queue a job travels on: its type's (shared/manifest.ts `jobs`). An unknown type is a bug, not a message. */
+export const queueOf = (job: Pick<JobEnvelope, 'type'>): QueueName => {
+  const def = jobDefOf(job.type);
+  if (!def) throw new Error(`job type "${job.type}" is not declared in shared/manifest.ts`);
+  return def.queue;
+};
 
 const sqsBatchLimit = 10;
 
@@ -26,7 +38,30 @@ export class SqsJobQueue implements JobQueue {
     private readonly urlOf: (queue: QueueName) => string,
   ) {}
 
-  enqueue(queue: QueueName, job: JobEnvelope, options: { delaySeconds?: number } = {}): Promise<void> {
+  enqueue(job: JobEnvelope, options?: EnqueueOptions): Promise<void>;
+  /**
+   * @deprecated The queue is the job type's: name none. Kept for the contract suites under
+   * test/support only; a queue other than the declared one is refused, never used.
+   */
+  enqueue(queue: QueueName, job: JobEnvelope, options?: EnqueueOptions): Promise<void>;
+  enqueue(
+    first: JobEnvelope | QueueName,
+    second?: JobEnvelope | EnqueueOptions,
+    third?: EnqueueOptions,
+  ): Promise<void> {
+    const [job, options = {}] =
+      typeof first === 'string'
+        ? [second as JobEnvelope, third]
+        : [first, second as EnqueueOptions | undefined];
+    let queue: QueueName;
+    try {
+      queue = queueOf(job);
+      if (typeof first === 'string' && first !== queue) {
+        throw new Error(`job type "${job.type}" travels on the ${queue} queue, not ${first}`);
+      }
+    } catch (error) {
+      return Promise.reject(error);
+    }
     this.sequence = (this.sequence + 1) % 1_000_000;
     return this.batcherOf(queue).add({
       Id: `m${this.sequence}`,
@@ -69,7 +104,7 @@ export class SqsJobQueue implements JobQueue {
 let shared: SqsJobQueue | undefined;
 
 /** The container's job queue, on the queues the stack (or the local runtime) configured. */
-export const jobQueue = (): JobQueue => {
+export const jobQueue = (): SqsJobQueue => {
   shared ??= new SqsJobQueue(sqsApi, (queue) => {
     const url = config().queueUrls[queue];
     if (!url) throw new Error(`QUEUE_URL_${queue.toUpperCase()} is not set`);
