@@ -1,5 +1,5 @@
-import { defaultPriorityJobs } from '../../shared/services/workers.ts';
-import { createQueueConsumer } from '../../shared/workers/consumer.ts';
+import { jobHandlers } from '../../shared/services/workers.ts';
+import { createJobConsumer } from '../../shared/workers/consumer.ts';
 
-/** Consumer of the default-priority queue. */
-export const handler = createQueueConsumer('default', defaultPriorityJobs);
+/** Consumer of the default-priority queue: its job types (shared/manifest.ts `jobs`). */
+export const handler = createJobConsumer('default', jobHandlers);

@@ -1,5 +1,5 @@
-import { highPriorityBatchJobs, highPriorityJobs } from '../../shared/services/workers.ts';
-import { createQueueConsumer } from '../../shared/workers/consumer.ts';
+import { jobHandlers } from '../../shared/services/workers.ts';
+import { createJobConsumer } from '../../shared/workers/consumer.ts';
 
-/** Consumer of the high-priority queue: agent executions, a whole batch at a time. */
-export const handler = createQueueConsumer('high', highPriorityJobs, highPriorityBatchJobs);
+/** Consumer of the high-priority queue: its job types (shared/manifest.ts `jobs`), executions and workflow steps a whole batch at a time. */
+export const handler = createJobConsumer('high', jobHandlers);

@@ -1,5 +1,5 @@
-import { lowPriorityBatchJobs, lowPriorityJobs } from '../../shared/services/workers.ts';
-import { createQueueConsumer } from '../../shared/workers/consumer.ts';
+import { jobHandlers } from '../../shared/services/workers.ts';
+import { createJobConsumer } from '../../shared/workers/consumer.ts';
 
-/** Consumer of the low-priority queue: audit rows a batch at a time, the sweeper. */
-export const handler = createQueueConsumer('low', lowPriorityJobs, lowPriorityBatchJobs);
+/** Consumer of the low-priority queue: its job types (shared/manifest.ts `jobs`), audit rows a batch at a time. */
+export const handler = createJobConsumer('low', jobHandlers);

@@ -10,7 +10,7 @@ import { isProviderName, type ProviderName, providerNames } from '../domain/llm.
 import { functions } from '../manifest.ts';
 import { ConfigError, config } from '../runtime/config.ts';
 import { logger, metrics } from '../runtime/observability.ts';
-import type { JobContext } from '../workers/consumer.ts';
+import type { JobContext, JobHandlers } from '../workers/consumer.ts';
 import {
   agentService,
   executionRepository,
@@ -24,7 +24,10 @@ import { runRetention } from './retention.ts';
 import { sweepExecutions, sweepWorkflowRuns } from './sweeper.ts';
 import { WorkflowAnnouncer, WorkflowStepRunner } from './workflow-runner.ts';
 
-/** The job handlers of the three workers, and the container-wide objects they share. */
+/**
+ * The handler of every job type, and the container-wide objects they share. Which queue's
+ * worker runs each, whether in batches, and on what clock: shared/manifest.ts `jobs`.
+ */
 
 /** The lease outlives one invocation of the worker (its timeout + 30 s), so only a dead worker loses it. */
 const claimLeaseSeconds = (): number =>
@@ -122,16 +125,11 @@ const requireId = (job: JobEnvelope, name: string): string => {
   return value;
 };
 
-/** Jobs of the high queue handled one message at a time: none (both kinds run a batch at once). */
-export const highPriorityJobs = {};
-
 /** Executions of one SQS batch are claimed and completed with one statement each. */
-export const highPriorityBatchJobs = {
-  'agent.execute': (items: readonly { job: JobEnvelope; context: JobContext }[]) =>
-    executionRunner().runBatch(items),
-  'workflow.step': (items: readonly { job: JobEnvelope; context: JobContext }[]) =>
-    workflowStepRunner().runBatch(items),
-};
+const runExecutions = (items: readonly { job: JobEnvelope; context: JobContext }[]) =>
+  executionRunner().runBatch(items);
+const runWorkflowSteps = (items: readonly { job: JobEnvelope; context: JobContext }[]) =>
+  workflowStepRunner().runBatch(items);
 
 /** Signs and posts a completion event (`<id>.<version>` is its id, so receivers can dedupe). */
 const deliverEvent = async (event: {
@@ -163,45 +161,44 @@ const deliverEvent = async (event: {
   logger.info('webhook delivered', { eventId, type: event.type, status: result.status, ms: result.ms });
 };
 
-export const defaultPriorityJobs = {
-  'webhook.deliver': async (job: JobEnvelope) => {
-    const runId = job.ids['workflow_execution_id'];
-    if (runId) {
-      const target = await workflowRunRepository().webhookTarget(job.tenant_id, runId);
-      if (!target) return; // The workflow's webhook was removed meanwhile: nothing to deliver.
-      const { toRunResource } = await import('../domain/workflow.ts');
-      const { run, steps } = target;
-      const data = toRunResource(run, steps);
-      return deliverEvent({ ...target, ...run, type: `workflow_execution.${run.status}`, data });
-    }
-    const target = await executionRepository().webhookTarget(job.tenant_id, requireId(job, 'execution_id'));
-    if (!target) return; // The agent's webhook was removed meanwhile: nothing to deliver.
-    const { execution } = target;
-    const data = toExecutionResource(execution);
-    await deliverEvent({ ...target, ...execution, type: `execution.${execution.status}`, data });
-  },
-  'execution.slow_alert': async (job: JobEnvelope) => {
-    const runId = job.ids['workflow_execution_id'];
-    if (runId) {
-      const found = await workflowRunRepository().findById(job.tenant_id, runId, false);
-      if (!found?.run.startedAt || !found.run.completedAt) return;
-      const ms = found.run.completedAt.getTime() - found.run.startedAt.getTime();
-      metrics.addMetric('SlowWorkflowExecutions', 'Count', 1);
-      logger.warn('slow workflow execution', {
-        workflowExecutionId: runId,
-        workflowId: found.run.workflowId,
-        ms,
-      });
-      return;
-    }
-    const executionId = requireId(job, 'execution_id');
-    const execution = await executionRepository().findById(job.tenant_id, executionId);
-    if (!execution?.startedAt || !execution.completedAt) return;
-    const ms = execution.completedAt.getTime() - execution.startedAt.getTime();
-    // The alert itself: a metric the SLO alarm watches, and a log line with the context.
-    metrics.addMetric('SlowExecutions', 'Count', 1);
-    logger.warn('slow execution', { executionId, agentId: execution.agentId, model: execution.model, ms });
-  },
+const deliverCompletionEvent = async (job: JobEnvelope): Promise<void> => {
+  const runId = job.ids['workflow_execution_id'];
+  if (runId) {
+    const target = await workflowRunRepository().webhookTarget(job.tenant_id, runId);
+    if (!target) return; // The workflow's webhook was removed meanwhile: nothing to deliver.
+    const { toRunResource } = await import('../domain/workflow.ts');
+    const { run, steps } = target;
+    const data = toRunResource(run, steps);
+    return deliverEvent({ ...target, ...run, type: `workflow_execution.${run.status}`, data });
+  }
+  const target = await executionRepository().webhookTarget(job.tenant_id, requireId(job, 'execution_id'));
+  if (!target) return; // The agent's webhook was removed meanwhile: nothing to deliver.
+  const { execution } = target;
+  const data = toExecutionResource(execution);
+  await deliverEvent({ ...target, ...execution, type: `execution.${execution.status}`, data });
+};
+
+const alertSlowExecution = async (job: JobEnvelope): Promise<void> => {
+  const runId = job.ids['workflow_execution_id'];
+  if (runId) {
+    const found = await workflowRunRepository().findById(job.tenant_id, runId, false);
+    if (!found?.run.startedAt || !found.run.completedAt) return;
+    const ms = found.run.completedAt.getTime() - found.run.startedAt.getTime();
+    metrics.addMetric('SlowWorkflowExecutions', 'Count', 1);
+    logger.warn('slow workflow execution', {
+      workflowExecutionId: runId,
+      workflowId: found.run.workflowId,
+      ms,
+    });
+    return;
+  }
+  const executionId = requireId(job, 'execution_id');
+  const execution = await executionRepository().findById(job.tenant_id, executionId);
+  if (!execution?.startedAt || !execution.completedAt) return;
+  const ms = execution.completedAt.getTime() - execution.startedAt.getTime();
+  // The alert itself: a metric the SLO alarm watches, and a log line with the context.
+  metrics.addMetric('SlowExecutions', 'Count', 1);
+  logger.warn('slow execution', { executionId, agentId: execution.agentId, model: execution.model, ms });
 };
 
 /** An audit message as a row; a malformed one fails alone (non-retryable), not its batch. */
@@ -216,43 +213,53 @@ const auditRow = (job: JobEnvelope): AuditEvent => ({
 });
 
 /** Audit messages of one SQS batch go in with one multi-row insert. */
-export const lowPriorityBatchJobs = {
-  'audit.record': async (items: readonly { job: JobEnvelope }[]) => {
-    const outcomes: unknown[] = [];
-    const rows: { tenantId: string; event: AuditEvent }[] = [];
-    for (const { job } of items) {
-      try {
-        rows.push({ tenantId: job.tenant_id, event: auditRow(job) });
-        outcomes.push(undefined);
-      } catch (error) {
-        outcomes.push(error);
-      }
+const recordAudits = async (items: readonly { job: JobEnvelope }[]) => {
+  const outcomes: unknown[] = [];
+  const rows: { tenantId: string; event: AuditEvent }[] = [];
+  for (const { job } of items) {
+    try {
+      rows.push({ tenantId: job.tenant_id, event: auditRow(job) });
+      outcomes.push(undefined);
+    } catch (error) {
+      outcomes.push(error);
     }
-    await new AuditRepository(database()).insertMany(rows);
-    return outcomes;
-  },
+  }
+  await new AuditRepository(database()).insertMany(rows);
+  return outcomes;
 };
 
-export const lowPriorityJobs = {
-  'executions.sweep': async (job: JobEnvelope) => {
-    // A local start asks for every row queued before it began: its in-process queue was empty.
-    const before = Date.parse(job.ids['queued_before'] ?? '');
-    const staleSeconds = Number.isNaN(before)
-      ? Number(process.env['SWEEPER_STALE_SECONDS'] ?? 300)
-      : Math.max(0, Math.ceil((Date.now() - before) / 1000));
-    await sweepExecutions(executionRepository(), jobQueue(), executionAnnouncer(), { staleSeconds });
-    await sweepWorkflowRuns(workflowRunRepository(), jobQueue(), workflowRunAnnouncer(), { staleSeconds });
-  },
-  // Every 5 minutes (EventBridge): what ran in the last hour stays in the shared cache tier.
-  'cache.warm': async () => {
-    const { warmCaches } = await import('./cache-warming.ts');
-    await warmCaches(database(), {
-      agent: (tenantId, id) => agentService().get(tenantId, id),
-      workflow: (tenantId, id) => workflowService().getWithSteps(tenantId, id),
-    });
-  },
-  // Daily (EventBridge); within a time budget below the worker's timeout, the rest left to the next run.
-  'retention.cleanup': async () => {
-    await runRetention(database());
-  },
+const sweep = async (job: JobEnvelope): Promise<void> => {
+  // A local start asks for every row queued before it began: its in-process queue was empty.
+  const before = Date.parse(job.ids['queued_before'] ?? '');
+  const staleSeconds = Number.isNaN(before)
+    ? Number(process.env['SWEEPER_STALE_SECONDS'] ?? 300)
+    : Math.max(0, Math.ceil((Date.now() - before) / 1000));
+  await sweepExecutions(executionRepository(), jobQueue(), executionAnnouncer(), { staleSeconds });
+  await sweepWorkflowRuns(workflowRunRepository(), jobQueue(), workflowRunAnnouncer(), { staleSeconds });
+};
+
+/** What ran in the last hour stays in the shared cache tier. */
+const warm = async (): Promise<void> => {
+  const { warmCaches } = await import('./cache-warming.ts');
+  await warmCaches(database(), {
+    agent: (tenantId, id) => agentService().get(tenantId, id),
+    workflow: (tenantId, id) => workflowService().getWithSteps(tenantId, id),
+  });
+};
+
+/** Within a time budget below the worker's timeout, the rest left to the next run. */
+const cleanUp = async (): Promise<void> => {
+  await runRetention(database());
+};
+
+/** Job type → handler; the queue, batching and schedule of each are its manifest declaration's. */
+export const jobHandlers: JobHandlers = {
+  'agent.execute': runExecutions,
+  'workflow.step': runWorkflowSteps,
+  'cache.warm': warm,
+  'webhook.deliver': deliverCompletionEvent,
+  'execution.slow_alert': alertSlowExecution,
+  'audit.record': recordAudits,
+  'executions.sweep': sweep,
+  'retention.cleanup': cleanUp,
 };

@@ -6,8 +6,8 @@ import { sqsApi } from '../adapters/aws/clients.ts';
 import type { JobEnvelope } from '../domain/jobs.ts';
 import { isRetryable, jobEnvelope, NonRetryableError, retryAfterOf } from '../domain/jobs.ts';
 import { isFinalAttempt, retryDelaySeconds } from '../domain/retry.ts';
-import type { QueueName } from '../manifest.ts';
-import { queues } from '../manifest.ts';
+import type { JobDefOf, JobType, QueueName } from '../manifest.ts';
+import { jobs, queues } from '../manifest.ts';
 import { config } from '../runtime/config.ts';
 import { logger, metrics, metricsMiddleware } from '../runtime/observability.ts';
 import { tracingMiddleware } from '../runtime/tracing.ts';
@@ -30,6 +30,32 @@ export type JobHandler = (job: JobEnvelope, context: JobContext) => Promise<void
 export type BatchJobHandler = (
   items: readonly { job: JobEnvelope; context: JobContext }[],
 ) => Promise<readonly unknown[]>;
+
+/**
+ * A handler for every declared job type: a batch handler where the manifest says `batch: true`.
+ * A job type declared without a handler here, or a handler for an undeclared one, fails to compile.
+ */
+export type JobHandlers = {
+  readonly [T in JobType]: JobDefOf<T>['batch'] extends true ? BatchJobHandler : JobHandler;
+};
+
+/** What one queue's consumer runs: the handlers of the job types declared on that queue, and no others. */
+export const dispatchOf = (
+  queue: QueueName,
+  handlers: JobHandlers,
+): { jobs: Record<string, JobHandler>; batchJobs: Record<string, BatchJobHandler> } => {
+  const dispatch = {
+    jobs: {} as Record<string, JobHandler>,
+    batchJobs: {} as Record<string, BatchJobHandler>,
+  };
+  for (const def of Object.values(jobs)) {
+    if (def.queue !== queue) continue;
+    const handler = handlers[def.type];
+    if (def.batch) dispatch.batchJobs[def.type] = handler as BatchJobHandler;
+    else dispatch.jobs[def.type] = handler as JobHandler;
+  }
+  return dispatch;
+};
 
 export type QueueConsumer = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
 
@@ -194,4 +220,10 @@ export const createQueueConsumer = (
     .use(tracingMiddleware())
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(metricsMiddleware()) as unknown as QueueConsumer;
+};
+
+/** The Lambda handler of a queue's worker: the job types the manifest puts on that queue. */
+export const createJobConsumer = (queue: QueueName, handlers: JobHandlers): QueueConsumer => {
+  const { jobs: single, batchJobs } = dispatchOf(queue, handlers);
+  return createQueueConsumer(queue, single, batchJobs);
 };
