@@ -291,21 +291,30 @@ const start = async (
   }
 
   if (options.workers !== false) {
-    // In AWS an EventBridge schedule puts this job on the low queue; here, at start (a
-    // restart loses in-memory queues) and then every minute. The daily retention job is not
-    // scheduled here (local data is dev data): `npm run cleanup` runs it by hand.
+    // The manifest's scheduled jobs, on the queue and at the rate EventBridge runs them in AWS,
+    // except those declared not to run here (the daily retention: `npm run cleanup` runs it).
     const { jobQueue } = await import('../adapters/aws/job-queue.ts');
     const { jobTypes, newJob } = await import('../domain/jobs.ts');
-    const sweep = (ids: Record<string, string> = {}) =>
+    const { localIntervalMs, scheduledJobs } = await import('../manifest.ts');
+    const run = (type: string, keyPrefix: string, ids: Record<string, string> = {}) =>
       jobQueue()
-        .enqueue('low', newJob(jobTypes.sweepExecutions, 'system', ids, `sweep:${Date.now()}`))
-        .catch((error: unknown) => console.error('could not schedule the sweeper:', error));
-    // A fresh in-process queue holds none of the work a previous process left queued: resend
-    // all of it now rather than after the sweeper's staleness (a duplicate is harmless).
-    await sweep(env['AWS_ENDPOINT_URL_SQS'] ? {} : { queued_before: new Date().toISOString() });
-    const timer = setInterval(() => sweep(), Number(env['SWEEPER_INTERVAL_MS'] ?? 60_000));
-    timer.unref();
-    closers.push({ name: 'sweeper schedule', close: async () => clearInterval(timer) });
+        .enqueue(newJob(type, 'system', ids, `${keyPrefix}:${Date.now()}`))
+        .catch((error: unknown) => console.error(`could not schedule ${type}:`, error));
+    for (const job of scheduledJobs()) {
+      const intervalMs = localIntervalMs(job.schedule, env);
+      if (intervalMs === undefined) continue;
+      if (job.type === jobTypes.sweepExecutions) {
+        // A fresh in-process queue holds none of the work a previous process left queued: resend
+        // all of it now rather than after the sweeper's staleness (a duplicate is harmless).
+        const ids: Record<string, string> = env['AWS_ENDPOINT_URL_SQS']
+          ? {}
+          : { queued_before: new Date().toISOString() };
+        await run(job.type, job.schedule.keyPrefix, ids);
+      }
+      const timer = setInterval(() => run(job.type, job.schedule.keyPrefix), intervalMs);
+      timer.unref();
+      closers.push({ name: `${job.type} schedule`, close: async () => clearInterval(timer) });
+    }
   }
 
   return { url, devKey, devAdminKey, tenants, standIns, databaseUrl, stop: stopAll };

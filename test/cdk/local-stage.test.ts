@@ -18,6 +18,7 @@ import {
   queues,
   routeKey,
   routes,
+  scheduledJobs,
 } from '../../shared/manifest.ts';
 import { synthStack } from './synth.ts';
 import { TemplateView } from './template.ts';
@@ -211,12 +212,17 @@ describe('local stage: queues, table, schedules', () => {
     expect(local.environmentOf(local.functionId('executions'))['IDEMPOTENCY_TABLE']).toEqual({ Ref: table });
   });
 
-  it('puts the scheduled jobs on the low queue', () => {
-    const rules = local.ofType('AWS::Events::Rule');
-    expect(rules.length).toBeGreaterThan(0);
-    for (const [, rule] of rules) {
-      const [target] = rule.Properties['Targets'] as { Arn: unknown }[];
-      expect(target!.Arn).toEqual({ 'Fn::GetAtt': [local.queueId('low'), 'Arn'] });
+  it('puts each job the manifest schedules on its declared queue, one rule each', () => {
+    const targets = local
+      .ofType('AWS::Events::Rule')
+      .map(
+        ([, rule]) =>
+          (rule.Properties['Targets'] as { Arn: unknown; InputTransformer: { InputTemplate: string } }[])[0]!,
+      );
+    expect(targets.length).toBe(scheduledJobs().length);
+    for (const job of scheduledJobs()) {
+      const target = targets.find((t) => t.InputTransformer.InputTemplate.includes(`"type":"${job.type}"`));
+      expect(target?.Arn, job.type).toEqual({ 'Fn::GetAtt': [local.queueId(job.queue), 'Arn'] });
     }
   });
 });
