@@ -3,7 +3,8 @@ import type { FunctionName, QueueName } from '../shared/manifest.ts';
 /**
  * What each function of the manifest reaches, read off its code (functions/ and the services
  * they call). The stack grants exactly this and nothing more; a function added to the
- * manifest fails to compile here until its access is written down.
+ * manifest fails to compile here until its access is written down. A worker's access covers
+ * the needs of the jobs the manifest puts on its queue (test/unit/job-routing.test.ts).
  */
 export interface FunctionAccess {
   /** Aurora through RDS Proxy (DATABASE_URL). */
@@ -50,7 +51,12 @@ export const functionAccess = {
     internet: true,
   },
   workerDefault: { database: true, deadLettersTo: ['default'], internet: true },
-  workerLow: { database: true, sendsTo: ['high'], deadLettersTo: ['low'] },
+  workerLow: {
+    database: true,
+    // The sweeper: lost executions and steps back on high, unsent completion events on default.
+    sendsTo: ['high', 'default'],
+    deadLettersTo: ['low'],
+  },
 } as const satisfies Record<FunctionName, FunctionAccess>;
 
 /** Runs in the VPC: it talks to the database or the cache. The others stay out (faster cold starts). */

@@ -395,9 +395,10 @@ export const jobs = {
     // Retries, released dependents and continuations; completion events.
     enqueues: ['workflow.step', 'webhook.deliver', 'execution.slow_alert'],
   },
+  // On the high worker because it has the cache this job exists to fill (the low worker has none).
   warmCaches: {
     type: 'cache.warm',
-    queue: 'low',
+    queue: 'high',
     batch: false,
     needs: { database: true, cache: true },
     enqueues: [],

@@ -48,7 +48,8 @@ const expectedQueueAccess: Record<FunctionName, Record<string, string[]>> = {
   workflowExecutions: { high: send, low: send },
   workerHigh: { high: [...new Set([...consume, ...send])].sort(), 'high-dlq': send, default: send },
   workerDefault: { default: consume, 'default-dlq': send },
-  workerLow: { low: consume, 'low-dlq': send, high: send },
+  // The sweeper re-sends executions and steps (high) and unsent completion events (default).
+  workerLow: { low: consume, 'low-dlq': send, high: send, default: send },
 };
 
 let dev: TemplateView;
@@ -324,16 +325,17 @@ describe('queues', () => {
   };
 
   it.each([
-    ['sweeper', 'every minute', 'executions.sweep', 'sweep', 'rate(1 minute)'],
-    ['retention', 'once a day', 'retention.cleanup', 'retention', 'cron(17 3 * * ? *)'],
-    ['cache warming', 'every 5 minutes', 'cache.warm', 'warm', 'rate(5 minutes)'],
+    ['sweeper', 'low', 'every minute', 'executions.sweep', 'sweep', 'rate(1 minute)'],
+    ['retention', 'low', 'once a day', 'retention.cleanup', 'retention', 'cron(17 3 * * ? *)'],
+    // On the high queue: its worker is the one with the cache (Valkey) that warming fills.
+    ['cache warming', 'high', 'every 5 minutes', 'cache.warm', 'warm', 'rate(5 minutes)'],
   ])(
-    'gets the %s job on the low queue %s, as a valid job envelope',
-    (_name, _when, type, keyPrefix, expression) => {
+    'gets the %s job on the %s queue %s, as a valid job envelope',
+    (_name, queue, _when, type, keyPrefix, expression) => {
       const time = '2025-01-01T00:00:00Z';
       const scheduled = scheduledJob(type, keyPrefix, time);
       expect(scheduled.expression).toBe(expression);
-      expect(scheduled.arn).toEqual({ 'Fn::GetAtt': [dev.queueId('low'), 'Arn'] });
+      expect(scheduled.arn).toEqual({ 'Fn::GetAtt': [dev.queueId(queue), 'Arn'] });
       expect(jobEnvelope.safeParse(scheduled.job).success).toBe(true);
       expect(scheduled.job).toEqual({
         type,
