@@ -378,12 +378,15 @@ export interface JobDef {
  * the local scheduler all read this; the handlers themselves are in shared/services/workers.ts,
  * where a type missing here or a handler missing there fails to compile.
  */
+/** What a handler that calls models needs: the run's rows, the response cache, the providers. */
+const callsModels = { database: true, cache: true, llm: true, internet: true } as const;
+
 export const jobs = {
   executeAgent: {
     type: 'agent.execute',
     queue: 'high',
     batch: true,
-    needs: { database: true, cache: true, llm: true, internet: true },
+    needs: callsModels,
     // Deferred to its lease's end; completion events.
     enqueues: ['agent.execute', 'webhook.deliver', 'execution.slow_alert'],
   },
@@ -391,7 +394,7 @@ export const jobs = {
     type: 'workflow.step',
     queue: 'high',
     batch: true,
-    needs: { database: true, cache: true, llm: true, internet: true },
+    needs: callsModels,
     // Retries, released dependents and continuations; completion events.
     enqueues: ['workflow.step', 'webhook.deliver', 'execution.slow_alert'],
   },
