@@ -1,5 +1,6 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { SQSClient } from '@aws-sdk/client-sqs';
+import { sqsCallTracer } from '../../runtime/tracing.ts';
 import { SqsApi } from './sqs-api.ts';
 
 /**
@@ -28,9 +29,15 @@ export const sqsClient = (): Promise<SQSClient> => {
 
 let sqsLean: SqsApi | undefined;
 
-/** The lean SQS client of the hot path (sends, visibility changes): see sqs-api.ts. */
+/**
+ * The lean SQS client of the hot path (sends, visibility changes): see sqs-api.ts. Traced
+ * where tracing is on: a subsegment per call, as `captureAWSv3Client` gives an SDK client.
+ */
 export const sqsApi = (): SqsApi => {
-  sqsLean ??= new SqsApi();
+  if (!sqsLean) {
+    const tracer = sqsCallTracer();
+    sqsLean = new SqsApi(tracer ? { tracer } : {});
+  }
   return sqsLean;
 };
 

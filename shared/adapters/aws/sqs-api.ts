@@ -68,10 +68,39 @@ export class SqsError extends Error {
     message: string,
     readonly statusCode: number,
     readonly retryable: boolean,
+    /** SQS's x-amzn-requestid, when an answer came. */
+    readonly requestId?: string,
   ) {
     super(`SQS ${code}: ${message}`);
   }
 }
+
+/** How one call ended, for its trace: the last attempt's answer (or failure). */
+export interface SqsCallOutcome {
+  readonly attempts: number;
+  /** HTTP status of the last answer; absent when none came (network error, timeout). */
+  readonly statusCode?: number;
+  readonly requestId?: string;
+  readonly output?: unknown;
+  readonly error?: unknown;
+}
+
+/** A traced call: the header to send (SQS carries it on to the messages), ended once. */
+export interface SqsCallSpan {
+  /** `X-Amzn-Trace-Id` of this call's subsegment. */
+  readonly traceHeader?: string;
+  end(outcome: SqsCallOutcome): void;
+}
+
+/**
+ * Opens a span per call (shared/runtime/tracing.ts: a Powertools tracer subsegment, as
+ * `captureAWSv3Client` opens for SDK clients); undefined when there is nothing to trace into.
+ */
+export type SqsCallTracer = (
+  operation: string,
+  input: Readonly<Record<string, unknown>>,
+  region: string,
+) => SqsCallSpan | undefined;
 
 export interface SqsApiOptions {
   /** `AWS_ENDPOINT_URL_SQS` / `AWS_ENDPOINT_URL`, else `https://sqs.<region>.amazonaws.com`. */
@@ -83,6 +112,14 @@ export interface SqsApiOptions {
   readonly maxAttempts?: number;
   /** Per-attempt timeout of calls that do not long-poll. */
   readonly timeoutMs?: number;
+  /** Traces each call (not its attempts); none where tracing is off, which then costs nothing. */
+  readonly tracer?: SqsCallTracer;
+}
+
+interface Answer {
+  readonly statusCode: number;
+  readonly requestId: string | undefined;
+  readonly output: unknown;
 }
 
 const throttlingCodes = new Set([
@@ -140,6 +177,7 @@ export class SqsApi {
   private signer: Promise<SignatureV4> | undefined;
   private credentials: Promise<SqsCredentials> | undefined;
   private readonly fixedCredentials: SqsCredentials | undefined;
+  private readonly tracer: SqsCallTracer | undefined;
 
   constructor(options: SqsApiOptions = {}) {
     this.region =
@@ -159,6 +197,7 @@ export class SqsApi {
     this.maxAttempts = options.maxAttempts ?? 3;
     this.timeoutMs = options.timeoutMs ?? 5_000;
     this.fixedCredentials = options.credentials ?? envCredentials();
+    this.tracer = options.tracer;
   }
 
   sendMessageBatch(input: { QueueUrl: string; Entries: readonly SqsBatchEntry[] }): Promise<SqsBatchResult> {
@@ -206,11 +245,51 @@ export class SqsApi {
     this.agent.destroy();
   }
 
-  private async call<T>(operation: string, input: unknown, timeoutMs = this.timeoutMs): Promise<T> {
+  private call<T>(
+    operation: string,
+    input: Readonly<Record<string, unknown>>,
+    timeoutMs = this.timeoutMs,
+  ): Promise<T> {
+    const span = this.tracer?.(operation, input, this.region);
+    return span ? this.traced(operation, input, timeoutMs, span) : this.attempts(operation, input, timeoutMs);
+  }
+
+  private async traced<T>(
+    operation: string,
+    input: Readonly<Record<string, unknown>>,
+    timeoutMs: number,
+    span: SqsCallSpan,
+  ): Promise<T> {
+    let attempts = 0;
+    let last: Answer | undefined;
+    try {
+      const output = await this.attempts<T>(operation, input, timeoutMs, span.traceHeader, (n, answer) => {
+        attempts = n;
+        last = answer;
+      });
+      span.end({ attempts, statusCode: last?.statusCode, requestId: last?.requestId, output });
+      return output;
+    } catch (error) {
+      const failed = error instanceof SqsError && error.statusCode > 0 ? error : undefined;
+      span.end({ attempts, statusCode: failed?.statusCode, requestId: failed?.requestId, error });
+      throw error;
+    }
+  }
+
+  private async attempts<T>(
+    operation: string,
+    input: unknown,
+    timeoutMs: number,
+    traceHeader?: string,
+    onAttempt?: (attempt: number, answer?: Answer) => void,
+  ): Promise<T> {
     const body = JSON.stringify(input);
     for (let attempt = 1; ; attempt += 1) {
+      onAttempt?.(attempt);
       try {
-        return (await this.attempt(operation, body, timeoutMs)) as T;
+        const answer = await this.attempt(operation, body, timeoutMs, traceHeader);
+        onAttempt?.(attempt, answer);
+        return answer.output as T;
       } catch (error) {
         const retryable = !(error instanceof SqsError) || error.retryable;
         if (!retryable || attempt >= this.maxAttempts) throw error;
@@ -220,7 +299,12 @@ export class SqsApi {
     }
   }
 
-  private async attempt(operation: string, body: string, timeoutMs: number): Promise<unknown> {
+  private async attempt(
+    operation: string,
+    body: string,
+    timeoutMs: number,
+    traceHeader: string | undefined,
+  ): Promise<Answer> {
     const signed = await (await this.signerOf()).sign({
       method: 'POST',
       protocol: this.url.protocol,
@@ -236,35 +320,47 @@ export class SqsApi {
       },
       body,
     });
-    const { statusCode, text } = await new Promise<{ statusCode: number; text: string }>(
-      (resolve, reject) => {
-        const request = this.request(
-          {
-            agent: this.agent,
-            method: 'POST',
-            hostname: this.url.hostname,
-            port: this.url.port || undefined,
-            path: this.url.pathname,
-            headers: signed.headers,
-            timeout: timeoutMs,
-          },
-          (response) => {
-            const chunks: Buffer[] = [];
-            response.on('data', (chunk: Buffer) => chunks.push(chunk));
-            response.on('end', () =>
-              resolve({ statusCode: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
-            );
-            response.on('error', reject);
-          },
-        );
-        request.on('timeout', () => request.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-        request.on('error', (error) =>
-          reject(new SqsError('NetworkError', `${operation}: ${error.message}`, 0, true)),
-        );
-        request.end(body);
-      },
-    );
-    if (statusCode >= 200 && statusCode < 300) return text ? JSON.parse(text) : {};
+    // Added after signing, so outside SignedHeaders, as the SDK's X-Ray middleware does. Its exact
+    // spelling also tells X-Ray's patch of node:http (tracing loads it) that the call is traced.
+    if (traceHeader) signed.headers['X-Amzn-Trace-Id'] = traceHeader;
+    const { statusCode, requestId, text } = await new Promise<{
+      statusCode: number;
+      requestId: string | undefined;
+      text: string;
+    }>((resolve, reject) => {
+      const request = this.request(
+        {
+          agent: this.agent,
+          method: 'POST',
+          hostname: this.url.hostname,
+          port: this.url.port || undefined,
+          path: this.url.pathname,
+          headers: signed.headers,
+          timeout: timeoutMs,
+        },
+        (response) => {
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk));
+          response.on('end', () => {
+            const id = response.headers['x-amzn-requestid'];
+            resolve({
+              statusCode: response.statusCode ?? 0,
+              requestId: typeof id === 'string' ? id : undefined,
+              text: Buffer.concat(chunks).toString('utf8'),
+            });
+          });
+          response.on('error', reject);
+        },
+      );
+      request.on('timeout', () => request.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+      request.on('error', (error) =>
+        reject(new SqsError('NetworkError', `${operation}: ${error.message}`, 0, true)),
+      );
+      request.end(body);
+    });
+    if (statusCode >= 200 && statusCode < 300) {
+      return { statusCode, requestId, output: text ? JSON.parse(text) : {} };
+    }
     // An error from SQS is JSON; one from a proxy in between may not be: its text is the message.
     let parsed: Record<string, unknown> = {};
     try {
@@ -279,6 +375,7 @@ export class SqsApi {
       message,
       statusCode,
       statusCode >= 500 || statusCode === 429 || throttlingCodes.has(code),
+      requestId,
     );
   }
 
