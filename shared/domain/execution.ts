@@ -13,6 +13,12 @@ export interface ExecutionError {
   readonly message: string;
 }
 
+/** A failed attempt's error as recorded on an execution or a step: its code, and the message (first 2,000 characters). */
+export const attemptError = (error: unknown, code: string): ExecutionError => ({
+  code,
+  message: (error instanceof Error ? error.message : String(error)).slice(0, 2_000),
+});
+
 export interface Execution {
   readonly id: string;
   readonly tenantId: string;

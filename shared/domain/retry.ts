@@ -1,17 +1,21 @@
 import type { RetryPolicy } from '../manifest.ts';
 
+/** What a backoff is made of: a queue's retry policy, or a workflow step's (`stepBackoff`). */
+export type Backoff = Pick<RetryPolicy, 'baseDelaySeconds' | 'maxDelaySeconds'>;
+
 /**
- * Seconds until the next attempt after the `receiveCount`-th receive failed: the base
- * delay doubled per attempt, capped, with "equal jitter" (half fixed, half random) so
- * retries of a burst spread out but never come back sooner than half the backoff.
- * A provider's Retry-After wins when it asks for longer. SQS allows at most 12 hours.
+ * The one backoff of every retry (a message's redelivery, a step's retry message): seconds
+ * until the next attempt after the `attempt`-th failed — the base delay doubled per attempt,
+ * capped, with "equal jitter" (half fixed, half random) so retries of a burst spread out but
+ * never come back sooner than half the backoff. A provider's Retry-After wins when it asks
+ * for longer. SQS allows at most 12 hours.
  */
 export const retryDelaySeconds = (
-  policy: RetryPolicy,
-  receiveCount: number,
+  policy: Backoff,
+  attempt: number,
   options: { retryAfterMs?: number; random?: () => number } = {},
 ): number => {
-  const exponent = Math.max(0, receiveCount - 1);
+  const exponent = Math.max(0, attempt - 1);
   const backoff = Math.min(policy.maxDelaySeconds, policy.baseDelaySeconds * 2 ** exponent);
   const random = options.random ?? Math.random;
   const jittered = backoff / 2 + (backoff / 2) * random();

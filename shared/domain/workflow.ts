@@ -3,6 +3,7 @@ import type { FieldError } from './errors.ts';
 import type { CreateExecutionBody, ExecutionError, ExecutionStatus } from './execution.ts';
 import { createExecutionBody, executionStatuses, isFinished } from './execution.ts';
 import { canonicalId } from './ids.ts';
+import type { Backoff } from './retry.ts';
 
 /**
  * Workflows: a DAG of steps, each running an agent on an input rendered from a template
@@ -403,15 +404,11 @@ export const buildDefinition = (
   };
 };
 
-/** A step's retry delay after `attempt` failed: backoff × 2^(attempt−1), capped at SQS's 900 s, equal jitter. */
-export const stepRetryDelaySeconds = (
-  backoffSeconds: number,
-  attempt: number,
-  random = Math.random,
-): number => {
-  const ceiling = Math.min(900, backoffSeconds * 2 ** Math.max(0, attempt - 1));
-  return Math.round(ceiling / 2 + random() * (ceiling / 2));
-};
+/** A step's backoff (`retryDelaySeconds`): its `backoff_seconds` doubled per attempt, capped at SQS's longest message delay. */
+export const stepBackoff = (backoffSeconds: number): Backoff => ({
+  baseDelaySeconds: backoffSeconds,
+  maxDelaySeconds: 900,
+});
 
 // ---------------------------------------------------------------------------------------
 // Runs.

@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import type { JobQueue } from '../adapters/aws/job-queue.ts';
 import type { TwoTierCache } from '../adapters/cache/two-tier.ts';
 import type { ExecutionRepository } from '../adapters/postgres/executions.ts';
-import type { Execution, ExecutionError, ExecutionSettings } from '../domain/execution.ts';
-import { executionSettings } from '../domain/execution.ts';
+import type { Execution, ExecutionSettings } from '../domain/execution.ts';
+import { attemptError, executionSettings } from '../domain/execution.ts';
 import { isUuid } from '../domain/ids.ts';
 import type { JobEnvelope } from '../domain/jobs.ts';
 import { isRetryable, jobTypes, NonRetryableError, newJob } from '../domain/jobs.ts';
@@ -25,11 +25,6 @@ export class ExecutionCancelled extends Error {
 
 /** Seed 000: an execution slower than this raises an alert on the default queue. */
 export const slowExecutionMs = 30_000;
-
-const errorOf = (error: unknown, code: string): ExecutionError => ({
-  code,
-  message: (error instanceof Error ? error.message : String(error)).slice(0, 2_000),
-});
 
 /** Tenant-scoped: one tenant's prompt never answers another's, even when identical. */
 export const llmCacheKey = (
@@ -402,10 +397,10 @@ export class ExecutionRunner {
     }
     if (!isRetryable(error) || context.finalAttempt) {
       const code = isRetryable(error) ? 'retries_exhausted' : 'provider_error';
-      const failed = await this.repository.fail(execution.id, errorOf(error, code), execution.attempts);
+      const failed = await this.repository.fail(execution.id, attemptError(error, code), execution.attempts);
       if (failed) await this.announcer.announce(failed, hasWebhook);
     } else {
-      await this.repository.requeue(execution.id, execution.attempts, errorOf(error, 'retrying'));
+      await this.repository.requeue(execution.id, execution.attempts, attemptError(error, 'retrying'));
     }
     return error;
   }

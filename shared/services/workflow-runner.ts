@@ -9,12 +9,12 @@ import type {
 import { stepId } from '../adapters/postgres/workflow-runs/index.ts';
 import type { Agent } from '../domain/agent.ts';
 import { ProblemError } from '../domain/errors.ts';
-import type { ExecutionError } from '../domain/execution.ts';
-import { executionSettings } from '../domain/execution.ts';
+import { attemptError, executionSettings } from '../domain/execution.ts';
 import { isUuid } from '../domain/ids.ts';
 import type { JobEnvelope } from '../domain/jobs.ts';
 import { isRetryable, jobTypes, NonRetryableError, newJob } from '../domain/jobs.ts';
 import type { ProviderName } from '../domain/llm.ts';
+import { retryDelaySeconds } from '../domain/retry.ts';
 import type { StepDefinition } from '../domain/workflow.ts';
 import {
   downstreamOf,
@@ -22,8 +22,8 @@ import {
   referencedSteps,
   renderTemplate,
   slowWorkflowMs,
+  stepBackoff,
   stepLimits,
-  stepRetryDelaySeconds,
 } from '../domain/workflow.ts';
 import { config } from '../runtime/config.ts';
 import { logger, metrics } from '../runtime/observability.ts';
@@ -46,11 +46,6 @@ class StepAbandoned extends Error {
 class StepTimedOut extends Error {
   override name = 'StepTimedOut';
 }
-
-const errorOf = (error: unknown, code: string): ExecutionError => ({
-  code,
-  message: (error instanceof Error ? error.message : String(error)).slice(0, 2_000),
-});
 
 /**
  * Completion of a run, whatever its outcome — the same path as agent executions: metrics,
@@ -346,10 +341,10 @@ export class WorkflowStepRunner {
     const retryable = timedOut || isRetryable(error);
     try {
       if (retryable && claim.attempt < definition.maxAttempts) {
-        const delaySeconds = stepRetryDelaySeconds(definition.backoffSeconds, claim.attempt);
+        const delaySeconds = retryDelaySeconds(stepBackoff(definition.backoffSeconds), claim.attempt);
         const requeued = await this.runs.retry(
           claim,
-          errorOf(error, timedOut ? 'timeout' : 'retrying'),
+          attemptError(error, timedOut ? 'timeout' : 'retrying'),
           delaySeconds,
         );
         if (requeued) {
@@ -360,7 +355,12 @@ export class WorkflowStepRunner {
       }
       const code = timedOut ? 'timeout' : retryable ? 'retries_exhausted' : 'step_error';
       const downstream = [...downstreamOf(step.steps, claim.key)];
-      const { finished } = await this.runs.fail(claim, errorOf(error, code), claim.onStepFailure, downstream);
+      const { finished } = await this.runs.fail(
+        claim,
+        attemptError(error, code),
+        claim.onStepFailure,
+        downstream,
+      );
       metrics.addMetric('WorkflowStepsFailed', 'Count', 1);
       await this.announcer
         .announce(finished)

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { FieldError } from '../../shared/domain/errors.ts';
 import { ProblemError } from '../../shared/domain/errors.ts';
+import { retryDelaySeconds } from '../../shared/domain/retry.ts';
 import type { StepBody, StepDefinition, StepRun, WorkflowRun } from '../../shared/domain/workflow.ts';
 import {
   buildDefinition,
@@ -11,7 +12,7 @@ import {
   parseTemplate,
   RenderedInputTooLarge,
   renderTemplate,
-  stepRetryDelaySeconds,
+  stepBackoff,
   toRunResource,
   toStatsResource,
 } from '../../shared/domain/workflow.ts';
@@ -520,7 +521,9 @@ describe('the graph', () => {
   });
 });
 
-describe('stepRetryDelaySeconds', () => {
+describe("a step's backoff (retryDelaySeconds with stepBackoff)", () => {
+  const stepDelay = (backoff: number, attempt: number, random: () => number) =>
+    retryDelaySeconds(stepBackoff(backoff), attempt, { random });
   const low = () => 0;
   const high = () => 1;
 
@@ -532,27 +535,27 @@ describe('stepRetryDelaySeconds', () => {
     [4, 5, 64],
     [300, 2, 600],
   ])('backoff %d, attempt %d: between half of %d and all of it', (backoff, attempt, ceiling) => {
-    expect(stepRetryDelaySeconds(backoff, attempt, low)).toBe(ceiling / 2);
-    expect(stepRetryDelaySeconds(backoff, attempt, high)).toBe(ceiling);
+    expect(stepDelay(backoff, attempt, low)).toBe(ceiling / 2);
+    expect(stepDelay(backoff, attempt, high)).toBe(ceiling);
   });
 
   it('applies equal jitter: half the ceiling plus a random share of the other half', () => {
-    expect(stepRetryDelaySeconds(10, 3, () => 0.5)).toBe(30);
-    expect(stepRetryDelaySeconds(10, 3, () => 0.25)).toBe(25);
+    expect(stepDelay(10, 3, () => 0.5)).toBe(30);
+    expect(stepDelay(10, 3, () => 0.25)).toBe(25);
   });
 
   it('caps the ceiling at 900 seconds', () => {
-    expect(stepRetryDelaySeconds(300, 3, low)).toBe(450);
-    expect(stepRetryDelaySeconds(300, 3, high)).toBe(900);
-    expect(stepRetryDelaySeconds(1, 20, high)).toBe(900);
-    expect(stepRetryDelaySeconds(1, 20, low)).toBe(450);
+    expect(stepDelay(300, 3, low)).toBe(450);
+    expect(stepDelay(300, 3, high)).toBe(900);
+    expect(stepDelay(1, 20, high)).toBe(900);
+    expect(stepDelay(1, 20, low)).toBe(450);
   });
 
   it('rounds to whole seconds and treats attempt 0 as the first', () => {
-    expect(stepRetryDelaySeconds(1, 1, low)).toBe(1); // 0.5 rounds up
-    expect(stepRetryDelaySeconds(3, 1, low)).toBe(2); // 1.5 rounds up
-    expect(stepRetryDelaySeconds(10, 0, low)).toBe(5);
-    expect(stepRetryDelaySeconds(0, 4, high)).toBe(0);
+    expect(stepDelay(1, 1, low)).toBe(1); // 0.5 rounds up
+    expect(stepDelay(3, 1, low)).toBe(2); // 1.5 rounds up
+    expect(stepDelay(10, 0, low)).toBe(5);
+    expect(stepDelay(0, 4, high)).toBe(0);
   });
 });
 
