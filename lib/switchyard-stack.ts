@@ -1,5 +1,6 @@
 import { CfnOutput, Stack, type StackProps, Tags } from 'aws-cdk-lib';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { NagSuppressions } from 'cdk-nag';
 import type { Construct } from 'constructs';
 import { Api } from './constructs/api.ts';
 import { Cache } from './constructs/cache.ts';
@@ -13,7 +14,6 @@ import { Queues } from './constructs/queues.ts';
 import { Rollout } from './constructs/rollout.ts';
 import { Schedules } from './constructs/schedules.ts';
 import { Workers } from './constructs/workers.ts';
-import { suppressNagFindings } from './nag.ts';
 import type { StageConfig } from './stage-config.ts';
 
 export interface SwitchyardStackProps extends StackProps {
@@ -73,6 +73,14 @@ export class SwitchyardStack extends Stack {
       description: 'Operator key of /v1/admin/* (Authorization: Bearer <key>)',
       generateSecretString: { passwordLength: 48, excludePunctuation: true },
     });
+    NagSuppressions.addResourceSuppressions(this.adminKey, [
+      {
+        id: 'AwsSolutions-SMG4',
+        reason:
+          'An opaque operator key, not a database credential: there is no service to rotate it in; operators ' +
+          'rotate it by putting a new secret version (docs/deploy.md).',
+      },
+    ]);
     const openAiKey = config.openAiSecretName
       ? secretsmanager.Secret.fromSecretNameV2(this, 'OpenAiKey', config.openAiSecretName)
       : undefined;
@@ -132,7 +140,5 @@ export class SwitchyardStack extends Stack {
       new CfnOutput(this, 'DatabaseProxyEndpoint', { value: this.data.proxy.endpoint });
       new CfnOutput(this, 'DatabaseReaderEndpoint', { value: this.data.readerEndpoint });
     }
-
-    suppressNagFindings(this);
   }
 }

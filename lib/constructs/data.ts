@@ -4,6 +4,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { idempotencyTableName } from '../../shared/manifest.ts';
 import type { StageConfig } from '../stage-config.ts';
@@ -92,6 +93,14 @@ export class Data extends Construct {
       removalPolicy: config.production ? RemovalPolicy.SNAPSHOT : RemovalPolicy.DESTROY,
     });
     this.secret = this.cluster.secret!;
+    if (!config.production) {
+      NagSuppressions.addResourceSuppressions(this.cluster, [
+        {
+          id: 'AwsSolutions-RDS10',
+          reason: 'Non-production stages are disposable and deleted with their stack; production has it on.',
+        },
+      ]);
+    }
     if (config.rotateDatabaseSecret) {
       // The proxy reads the secret on each new database connection, so rotation needs no redeploy.
       this.cluster.addRotationSingleUser({ automaticallyAfter: Duration.days(30) });

@@ -4,6 +4,7 @@ import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { type FunctionName, functions, type QueueName, queues, routes } from '../../shared/manifest.ts';
 import { type FunctionAccess, functionAccess, inVpc } from '../access.ts';
@@ -191,6 +192,22 @@ export class AppFunctions extends Construct {
             `arn:${partition}:bedrock:${region}:${account}:inference-profile/*`,
           ],
         }),
+      );
+      NagSuppressions.addResourceSuppressions(
+        fn.role!,
+        [
+          {
+            id: 'AwsSolutions-IAM5',
+            appliesTo: [
+              'Resource::arn:<AWS::Partition>:bedrock:*::foundation-model/*',
+              'Resource::arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:inference-profile/*',
+            ],
+            reason:
+              'Each agent names its model at runtime, so the worker may invoke any Bedrock model (and, through ' +
+              'cross-region inference profiles, in any region); only InvokeModel actions are granted.',
+          },
+        ],
+        true,
       );
       props.openAiKey?.grantRead(fn);
     }

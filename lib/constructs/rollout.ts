@@ -2,6 +2,7 @@ import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as codedeploy from 'aws-cdk-lib/aws-codedeploy';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { type FunctionName, functions } from '../../shared/manifest.ts';
 import type { RolloutStrategy, StageConfig } from '../stage-config.ts';
@@ -55,6 +56,16 @@ export class Rollout extends Construct {
         iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AWSCodeDeployRoleForLambdaLimited'),
       ],
     });
+    NagSuppressions.addResourceSuppressions(this.deployRole, [
+      {
+        id: 'AwsSolutions-IAM4',
+        appliesTo: [
+          'Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSCodeDeployRoleForLambdaLimited',
+        ],
+        reason:
+          "AWS's limited CodeDeploy policy for Lambda: it may only shift aliases and invoke hook functions.",
+      },
+    ]);
     const alarms: cloudwatch.Alarm[] = [];
     const groups: codedeploy.LambdaDeploymentGroup[] = [];
     for (const { name, alias } of props.functions.all) {

@@ -5,8 +5,11 @@ import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import { NagSuppressions } from 'cdk-nag';
 import type { Construct } from 'constructs';
 import { buildSync } from 'esbuild';
+import type { FunctionName } from '../../shared/manifest.ts';
+import { functionAccess } from '../access.ts';
 import { productionBundleOptions } from '../bundling.ts';
 import type { StageConfig } from '../stage-config.ts';
 
@@ -133,5 +136,54 @@ export class SwitchyardFunction extends lambda.Function {
       ...(props.vpc && { vpc: props.vpc.vpc, vpcSubnets: props.vpc.subnets }),
     });
     this.shortName = props.name;
+    suppressFunctionFindings(this, role, props.name, props.vpc !== undefined);
   }
 }
+
+const lambdaVpcPolicy =
+  'Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole';
+const xrayReason =
+  'Active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords have no resource-level permissions.';
+
+/** The cdk-nag findings every function accepts, each with the reason it does not apply. */
+const suppressFunctionFindings = (
+  fn: lambda.Function,
+  role: iam.Role,
+  name: string,
+  inVpc: boolean,
+): void => {
+  NagSuppressions.addResourceSuppressions(fn, [
+    {
+      id: 'AwsSolutions-L1',
+      reason:
+        'nodejs22.x is pinned on purpose: bin/build.ts, the bundles and the tests target Node 22; ' +
+        'moving to a newer runtime is a tested change of its own.',
+    },
+  ]);
+  const readsMetrics = name in functionAccess && 'readsMetrics' in functionAccess[name as FunctionName];
+  NagSuppressions.addResourceSuppressions(
+    role,
+    [
+      {
+        id: 'AwsSolutions-IAM5',
+        appliesTo: ['Resource::*'],
+        reason: readsMetrics
+          ? `${xrayReason} cloudwatch:GetMetricStatistics (queue ages of the operator API) has none either.`
+          : xrayReason,
+      },
+      ...(inVpc
+        ? [
+            {
+              id: 'AwsSolutions-IAM4',
+              appliesTo: [lambdaVpcPolicy],
+              reason:
+                "AWS's policy for the network interfaces Lambda manages in the VPC " +
+                '(ec2:*NetworkInterface*), which have no narrower resource scope; logs are granted ' +
+                "separately, on the function's own log group only.",
+            },
+          ]
+        : []),
+    ],
+    true,
+  );
+};
