@@ -1,442 +1,167 @@
-import { createHash } from 'node:crypto';
-import type { JobQueue } from '../adapters/aws/job-queue.ts';
-import type { TwoTierCache } from '../adapters/cache/two-tier.ts';
 import type { ExecutionRepository } from '../adapters/postgres/executions.ts';
-import type { Execution, ExecutionSettings } from '../domain/execution.ts';
-import { attemptError, executionSettings } from '../domain/execution.ts';
+import type { Execution } from '../domain/execution.ts';
+import { executionSettings } from '../domain/execution.ts';
 import { isUuid } from '../domain/ids.ts';
-import type { JobEnvelope } from '../domain/jobs.ts';
-import { isRetryable, jobTypes, NonRetryableError, newJob } from '../domain/jobs.ts';
-import type { LlmRequest, LlmResult, ProviderName } from '../domain/llm.ts';
-import { costUsd } from '../domain/pricing.ts';
+import type { ProviderName } from '../domain/llm.ts';
+import { maxReceiveCount, queues } from '../manifest.ts';
 import { logger, metrics, metricsEnabled } from '../runtime/observability.ts';
-import type { JobContext } from '../workers/consumer.ts';
-
-/** Calls the agent's provider chain. */
-export type CompleteCall = (
-  settings: ExecutionSettings,
-  request: Omit<LlmRequest, 'model' | 'timeoutMs'>,
-) => Promise<LlmResult>;
-
-/** The execution was cancelled while its model call ran: the call was abandoned, nothing is written. */
-export class ExecutionCancelled extends Error {
-  override name = 'ExecutionCancelled';
-}
+import { type Answer, type AttemptKind, AttemptsSpent, attemptFailure } from './attempt-pipeline.ts';
+import { executeJob } from './executions.ts';
 
 /** Seed 000: an execution slower than this raises an alert on the default queue. */
 export const slowExecutionMs = 30_000;
 
-/** Tenant-scoped: one tenant's prompt never answers another's, even when identical. */
-export const llmCacheKey = (
-  tenantId: string,
-  settings: ExecutionSettings,
-  systemPrompt: string,
-  input: unknown,
-) => {
-  const primary = settings.targets[0]!;
-  const digest = createHash('sha256')
-    .update(
-      JSON.stringify([
-        primary.provider,
-        primary.model,
-        systemPrompt,
-        input,
-        settings.temperature ?? null,
-        settings.maxTokens ?? null,
-      ]),
-    )
-    .digest('base64url');
-  return `llm:${tenantId}:${digest}`;
-};
+/** An execution finished, with what its announcement needs. */
+export type FinishedExecution = Execution & { hasWebhook: boolean; announced: boolean };
 
-/** The model's answer to an execution, from the provider chain or the response cache. */
-export interface Answer {
-  readonly output: string;
-  readonly provider: string;
-  readonly modelUsed: string;
-  readonly inputTokens: number;
-  readonly outputTokens: number;
-  readonly cached: boolean;
-}
+type Claimed = { execution: Execution; hasWebhook: boolean };
+type Answered = Claimed & { answer: Answer; costUsd: number };
 
-/** What an answer costs: nothing from the response cache, nor from the built-in local provider, whatever model it plays. */
-export const answerCostUsd = (answer: Answer): number =>
-  answer.cached || answer.provider === 'local'
-    ? 0
-    : costUsd(answer.modelUsed, answer.inputTokens, answer.outputTokens);
-
-interface CachedAnswer {
-  readonly output: string;
-  readonly inputTokens: number;
-  readonly outputTokens: number;
-  readonly provider: string;
-  readonly model: string;
-}
-
-export interface CallWatch {
-  readonly signal: AbortSignal;
-  readonly stop: () => void;
-}
+const highQueue = queues.find((q) => q.name === 'high')!;
 
 /**
- * A model call's abort signal: `abandoned` is asked every interval (one indexed read, and
- * none for calls that answer within the first) and aborts with the error it returns; a
- * timeout, if given, aborts with its own.
+ * Tokens by model for the dashboard: one single-metric (its own `model` dimension) per
+ * model and call, summed, since each single-metric is an object and a log line of its own.
  */
-export const watchCall = (options: {
-  intervalMs: number;
-  abandoned: () => Promise<Error | undefined>;
-  timeout?: { ms: number; error: () => Error };
-}): CallWatch => {
-  const controller = new AbortController();
-  const poll = setInterval(() => {
-    options
-      .abandoned()
-      .then((reason) => {
-        if (reason) controller.abort(reason);
-      })
-      .catch(() => {});
-  }, options.intervalMs);
-  poll.unref();
-  const timeout = options.timeout
-    ? setTimeout(() => controller.abort(options.timeout!.error()), options.timeout.ms)
-    : undefined;
-  timeout?.unref();
+const tokensByModel = (executions: readonly Execution[]): void => {
+  if (!metricsEnabled() || executions.length === 0) return;
+  const totals = new Map<string, { input: number; output: number }>();
+  for (const execution of executions) {
+    const model = execution.modelUsed ?? execution.model;
+    const total = totals.get(model) ?? { input: 0, output: 0 };
+    total.input += execution.inputTokens ?? 0;
+    total.output += execution.outputTokens ?? 0;
+    totals.set(model, total);
+  }
+  for (const [model, total] of totals) {
+    const single = metrics.singleMetric();
+    single.addDimension('model', model);
+    single.addMetric('TokensIn', 'Count', total.input);
+    single.addMetric('TokensOut', 'Count', total.output);
+  }
+};
+
+/**
+ * Agent executions as an attempt kind (`agent.execute` jobs): one execution a unit, its
+ * retries carried by its message (redelivered after the queue's backoff, dead-lettered
+ * when spent or not retryable). The claim answers whether the agent has a webhook, so the
+ * hot path reads nothing else: one claim and one completion statement a batch.
+ */
+export const executionAttempts = (
+  repository: ExecutionRepository,
+  options: { defaultProvider: () => ProviderName },
+): AttemptKind<{ tenantId: string; id: string }, Claimed, Answered, FinishedExecution> => {
+  /** Only on the rare re-announce paths; the claim answers it on the hot path. */
+  const finished = async (execution: Execution): Promise<FinishedExecution> => ({
+    ...execution,
+    hasWebhook: await repository.agentHasWebhook(execution.agentId),
+    announced: false,
+  });
   return {
-    signal: controller.signal,
-    stop: () => {
-      clearInterval(poll);
-      clearTimeout(timeout);
+    plural: 'executions',
+    idName: 'execution_id',
+    metricNames: {
+      finished: 'Executions',
+      duration: 'ExecutionDuration',
+      discarded: 'ExecutionResultsDiscarded',
+    },
+    slowMs: slowExecutionMs,
+    invalidJob: 'agent.execute job without a valid execution_id',
+    finalCode: 'provider_error',
+    retriesOnQueue: true,
+    longestCallSeconds: Number.POSITIVE_INFINITY,
+    markAnnounced: (ids) => repository.markAnnounced(ids),
+    measure: tokensByModel,
+
+    keyOf: (job) => {
+      const id = job.ids['execution_id'];
+      return id && isUuid(id) ? { tenantId: job.tenant_id, id } : undefined;
+    },
+    idOf: (key) => key.id,
+    jobOf: (key) => executeJob(key),
+    claim: (keys, leaseSeconds) => repository.claimMany(keys, leaseSeconds),
+
+    async refused(keys) {
+      const leased = new Map<string, number>();
+      const unannounced: FinishedExecution[] = [];
+      await Promise.all(
+        keys.map(async ({ tenantId, id }) => {
+          const refusal = await repository.claimRefusal(tenantId, id);
+          if (refusal.kind === 'missing')
+            logger.warn('execution not found; dropping its job', { executionId: id });
+          if (refusal.kind === 'leased') leased.set(id, refusal.secondsLeft);
+          if (refusal.kind !== 'finished' || refusal.announced) return;
+          const execution = await repository.findById(tenantId, id);
+          if (execution) unannounced.push(await finished(execution));
+        }),
+      );
+      return { leased, unannounced };
+    },
+
+    request: async ({ execution }) => ({
+      tenantId: execution.tenantId,
+      model: execution.model,
+      settings: executionSettings(execution.model, execution.configuration, options.defaultProvider()),
+      systemPrompt: execution.systemPrompt,
+      input: execution.input,
+    }),
+    answered: (claim, _request, answer, costUsd) => ({ ...claim, answer, costUsd }),
+    abandoned: async ({ execution }) =>
+      (await repository.statusOf(execution.tenantId, execution.id)) === 'cancelled',
+
+    async complete(answered) {
+      const hasWebhook = new Map(answered.map((a) => [a.execution.id, a.hasWebhook]));
+      const done = await repository.succeedMany(
+        answered.map(({ execution, hasWebhook, answer, costUsd }) => ({
+          id: execution.id,
+          attempt: execution.attempts,
+          call: { ...answer, costUsd },
+          // Without a webhook, a fast run has no event to send: marked announced in the same statement.
+          silentUnderMs: hasWebhook ? null : slowExecutionMs,
+        })),
+      );
+      return {
+        done: done.size,
+        finished: [...done.values()].map((execution) => ({
+          ...execution,
+          hasWebhook: hasWebhook.get(execution.id) ?? false,
+        })),
+        released: [],
+      };
+    },
+    release: (claims) =>
+      repository.release(claims.map(({ execution }) => ({ id: execution.id, attempt: execution.attempts }))),
+    attemptsLeft: (_claim, context) => !context?.finalAttempt,
+    async retry({ execution }, error) {
+      await repository.requeue(execution.id, execution.attempts, error);
+    },
+    async fail({ execution, hasWebhook }, error) {
+      const failed = await repository.fail(execution.id, error, execution.attempts);
+      return failed ? [{ ...failed, hasWebhook, announced: false }] : [];
+    },
+
+    async takeStuck(staleSeconds, limit) {
+      const stuck = await repository.takeStuck(staleSeconds, limit);
+      const resend: { tenantId: string; id: string }[] = [];
+      const failed: FinishedExecution[] = [];
+      for (const execution of stuck) {
+        if (execution.attempts < maxReceiveCount(highQueue)) {
+          resend.push(execution);
+          continue;
+        }
+        // Its last attempt's worker died: the retries are spent.
+        const done = await repository.fail(
+          execution.id,
+          attemptFailure(new AttemptsSpent(), false, 'provider_error'),
+        );
+        if (done) failed.push(await finished(done));
+      }
+      return { resend, failed };
+    },
+    async takeUnannounced(staleSeconds, limit) {
+      const rows = await repository.takeUnannounced(staleSeconds, limit);
+      const found = await Promise.all(rows.map((row) => repository.findById(row.tenantId, row.id)));
+      return Promise.all(found.flatMap((execution) => (execution ? [finished(execution)] : [])));
     },
   };
 };
-
-/**
- * The model's answer to a call, from the tenant's response cache or the provider chain
- * (then cached). `watch` starts only for a real call: it gives the signal that abandons
- * it (cancellation, timeout); an abandoned call throws `cancelled()`'s error.
- */
-export const answerCall = async (
-  complete: CompleteCall,
-  cache: TwoTierCache,
-  call: {
-    tenantId: string;
-    settings: ExecutionSettings;
-    systemPrompt: string;
-    input: unknown;
-    watch: () => CallWatch;
-    cancelled: (signal: AbortSignal) => Error;
-  },
-): Promise<Answer> => {
-  const { settings } = call;
-  const key =
-    settings.cacheTtlSeconds > 0
-      ? llmCacheKey(call.tenantId, settings, call.systemPrompt, call.input)
-      : undefined;
-  if (key) {
-    const hit = await cache.peek<CachedAnswer>(key);
-    if (hit) {
-      metrics.addMetric('LlmCacheHits', 'Count', 1);
-      return { ...hit, modelUsed: hit.model, cached: true };
-    }
-  }
-  const watch = call.watch();
-  let result: LlmResult;
-  try {
-    result = await complete(settings, {
-      systemPrompt: call.systemPrompt,
-      input: call.input as LlmRequest['input'],
-      signal: watch.signal,
-      ...(settings.temperature !== undefined && { temperature: settings.temperature }),
-      ...(settings.maxTokens !== undefined && { maxTokens: settings.maxTokens }),
-    });
-  } catch (error) {
-    if (watch.signal.aborted) throw call.cancelled(watch.signal);
-    throw error;
-  } finally {
-    watch.stop();
-  }
-  if (key) {
-    const cached: CachedAnswer = {
-      output: result.output,
-      inputTokens: result.inputTokens,
-      outputTokens: result.outputTokens,
-      provider: result.provider,
-      model: result.model,
-    };
-    await cache.put(key, 1, cached, settings.cacheTtlSeconds);
-  }
-  return { ...result, modelUsed: result.model, cached: false };
-};
-
-/**
- * Completion of an execution, whatever its outcome: metrics, then the webhook and slow
- * alert jobs on the default queue, then the mark that it was announced. A crash between
- * the commit and the mark is repaired by the sweeper (at least once; receivers dedupe
- * on the event id).
- */
-export class ExecutionAnnouncer {
-  constructor(
-    private readonly repository: ExecutionRepository,
-    private readonly queue: JobQueue,
-  ) {}
-
-  /**
-   * Tokens by model for the dashboard: one single-metric (its own `model` dimension) per
-   * model and call, summed, since each single-metric is an object and a log line of its own.
-   */
-  tokensByModel(executions: readonly Execution[]): void {
-    if (!metricsEnabled() || executions.length === 0) return;
-    const totals = new Map<string, { input: number; output: number }>();
-    for (const execution of executions) {
-      const model = execution.modelUsed ?? execution.model;
-      const total = totals.get(model) ?? { input: 0, output: 0 };
-      total.input += execution.inputTokens ?? 0;
-      total.output += execution.outputTokens ?? 0;
-      totals.set(model, total);
-    }
-    for (const [model, total] of totals) {
-      const single = metrics.singleMetric();
-      single.addDimension('model', model);
-      single.addMetric('TokensIn', 'Count', total.input);
-      single.addMetric('TokensOut', 'Count', total.output);
-    }
-  }
-
-  /** `alreadyAnnounced`: the completing statement found nothing to send; only metrics remain. */
-  async announce(
-    execution: Execution,
-    hasWebhook: boolean,
-    alreadyAnnounced = false,
-    tokensCounted = false,
-  ): Promise<void> {
-    if (!tokensCounted) this.tokensByModel([execution]);
-    const duration =
-      execution.startedAt && execution.completedAt
-        ? execution.completedAt.getTime() - execution.startedAt.getTime()
-        : 0;
-    metrics.addMetric(`Executions_${execution.status}`, 'Count', 1);
-    metrics.addMetric('ExecutionDuration', 'Milliseconds', duration);
-    const jobs: Promise<void>[] = [];
-    const ids = { execution_id: execution.id };
-    if (hasWebhook) {
-      jobs.push(
-        this.queue.enqueue(
-          newJob(
-            jobTypes.deliverWebhook,
-            execution.tenantId,
-            ids,
-            `webhook:${execution.id}:${execution.version}`,
-          ),
-        ),
-      );
-    }
-    if (duration > slowExecutionMs) {
-      jobs.push(
-        this.queue.enqueue(
-          newJob(
-            jobTypes.slowExecutionAlert,
-            execution.tenantId,
-            ids,
-            `slow:${execution.id}:${execution.version}`,
-          ),
-        ),
-      );
-    }
-    await Promise.all(jobs);
-    if (!alreadyAnnounced || jobs.length > 0) await this.repository.markAnnounced([execution.id]);
-  }
-}
-
-/**
- * Runs `agent.execute` jobs. Idempotent by construction: the claim only starts an attempt
- * on a queued execution (or one whose worker's lease ran out), and the result is written
- * only if that attempt still owns it — a redelivered message never calls the model twice
- * for a finished execution, and a cancelled one discards its late answer.
- */
-export class ExecutionRunner {
-  constructor(
-    private readonly repository: ExecutionRepository,
-    private readonly announcer: ExecutionAnnouncer,
-    private readonly complete: CompleteCall,
-    private readonly cache: TwoTierCache,
-    private readonly queue: JobQueue,
-    private readonly options: {
-      leaseSeconds: number;
-      defaultProvider: ProviderName;
-      cancellationPollMs?: number;
-    },
-  ) {}
-
-  /**
-   * Runs an SQS batch of `agent.execute` jobs with one claim and one completion statement
-   * for all of them; the model calls run in parallel. Answers each job with undefined
-   * (done: delete the message) or the error to report for it (retry or dead-letter).
-   */
-  async runBatch(items: readonly { job: JobEnvelope; context: JobContext }[]): Promise<unknown[]> {
-    const outcomes: unknown[] = items.map(() => undefined);
-    const keys: { tenantId: string; id: string }[] = [];
-    items.forEach(({ job }, i) => {
-      const id = job.ids['execution_id'];
-      if (id && isUuid(id)) keys.push({ tenantId: job.tenant_id, id });
-      else outcomes[i] = new NonRetryableError('agent.execute job without a valid execution_id');
-    });
-    const claimed = await this.repository.claimMany(keys, this.options.leaseSeconds);
-
-    type Answered = { execution: Execution; hasWebhook: boolean; answer: Answer };
-    const answered: Answered[] = [];
-    await Promise.all(
-      items.map(async ({ job, context }, i) => {
-        if (outcomes[i] !== undefined) return;
-        const id = job.ids['execution_id']!;
-        const claim = claimed.get(id);
-        try {
-          if (!claim) {
-            await this.settleRefusal(job, id);
-            return;
-          }
-          answered.push({ ...claim, answer: await this.answer(claim.execution) });
-        } catch (error) {
-          outcomes[i] = claim
-            ? await this.failAttempt(claim.execution, claim.hasWebhook, error, context)
-            : error;
-        }
-      }),
-    );
-
-    const done = await this.recordAnswers(answered);
-    this.announcer.tokensByModel([...done.values()]);
-    await Promise.all(
-      answered.map(async ({ execution, hasWebhook }) => {
-        const finished = done.get(execution.id);
-        if (!finished) {
-          metrics.addMetric('ExecutionResultsDiscarded', 'Count', 1); // cancelled meanwhile
-          return;
-        }
-        try {
-          await this.announcer.announce(finished, hasWebhook, finished.announced, true);
-        } catch (error) {
-          // The result is committed; the sweeper re-announces what did not get out.
-          logger.warn('completion not announced yet', {
-            executionId: execution.id,
-            error: (error as Error).message,
-          });
-        }
-      }),
-    );
-    return outcomes;
-  }
-
-  /**
-   * One statement for the batch's answers. If it fails (a database blip), the claims are
-   * handed back before the batch fails, so the retried messages claim them at once
-   * instead of finding them held by a lease nobody works under.
-   */
-  private async recordAnswers(
-    answered: readonly { execution: Execution; hasWebhook: boolean; answer: Answer }[],
-  ): Promise<Map<string, Execution & { announced: boolean }>> {
-    try {
-      return await this.recordAnswersOnce(answered);
-    } catch (error) {
-      await this.repository
-        .release(answered.map(({ execution }) => ({ id: execution.id, attempt: execution.attempts })))
-        .catch((releaseError: unknown) =>
-          logger.warn('claims not released; redelivered messages wait for the lease', {
-            error: (releaseError as Error).message,
-          }),
-        );
-      throw error;
-    }
-  }
-
-  private recordAnswersOnce(
-    answered: readonly { execution: Execution; hasWebhook: boolean; answer: Answer }[],
-  ): Promise<Map<string, Execution & { announced: boolean }>> {
-    return this.repository.succeedMany(
-      answered.map(({ execution, hasWebhook, answer }) => ({
-        id: execution.id,
-        attempt: execution.attempts,
-        call: { ...answer, costUsd: answerCostUsd(answer) },
-        // Without a webhook, a fast run has no event to send: marked announced in the same statement.
-        silentUnderMs: hasWebhook ? null : slowExecutionMs,
-      })),
-    );
-  }
-
-  /**
-   * A claim was refused. Held by a live lease: the job comes back when the lease ends, so
-   * if that attempt's worker died (or its batch failed without handing the claim back),
-   * the execution is taken over then rather than at the next sweep; if the attempt
-   * finishes first, the returning job finds it finished and does nothing. Finished: it
-   * may still owe its completion events.
-   */
-  private async settleRefusal(job: JobEnvelope, id: string): Promise<void> {
-    const tenantId = job.tenant_id;
-    const refusal = await this.repository.claimRefusal(tenantId, id);
-    if (refusal.kind === 'missing') logger.warn('execution not found; dropping its job', { executionId: id });
-    if (refusal.kind === 'leased') {
-      await this.queue.enqueue(job, { delaySeconds: Math.ceil(refusal.secondsLeft) + 1 });
-      metrics.addMetric('JobsDeferredToLeaseEnd', 'Count', 1);
-      return;
-    }
-    if (refusal.kind !== 'finished' || refusal.announced) return;
-    const execution = await this.repository.findById(tenantId, id);
-    if (execution) await this.announcer.announce(execution, await this.hasWebhook(execution));
-  }
-
-  /** An attempt failed: give up now, give up for good on the last attempt, or queue it for the retry. */
-  private async failAttempt(
-    execution: Execution,
-    hasWebhook: boolean,
-    error: unknown,
-    context: JobContext,
-  ): Promise<unknown> {
-    if (error instanceof ExecutionCancelled) {
-      metrics.addMetric('ExecutionResultsDiscarded', 'Count', 1);
-      return undefined; // Cancelled meanwhile: the message is done with.
-    }
-    if (!isRetryable(error) || context.finalAttempt) {
-      const code = isRetryable(error) ? 'retries_exhausted' : 'provider_error';
-      const failed = await this.repository.fail(execution.id, attemptError(error, code), execution.attempts);
-      if (failed) await this.announcer.announce(failed, hasWebhook);
-    } else {
-      await this.repository.requeue(execution.id, execution.attempts, attemptError(error, 'retrying'));
-    }
-    return error;
-  }
-
-  /**
-   * Aborts the model call when the execution is cancelled meanwhile: one indexed read per
-   * interval, and none at all for calls that answer within the first interval.
-   */
-  private watchForCancellation(execution: Execution): CallWatch {
-    return watchCall({
-      intervalMs: this.options.cancellationPollMs ?? 2_000,
-      abandoned: async () =>
-        (await this.repository.statusOf(execution.tenantId, execution.id)) === 'cancelled'
-          ? new ExecutionCancelled()
-          : undefined,
-    });
-  }
-
-  private async hasWebhook(execution: Execution): Promise<boolean> {
-    // Only on the rare re-announce path; the claim answers it on the hot path.
-    return this.repository.agentHasWebhook(execution.agentId);
-  }
-
-  private async answer(execution: Execution): Promise<Answer> {
-    const settings = executionSettings(
-      execution.model,
-      execution.configuration,
-      this.options.defaultProvider,
-    );
-    return answerCall(this.complete, this.cache, {
-      tenantId: execution.tenantId,
-      settings,
-      systemPrompt: execution.systemPrompt,
-      input: execution.input,
-      watch: () => this.watchForCancellation(execution),
-      cancelled: () => new ExecutionCancelled(),
-    });
-  }
-}

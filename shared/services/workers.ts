@@ -11,6 +11,7 @@ import { functions } from '../manifest.ts';
 import { ConfigError, config } from '../runtime/config.ts';
 import { logger, metrics } from '../runtime/observability.ts';
 import type { JobContext, JobHandlers } from '../workers/consumer.ts';
+import { AttemptPipeline, type CompleteCall, CompletionAnnouncer } from './attempt-pipeline.ts';
 import {
   agentService,
   executionRepository,
@@ -19,10 +20,10 @@ import {
   workflowRunRepository,
   workflowService,
 } from './container.ts';
-import { type CompleteCall, ExecutionAnnouncer, ExecutionRunner } from './execution-runner.ts';
+import { executionAttempts } from './execution-runner.ts';
 import { runRetention } from './retention.ts';
-import { sweepExecutions, sweepWorkflowRuns } from './sweeper.ts';
-import { WorkflowAnnouncer, WorkflowStepRunner } from './workflow-runner.ts';
+import { sweepKind } from './sweeper.ts';
+import { stepAttempts } from './workflow-runner.ts';
 
 /**
  * The handler of every job type, and the container-wide objects they share. Which queue's
@@ -58,60 +59,64 @@ const completeWithChain: CompleteCall = async (settings: ExecutionSettings, requ
   return result;
 };
 
-let announcer: ExecutionAnnouncer | undefined;
-let runner: ExecutionRunner | undefined;
-let workflowAnnouncer: WorkflowAnnouncer | undefined;
-let stepRunner: WorkflowStepRunner | undefined;
+let provider: ProviderName | undefined;
+/** Read at the first model call (a sweep never needs it), then kept. */
+const providerOnce = (): ProviderName => {
+  provider ??= defaultProvider();
+  return provider;
+};
+
+/**
+ * Executions and workflow steps: one attempt pipeline, announcer and sweep, each given its
+ * kind. Built on first use; the pipeline (with the response cache) only where jobs run.
+ */
+const executionWork = () => {
+  const kind = executionAttempts(executionRepository(), { defaultProvider: providerOnce });
+  return { kind, announcer: new CompletionAnnouncer(kind, jobQueue()) };
+};
+const stepWork = () => {
+  const kind = stepAttempts({
+    runs: workflowRunRepository(),
+    queue: jobQueue(),
+    stepsOfVersion: (workflowId, version) => workflowService().stepsOfVersion(workflowId, version),
+    findAgent: (tenantId, agentId) => agentService().get(tenantId, agentId),
+    defaultProvider: providerOnce,
+  });
+  return { kind, announcer: new CompletionAnnouncer(kind, jobQueue()) };
+};
+const executionPipeline = () => {
+  executions ??= executionWork();
+  return new AttemptPipeline(
+    executions.kind,
+    executions.announcer,
+    completeWithChain,
+    sharedCache(),
+    jobQueue(),
+    {
+      leaseSeconds: claimLeaseSeconds(),
+    },
+  );
+};
+const stepPipeline = () => {
+  steps ??= stepWork();
+  return new AttemptPipeline(steps.kind, steps.announcer, completeWithChain, sharedCache(), jobQueue(), {
+    leaseSeconds: claimLeaseSeconds(),
+    // 5 s short of the worker's timeout: a continued step's call must end before the invocation does.
+    continueWithinMs: (functions.workerHigh.timeoutSeconds - 5) * 1000,
+  });
+};
+
+let executions: ReturnType<typeof executionWork> | undefined;
+let steps: ReturnType<typeof stepWork> | undefined;
+let executionRunner: ReturnType<typeof executionPipeline> | undefined;
+let stepRunner: ReturnType<typeof stepPipeline> | undefined;
 onContainerReset(() => {
-  announcer = undefined;
-  runner = undefined;
-  workflowAnnouncer = undefined;
+  provider = undefined;
+  executions = undefined;
+  steps = undefined;
+  executionRunner = undefined;
   stepRunner = undefined;
 });
-
-export const executionAnnouncer = (): ExecutionAnnouncer => {
-  announcer ??= new ExecutionAnnouncer(executionRepository(), jobQueue());
-  return announcer;
-};
-
-const executionRunner = (): ExecutionRunner => {
-  runner ??= new ExecutionRunner(
-    executionRepository(),
-    executionAnnouncer(),
-    completeWithChain,
-    sharedCache(),
-    jobQueue(),
-    {
-      leaseSeconds: claimLeaseSeconds(),
-      defaultProvider: defaultProvider(),
-    },
-  );
-  return runner;
-};
-
-const workflowRunAnnouncer = (): WorkflowAnnouncer => {
-  workflowAnnouncer ??= new WorkflowAnnouncer(workflowRunRepository(), jobQueue());
-  return workflowAnnouncer;
-};
-
-const workflowStepRunner = (): WorkflowStepRunner => {
-  stepRunner ??= new WorkflowStepRunner(
-    workflowRunRepository(),
-    (workflowId, version) => workflowService().stepsOfVersion(workflowId, version),
-    (tenantId, agentId) => agentService().get(tenantId, agentId),
-    completeWithChain,
-    sharedCache(),
-    jobQueue(),
-    workflowRunAnnouncer(),
-    {
-      leaseSeconds: claimLeaseSeconds(),
-      defaultProvider: defaultProvider(),
-      // 5 s short of the worker's timeout: a continued step's call must end before the invocation does.
-      continueWithinMs: (functions.workerHigh.timeoutSeconds - 5) * 1000,
-    },
-  );
-  return stepRunner;
-};
 
 /** A UUID derived from a job's idempotency key: a redelivered audit message inserts nothing. */
 const idFromKey = (key: string): string => {
@@ -126,10 +131,14 @@ const requireId = (job: JobEnvelope, name: string): string => {
 };
 
 /** Executions of one SQS batch are claimed and completed with one statement each. */
-const runExecutions = (items: readonly { job: JobEnvelope; context: JobContext }[]) =>
-  executionRunner().runBatch(items);
-const runWorkflowSteps = (items: readonly { job: JobEnvelope; context: JobContext }[]) =>
-  workflowStepRunner().runBatch(items);
+const runExecutions = (items: readonly { job: JobEnvelope; context: JobContext }[]) => {
+  executionRunner ??= executionPipeline();
+  return executionRunner.runBatch(items);
+};
+const runWorkflowSteps = (items: readonly { job: JobEnvelope; context: JobContext }[]) => {
+  stepRunner ??= stepPipeline();
+  return stepRunner.runBatch(items);
+};
 
 /** Signs and posts a completion event (`<id>.<version>` is its id, so receivers can dedupe). */
 const deliverEvent = async (event: {
@@ -234,8 +243,10 @@ const sweep = async (job: JobEnvelope): Promise<void> => {
   const staleSeconds = Number.isNaN(before)
     ? Number(process.env['SWEEPER_STALE_SECONDS'] ?? 300)
     : Math.max(0, Math.ceil((Date.now() - before) / 1000));
-  await sweepExecutions(executionRepository(), jobQueue(), executionAnnouncer(), { staleSeconds });
-  await sweepWorkflowRuns(workflowRunRepository(), jobQueue(), workflowRunAnnouncer(), { staleSeconds });
+  executions ??= executionWork();
+  steps ??= stepWork();
+  await sweepKind(executions.kind, jobQueue(), executions.announcer, { staleSeconds });
+  await sweepKind(steps.kind, jobQueue(), steps.announcer, { staleSeconds });
 };
 
 /** What ran in the last hour stays in the shared cache tier. */

@@ -14,8 +14,9 @@ import { newId } from '../../shared/domain/ids.ts';
 import type { JobEnvelope } from '../../shared/domain/jobs.ts';
 import type { LlmResult } from '../../shared/domain/llm.ts';
 import { buildDefinition, type StepBody, type StepDefinition } from '../../shared/domain/workflow.ts';
-import { sweepWorkflowRuns } from '../../shared/services/sweeper.ts';
-import { WorkflowAnnouncer, WorkflowStepRunner } from '../../shared/services/workflow-runner.ts';
+import { AttemptPipeline, CompletionAnnouncer } from '../../shared/services/attempt-pipeline.ts';
+import { sweepKind } from '../../shared/services/sweeper.ts';
+import { stepAttempts } from '../../shared/services/workflow-runner.ts';
 import { stepJob } from '../../shared/services/workflows.ts';
 import type { JobContext } from '../../shared/workers/consumer.ts';
 import { createTestAgent, startTestApi, type TestApi } from '../support/api.ts';
@@ -109,14 +110,21 @@ describeRealServers('workflow orchestration on PostgreSQL 15', (servers) => {
       },
     };
     const agents = new AgentRepository(db);
-    const runner = new WorkflowStepRunner(
+    const kind = stepAttempts({
       runs,
-      (id, version) => new WorkflowRepository(db).stepsOfVersion(id, version),
-      async (tenant, id) => {
+      queue,
+      stepsOfVersion: (id, version) => new WorkflowRepository(db).stepsOfVersion(id, version),
+      findAgent: async (tenant, id) => {
         const agent = await agents.findById(tenant, id);
         if (!agent) throw notFound('agent');
         return agent;
       },
+      defaultProvider: () => 'local',
+    });
+    const announcer = new CompletionAnnouncer(kind, queue);
+    const runner = new AttemptPipeline(
+      kind,
+      announcer,
       async (_settings, request): Promise<LlmResult> => {
         calls.push(String(request.input));
         return {
@@ -134,10 +142,9 @@ describeRealServers('workflow orchestration on PostgreSQL 15', (servers) => {
         negativeL1TtlMs: 5_000,
       }),
       queue,
-      new WorkflowAnnouncer(runs, queue),
-      { leaseSeconds: 60, defaultProvider: 'local', continueWithinMs },
+      { leaseSeconds: 60, continueWithinMs },
     );
-    return { runs, calls, sent, runner, queue };
+    return { runs, calls, sent, runner, queue, kind, announcer };
   };
 
   it('releases the join of an 8-way fan-in exactly once when its dependencies finish at the same instant', async () => {
@@ -176,7 +183,7 @@ describeRealServers('workflow orchestration on PostgreSQL 15', (servers) => {
       { key: 'b', agent_id: agentId, input: 'b after {{steps.a.output}}', depends_on: ['a'] },
       { key: 'c', agent_id: agentId, input: 'c after {{steps.b.output}}', depends_on: ['b'] },
     ]);
-    const { runs, calls, sent, runner, queue } = stepRunner();
+    const { runs, calls, sent, runner, queue, kind, announcer } = stepRunner();
     const context = { queue: 'high', receiveCount: 1, finalAttempt: false } as unknown as JobContext;
     const deliver = (key: string) =>
       runner.runBatch([{ job: stepJob({ executionId: run.id, key, tenantId }), context }]);
@@ -196,9 +203,7 @@ describeRealServers('workflow orchestration on PostgreSQL 15', (servers) => {
     );
     // The sweeper finds it and sends it again; that message runs b (its second attempt), then c.
     sent.length = 0;
-    const swept = await sweepWorkflowRuns(runs, queue, new WorkflowAnnouncer(runs, queue), {
-      staleSeconds: 60,
-    });
+    const swept = await sweepKind(kind, queue, announcer, { staleSeconds: 60 });
     expect(swept.resent).toBe(1);
     expect(sent.map((job) => job.ids['step'])).toEqual(['b']);
     await deliver('b');
