@@ -1,8 +1,9 @@
 import type { Execution, ExecutionError, ExecutionStatus } from '../../domain/execution.ts';
 import type { Queryable } from './db.ts';
 import type { KeyedInsert, RowIdempotency } from './idempotency.ts';
+import { keyedInsertResults } from './keyed-insert.ts';
 import { sharedStatement } from './shared-statement.ts';
-import { keysetPage, qualified } from './sql.ts';
+import { qualified, readPage, takeStuckStatement } from './sql.ts';
 
 interface ExecutionRow {
   id: string;
@@ -82,6 +83,15 @@ export interface CompletedCall {
   readonly costUsd: number;
   readonly cached: boolean;
 }
+
+/** The sweeper's take (`takeStuckStatement`): touched by `updated_at`. */
+const takeStuckExecutions = takeStuckStatement({
+  table: 'executions',
+  key: 'id',
+  clock: 'updated_at',
+  set: 'updated_at = now()',
+  returning: 'id, tenant_id, attempts',
+});
 
 /** Rows per shared INSERT: beyond a few dozen, one statement holds the others' answers back. */
 const insertBatchLimit = 32;
@@ -200,26 +210,12 @@ export class ExecutionRepository {
           : []),
       ],
     );
-    const inserted = new Map(rows.map((row) => [row.id, toExecution(row)]));
-    const results: (KeyedInsert<Execution> | undefined)[] = executions.map((execution) => {
-      const row = inserted.get(execution.id);
-      return row && { kind: 'created', row };
-    });
-    // Not inserted under a key: an earlier request (or one earlier in this batch) holds it.
-    // Read in a statement of its own, which sees what committed meanwhile. If that read fails,
-    // only those requests fail (the others' rows are committed): their retry finds the row.
-    const taken = executions.flatMap((e, i) =>
-      results[i] === undefined && e.idempotency ? [{ ...e, key: e.idempotency.key }] : [],
+    return keyedInsertResults(
+      executions,
+      new Map(rows.map((row) => [row.id, toExecution(row)])),
+      (taken) => this.findByKeys(taken),
+      (e, key) => keyOf(e.tenantId, e.agentId, key),
     );
-    if (taken.length > 0) {
-      const found = await this.findByKeys(taken).catch(() => new Map<string, KeyedInsert<Execution>>());
-      executions.forEach((e, i) => {
-        if (results[i] === undefined && e.idempotency) {
-          results[i] = found.get(keyOf(e.tenantId, e.agentId, e.idempotency.key));
-        }
-      });
-    }
-    return results;
   }
 
   /** The execution an Idempotency-Key started on this agent, if any. */
@@ -265,16 +261,18 @@ export class ExecutionRepository {
     status?: ExecutionStatus;
     after?: { createdAt: Date; id: string };
   }): Promise<Execution[]> {
-    const { text, values } = keysetPage({
-      table: 'executions',
-      columns: resourceColumns,
-      filters: { tenant_id: query.tenantId, agent_id: query.agentId, status: query.status },
-      timeColumn: 'queued_at',
-      limit: query.limit,
-      after: query.after,
-    });
-    const rows = await this.db.query<ExecutionRow>(text, values);
-    return rows.map(toExecution);
+    return readPage(
+      this.db,
+      {
+        table: 'executions',
+        columns: resourceColumns,
+        filters: { tenant_id: query.tenantId, agent_id: query.agentId, status: query.status },
+        timeColumn: 'queued_at',
+        limit: query.limit,
+        after: query.after,
+      },
+      toExecution,
+    );
   }
 
   /**
@@ -467,16 +465,7 @@ export class ExecutionRepository {
     limit: number,
   ): Promise<{ id: string; tenantId: string; attempts: number }[]> {
     const rows = await this.db.query<{ id: string; tenant_id: string; attempts: number }>(
-      `UPDATE executions SET updated_at = now()
-        WHERE id IN (
-          SELECT id FROM executions
-           WHERE status IN ('queued', 'running') AND updated_at < now() - make_interval(secs => LEAST($1, 30))
-             AND ((status = 'queued' AND updated_at < now() - make_interval(secs => $1))
-                  OR (status = 'running' AND lease_until < now()))
-           ORDER BY updated_at LIMIT $2
-           FOR UPDATE SKIP LOCKED
-        )
-        RETURNING id, tenant_id, attempts`,
+      takeStuckExecutions,
       [staleSeconds, limit],
     );
     return rows.map((r) => ({ id: r.id, tenantId: r.tenant_id, attempts: r.attempts }));

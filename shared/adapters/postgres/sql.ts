@@ -1,5 +1,7 @@
 /** Small SQL builders the repositories share. */
 
+import type { Queryable } from './db.ts';
+
 /** A column list with every column prefixed by a table alias, for joins. */
 export const qualified = (alias: string, columns: string): string =>
   columns
@@ -38,4 +40,44 @@ export const keysetPage = (query: {
             ORDER BY ${query.timeColumn} DESC, id DESC LIMIT $1`,
     values,
   };
+};
+
+/** A keyset page (`keysetPage`) read and mapped. */
+export const readPage = async <Row, T>(
+  db: Queryable,
+  query: Parameters<typeof keysetPage>[0],
+  map: (row: Row) => T,
+): Promise<T[]> => {
+  const { text, values } = keysetPage(query);
+  const rows = await db.query<Row>(text, values);
+  return rows.map(map);
+};
+
+/**
+ * The sweeper's take of open work nobody is working on (executions, workflow steps):
+ * queued and unchanged for `$1` seconds (an enqueue that was lost) or running past its lease
+ * (a worker that died: taken as soon as the lease ends, not `$1` seconds later), at most `$2`,
+ * oldest first. `set` touches them, so the next sweep does not take them again before the
+ * re-sent message is handled; rows another sweep holds are skipped.
+ */
+export const takeStuckStatement = (work: {
+  table: string;
+  /** The key's columns, as a list (`id`, `execution_id, key`). */
+  key: string;
+  /** The column that says since when the row waits. */
+  clock: string;
+  set: string;
+  returning: string;
+}): string => {
+  const key = work.key.includes(',') ? `(${work.key})` : work.key;
+  return `UPDATE ${work.table} SET ${work.set}
+        WHERE ${key} IN (
+          SELECT ${work.key} FROM ${work.table}
+           WHERE status IN ('queued', 'running') AND ${work.clock} < now() - make_interval(secs => LEAST($1, 30))
+             AND ((status = 'queued' AND ${work.clock} < now() - make_interval(secs => $1))
+                  OR (status = 'running' AND lease_until < now()))
+           ORDER BY ${work.clock} LIMIT $2
+           FOR UPDATE SKIP LOCKED
+        )
+        RETURNING ${work.returning}`;
 };

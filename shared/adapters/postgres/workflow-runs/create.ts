@@ -1,6 +1,7 @@
 import type { StepDefinition, StepFailureMode, WorkflowRun } from '../../../domain/workflow.ts';
 import type { Database } from '../db.ts';
 import type { KeyedInsert, RowIdempotency } from '../idempotency.ts';
+import { keyedInsertResults } from '../keyed-insert.ts';
 import { qualified } from '../sql.ts';
 import { type RunRow, runColumns, toRun } from './rows.ts';
 
@@ -29,7 +30,8 @@ const runKeyOf = (tenantId: string, workflowId: string, key: string) => `${tenan
 /**
  * Inserts the runs of a batch with their steps: roots queued, the others waiting on their
  * dependencies. A run under an Idempotency-Key already used is not inserted: the earlier one
- * comes back (`existing`), or undefined when it could not be read (that request fails alone).
+ * comes back (`existing`), or undefined when it could not be read (that request fails alone):
+ * `keyedInsertResults`.
  */
 export async function createMany(
   db: Database,
@@ -90,26 +92,12 @@ export async function createMany(
         : []),
     ],
   );
-  const created = new Map(rows.map((row) => [row.id, toRun(row)]));
-  const results: (KeyedInsert<WorkflowRun> | undefined)[] = runs.map((run) => {
-    const row = created.get(run.id);
-    return row && { kind: 'created', row };
-  });
-  // Not created under a key: an earlier request (or one earlier in this batch) holds it.
-  // Read in a statement of its own, which sees what committed meanwhile. If that read fails,
-  // only those requests fail (the others' runs are committed): their retry finds the run.
-  const taken = runs.flatMap((run, i) =>
-    results[i] === undefined && run.idempotency ? [{ ...run, key: run.idempotency.key }] : [],
+  return keyedInsertResults(
+    runs,
+    new Map(rows.map((row) => [row.id, toRun(row)])),
+    (taken) => findByKeys(db, taken),
+    (run, key) => runKeyOf(run.tenantId, run.workflowId, key),
   );
-  if (taken.length > 0) {
-    const found = await findByKeys(db, taken).catch(() => new Map<string, KeyedInsert<WorkflowRun>>());
-    runs.forEach((run, i) => {
-      if (results[i] === undefined && run.idempotency) {
-        results[i] = found.get(runKeyOf(run.tenantId, run.workflowId, run.idempotency.key));
-      }
-    });
-  }
-  return results;
 }
 
 /** The run an Idempotency-Key started on this workflow, if any. */

@@ -1,6 +1,6 @@
 import type { StepRun, WorkflowRun, WorkflowRunStatus } from '../../../domain/workflow.ts';
 import type { Database } from '../db.ts';
-import { keysetPage, qualified } from '../sql.ts';
+import { qualified, readPage } from '../sql.ts';
 import { type RunRow, runColumns, type StepRow, stepsJson, toRun, toStepRun } from './rows.ts';
 
 // Reading runs and steps.
@@ -50,16 +50,18 @@ export async function page(
     after?: { createdAt: Date; id: string };
   },
 ): Promise<WorkflowRun[]> {
-  const { text, values } = keysetPage({
-    table: 'workflow_executions',
-    columns: runColumns,
-    filters: { tenant_id: query.tenantId, workflow_id: query.workflowId, status: query.status },
-    timeColumn: 'created_at',
-    limit: query.limit,
-    after: query.after,
-  });
-  const rows = await db.query<RunRow>(text, values);
-  return rows.map(toRun);
+  return readPage(
+    db,
+    {
+      table: 'workflow_executions',
+      columns: runColumns,
+      filters: { tenant_id: query.tenantId, workflow_id: query.workflowId, status: query.status },
+      timeColumn: 'created_at',
+      limit: query.limit,
+      after: query.after,
+    },
+    toRun,
+  );
 }
 
 export async function statusOf(db: Database, id: string): Promise<WorkflowRunStatus | null> {

@@ -1,8 +1,16 @@
 import type { Database } from '../db.ts';
-import { qualified } from '../sql.ts';
+import { qualified, takeStuckStatement } from '../sql.ts';
 import { type FinishedRun, type FinishedRunRow, runColumns, toFinishedRun } from './rows.ts';
 
 // What the sweeper takes up: steps nobody works on, and finished runs not yet announced.
+
+const takeStuckStepsStatement = takeStuckStatement({
+  table: 'workflow_step_runs',
+  key: 'execution_id, key',
+  clock: 'ready_at',
+  set: 'ready_at = now(), updated_at = now()',
+  returning: 'execution_id, key, tenant_id',
+});
 
 /**
  * Open steps nobody is working on: queued and due for `staleSeconds` (an enqueue that
@@ -15,16 +23,7 @@ export async function takeStuckSteps(
   limit: number,
 ): Promise<{ executionId: string; key: string; tenantId: string }[]> {
   const rows = await db.query<{ execution_id: string; key: string; tenant_id: string }>(
-    `UPDATE workflow_step_runs SET ready_at = now(), updated_at = now()
-        WHERE (execution_id, key) IN (
-          SELECT execution_id, key FROM workflow_step_runs
-           WHERE status IN ('queued', 'running') AND ready_at < now() - make_interval(secs => LEAST($1, 30))
-             AND ((status = 'queued' AND ready_at < now() - make_interval(secs => $1))
-                  OR (status = 'running' AND lease_until < now()))
-           ORDER BY ready_at LIMIT $2
-           FOR UPDATE SKIP LOCKED
-        )
-        RETURNING execution_id, key, tenant_id`,
+    takeStuckStepsStatement,
     [staleSeconds, limit],
   );
   return rows.map((row) => ({ executionId: row.execution_id, key: row.key, tenantId: row.tenant_id }));
