@@ -1,7 +1,7 @@
 import type { Execution, ExecutionError, ExecutionStatus } from '../../domain/execution.ts';
 import type { Queryable } from './db.ts';
 import type { KeyedInsert, RowIdempotency } from './idempotency.ts';
-import { keyedInsertResults } from './keyed-insert.ts';
+import { findByKey, type KeyedTable, keyedInsertResults } from './keyed-insert.ts';
 import { sharedStatement } from './shared-statement.ts';
 import { qualified, readPage, takeStuckStatement } from './sql.ts';
 
@@ -96,8 +96,14 @@ const takeStuckExecutions = takeStuckStatement({
 /** Rows per shared INSERT: beyond a few dozen, one statement holds the others' answers back. */
 const insertBatchLimit = 32;
 
-/** An execution's Idempotency-Key with its scope (tenant, agent), as one map key. */
-const keyOf = (tenantId: string, agentId: string, key: string) => `${tenantId}/${agentId}/${key}`;
+/** Executions' Idempotency-Keys are scoped by (tenant, agent). */
+const keyedExecutions: KeyedTable<ExecutionRow, Execution> = {
+  table: 'executions',
+  alias: 'e',
+  columns: resourceColumns,
+  scope: 'agent_id',
+  toResource: toExecution,
+};
 
 /**
  * Model answers as statement parameters, one array per column, in the order the completion
@@ -210,40 +216,12 @@ export class ExecutionRepository {
           : []),
       ],
     );
-    return keyedInsertResults(
-      executions,
-      new Map(rows.map((row) => [row.id, toExecution(row)])),
-      (taken) => this.findByKeys(taken),
-      (e, key) => keyOf(e.tenantId, e.agentId, key),
-    );
+    return keyedInsertResults(this.db, keyedExecutions, executions, rows, (e) => e.agentId);
   }
 
   /** The execution an Idempotency-Key started on this agent, if any. */
-  async findByKey(
-    tenantId: string,
-    agentId: string,
-    key: string,
-  ): Promise<KeyedInsert<Execution> | undefined> {
-    return (await this.findByKeys([{ tenantId, agentId, key }])).get(keyOf(tenantId, agentId, key));
-  }
-
-  private async findByKeys(
-    keys: readonly { tenantId: string; agentId: string; key: string }[],
-  ): Promise<Map<string, KeyedInsert<Execution>>> {
-    const rows = await this.db.query<ExecutionRow & { idempotency_key: string; request_hash: string | null }>(
-      `SELECT ${qualified('e', resourceColumns)}, e.idempotency_key, e.request_hash
-         FROM executions e
-         JOIN unnest($1::uuid[], $2::uuid[], $3::text[]) AS k(tenant_id, agent_id, key)
-           ON e.tenant_id = k.tenant_id AND e.agent_id = k.agent_id AND e.idempotency_key = k.key
-        WHERE e.idempotency_key IS NOT NULL`,
-      [keys.map((k) => k.tenantId), keys.map((k) => k.agentId), keys.map((k) => k.key)],
-    );
-    return new Map(
-      rows.map((row) => [
-        keyOf(row.tenant_id, row.agent_id, row.idempotency_key),
-        { kind: 'existing', row: toExecution(row), requestHash: row.request_hash },
-      ]),
-    );
+  findByKey(tenantId: string, agentId: string, key: string): Promise<KeyedInsert<Execution> | undefined> {
+    return findByKey(this.db, keyedExecutions, { tenantId, scopeId: agentId, key });
   }
 
   async findById(tenantId: string, id: string): Promise<Execution | null> {

@@ -1,8 +1,7 @@
 import type { StepDefinition, StepFailureMode, WorkflowRun } from '../../../domain/workflow.ts';
 import type { Database } from '../db.ts';
 import type { KeyedInsert, RowIdempotency } from '../idempotency.ts';
-import { keyedInsertResults } from '../keyed-insert.ts';
-import { qualified } from '../sql.ts';
+import { findByKey as findKeyed, type KeyedTable, keyedInsertResults } from '../keyed-insert.ts';
 import { type RunRow, runColumns, toRun } from './rows.ts';
 
 // Starting runs: a run and all its steps in one statement, once per Idempotency-Key.
@@ -24,8 +23,14 @@ export interface NewRun {
 /** Runs per shared start statement (each brings its steps). */
 export const createBatchLimit = 16;
 
-/** A run's Idempotency-Key with its scope (tenant, workflow), as one map key. */
-const runKeyOf = (tenantId: string, workflowId: string, key: string) => `${tenantId}/${workflowId}/${key}`;
+/** Runs' Idempotency-Keys are scoped by (tenant, workflow). */
+const keyedRuns: KeyedTable<RunRow, WorkflowRun> = {
+  table: 'workflow_executions',
+  alias: 'r',
+  columns: runColumns,
+  scope: 'workflow_id',
+  toResource: toRun,
+};
 
 /**
  * Inserts the runs of a batch with their steps: roots queued, the others waiting on their
@@ -92,40 +97,15 @@ export async function createMany(
         : []),
     ],
   );
-  return keyedInsertResults(
-    runs,
-    new Map(rows.map((row) => [row.id, toRun(row)])),
-    (taken) => findByKeys(db, taken),
-    (run, key) => runKeyOf(run.tenantId, run.workflowId, key),
-  );
+  return keyedInsertResults(db, keyedRuns, runs, rows, (run) => run.workflowId);
 }
 
 /** The run an Idempotency-Key started on this workflow, if any. */
-export async function findByKey(
+export function findByKey(
   db: Database,
   tenantId: string,
   workflowId: string,
   key: string,
 ): Promise<KeyedInsert<WorkflowRun> | undefined> {
-  return (await findByKeys(db, [{ tenantId, workflowId, key }])).get(runKeyOf(tenantId, workflowId, key));
-}
-
-async function findByKeys(
-  db: Database,
-  keys: readonly { tenantId: string; workflowId: string; key: string }[],
-): Promise<Map<string, KeyedInsert<WorkflowRun>>> {
-  const rows = await db.query<RunRow & { idempotency_key: string; request_hash: string | null }>(
-    `SELECT ${qualified('r', runColumns)}, r.idempotency_key, r.request_hash
-         FROM workflow_executions r
-         JOIN unnest($1::uuid[], $2::uuid[], $3::text[]) AS k(tenant_id, workflow_id, key)
-           ON r.tenant_id = k.tenant_id AND r.workflow_id = k.workflow_id AND r.idempotency_key = k.key
-        WHERE r.idempotency_key IS NOT NULL`,
-    [keys.map((k) => k.tenantId), keys.map((k) => k.workflowId), keys.map((k) => k.key)],
-  );
-  return new Map(
-    rows.map((row) => [
-      runKeyOf(row.tenant_id, row.workflow_id, row.idempotency_key),
-      { kind: 'existing', row: toRun(row), requestHash: row.request_hash },
-    ]),
-  );
+  return findKeyed(db, keyedRuns, { tenantId, scopeId: workflowId, key });
 }
