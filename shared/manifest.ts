@@ -4,6 +4,8 @@
  * stack, so that nothing is listed twice. Pure data: importing it costs nothing.
  */
 
+import type { routes } from './http/routes/index.ts';
+
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 export type AuthMode = 'none' | 'tenant' | 'admin';
 export type QueuePriority = 'high' | 'default' | 'low';
@@ -69,193 +71,11 @@ export const functions = {
 
 export type FunctionName = keyof typeof functions;
 
-export const routes = [
-  {
-    method: 'GET',
-    path: '/health',
-    function: 'health',
-    auth: 'none',
-    summary: 'Liveness and dependency status',
-  },
-  {
-    method: 'GET',
-    path: '/openapi.json',
-    function: 'openapi',
-    auth: 'none',
-    summary: 'OpenAPI 3.1 document',
-  },
-  { method: 'POST', path: '/v1/agents', function: 'agents', auth: 'tenant', summary: 'Create an agent' },
-  { method: 'GET', path: '/v1/agents', function: 'agents', auth: 'tenant', summary: 'List agents' },
-  { method: 'GET', path: '/v1/agents/{id}', function: 'agents', auth: 'tenant', summary: 'Get an agent' },
-  {
-    method: 'PATCH',
-    path: '/v1/agents/{id}',
-    function: 'agents',
-    auth: 'tenant',
-    summary: 'Update an agent',
-  },
-  {
-    method: 'DELETE',
-    path: '/v1/agents/{id}',
-    function: 'agents',
-    auth: 'tenant',
-    summary: 'Delete an agent',
-  },
-  {
-    method: 'POST',
-    path: '/v1/agents/{id}/executions',
-    function: 'executions',
-    auth: 'tenant',
-    summary: 'Execute an agent (202, or 200 when finished within ?wait=N)',
-  },
-  {
-    method: 'GET',
-    path: '/v1/agents/{id}/executions',
-    function: 'executions',
-    auth: 'tenant',
-    summary: "List an agent's executions",
-  },
-  {
-    method: 'GET',
-    path: '/v1/executions/{id}',
-    function: 'executions',
-    auth: 'tenant',
-    summary: 'Get an execution',
-  },
-  {
-    method: 'POST',
-    path: '/v1/executions/{id}/cancel',
-    function: 'executions',
-    auth: 'tenant',
-    summary: 'Cancel a queued or running execution',
-  },
-  {
-    method: 'POST',
-    path: '/v1/workflows',
-    function: 'workflows',
-    auth: 'tenant',
-    summary: 'Create a workflow',
-  },
-  {
-    method: 'GET',
-    path: '/v1/workflows',
-    function: 'workflows',
-    auth: 'tenant',
-    summary: 'List workflows (q: case-insensitive name prefix)',
-  },
-  {
-    method: 'GET',
-    path: '/v1/workflows/stats',
-    function: 'workflows',
-    auth: 'tenant',
-    summary: "30-day statistics of all the tenant's workflows",
-  },
-  {
-    method: 'GET',
-    path: '/v1/workflows/{id}',
-    function: 'workflows',
-    auth: 'tenant',
-    summary: 'Get a workflow (?include=steps for its steps)',
-  },
-  {
-    method: 'PATCH',
-    path: '/v1/workflows/{id}',
-    function: 'workflows',
-    auth: 'tenant',
-    summary: 'Update a workflow: a new version (runs in flight keep theirs)',
-  },
-  {
-    method: 'DELETE',
-    path: '/v1/workflows/{id}',
-    function: 'workflows',
-    auth: 'tenant',
-    summary: 'Delete a workflow (its executions are kept until retention)',
-  },
-  {
-    method: 'GET',
-    path: '/v1/workflows/{id}/stats',
-    function: 'workflows',
-    auth: 'tenant',
-    summary: "30-day statistics of a workflow's executions",
-  },
-  {
-    method: 'POST',
-    path: '/v1/workflows/{id}/executions',
-    function: 'workflowExecutions',
-    auth: 'tenant',
-    summary: 'Execute a workflow (202, or 200 when finished within ?wait=N)',
-  },
-  {
-    method: 'GET',
-    path: '/v1/workflows/{id}/executions',
-    function: 'workflowExecutions',
-    auth: 'tenant',
-    summary: "List a workflow's executions",
-  },
-  {
-    method: 'GET',
-    path: '/v1/workflow-executions/{id}',
-    function: 'workflowExecutions',
-    auth: 'tenant',
-    summary: 'Get a workflow execution with its steps',
-  },
-  {
-    method: 'GET',
-    path: '/v1/workflow-executions/{id}/steps/{key}',
-    function: 'workflowExecutions',
-    auth: 'tenant',
-    summary: "One step of a workflow execution with its whole input and output (a run's view clips them)",
-  },
-  {
-    method: 'POST',
-    path: '/v1/workflow-executions/{id}/cancel',
-    function: 'workflowExecutions',
-    auth: 'tenant',
-    summary: 'Cancel a workflow execution: no further steps are scheduled',
-  },
-  {
-    method: 'GET',
-    path: '/v1/usage',
-    function: 'activity',
-    auth: 'tenant',
-    summary: 'Usage and cost rollups',
-  },
-  {
-    method: 'GET',
-    path: '/v1/audit',
-    function: 'activity',
-    auth: 'tenant',
-    summary: "The tenant's audit trail",
-  },
-  {
-    method: 'GET',
-    path: '/v1/admin/tenants',
-    function: 'admin',
-    auth: 'admin',
-    summary: 'List tenants with their live keys and agents (operator)',
-  },
-  {
-    method: 'GET',
-    path: '/v1/admin/queues',
-    function: 'admin',
-    auth: 'admin',
-    summary: 'Depth, in flight and oldest message age of every queue and DLQ (operator)',
-  },
-  {
-    method: 'GET',
-    path: '/v1/admin/dlq/{queue}',
-    function: 'admin',
-    auth: 'admin',
-    summary: "Peek at a queue's dead letters (operator)",
-  },
-  {
-    method: 'POST',
-    path: '/v1/admin/dlq/{queue}/redrive',
-    function: 'admin',
-    auth: 'admin',
-    summary: "Move a queue's dead letters back; their executions return to queued (operator)",
-  },
-] as const satisfies readonly RouteDef[];
+/**
+ * Every API route, each declared once (with its schemas) beside the others of its function in
+ * shared/http/routes/; this is that list. Schemas, no handler code.
+ */
+export { routes } from './http/routes/index.ts';
 
 export type Route = (typeof routes)[number];
 export type RouteKey = `${Route['method']} ${Route['path']}`;

@@ -3,23 +3,13 @@ import { database } from '../../shared/adapters/postgres/db.ts';
 import { UsageRepository } from '../../shared/adapters/postgres/usage.ts';
 import { encodeCursor } from '../../shared/domain/cursor.ts';
 import { createApiHandler } from '../../shared/http/api-handler.ts';
-import { QueryReader } from '../../shared/http/query.ts';
+import { activityRoutes } from '../../shared/http/routes/activity.ts';
 import { requirePrincipal } from '../../shared/http/types.ts';
 
-const dayMs = 86_400_000;
-const isoDay = (date: Date) => date.toISOString().slice(0, 10);
-const maxRangeDays = 366;
-
-export const handler = createApiHandler({
-  'GET /v1/usage': async (request) => {
+export const handler = createApiHandler(activityRoutes, {
+  'GET /v1/usage': async (request, { query }) => {
     const { tenantId } = requirePrincipal(request);
-    const query = new QueryReader(request.query);
-    const to = query.day('to', isoDay(new Date()));
-    const from = query.day('from', isoDay(new Date(Date.parse(to) - 29 * dayMs)));
-    const span = (Date.parse(to) - Date.parse(from)) / dayMs;
-    if (span < 0) query.reject('from', 'must not be after to');
-    if (span >= maxRangeDays) query.reject('from', `the range may span at most ${maxRangeDays} days`);
-    query.done();
+    const { from, to } = query;
     const rows = await new UsageRepository(database()).daily(tenantId, from, to);
     const totals = {
       executions: 0,
@@ -63,12 +53,9 @@ export const handler = createApiHandler({
     };
   },
 
-  'GET /v1/audit': async (request) => {
+  'GET /v1/audit': async (request, { query }) => {
     const { tenantId } = requirePrincipal(request);
-    const query = new QueryReader(request.query);
-    const limit = query.integer('limit', { min: 1, max: 100, fallback: 50 });
-    const after = query.cursor('cursor');
-    query.done();
+    const { limit, cursor: after } = query;
     const rows = await new AuditRepository(database()).page(tenantId, limit + 1, after);
     const items = rows.slice(0, limit);
     const last = items[items.length - 1];

@@ -1,6 +1,6 @@
 import { notFound } from '../../shared/domain/errors.ts';
 import { createApiHandler } from '../../shared/http/api-handler.ts';
-import { QueryReader } from '../../shared/http/query.ts';
+import { adminRoutes } from '../../shared/http/routes/admin.ts';
 import type { ApiRequest } from '../../shared/http/types.ts';
 import { type QueueName, queues } from '../../shared/manifest.ts';
 import { executionRepository, tenantRepository } from '../../shared/services/container.ts';
@@ -23,7 +23,7 @@ const statsBody = (s: Awaited<ReturnType<typeof queueOverview>>[number]['queue']
 });
 
 /** Operator endpoints (`SWITCHYARD_ADMIN_KEY`); never cached, never tenant-scoped. */
-export const handler = createApiHandler({
+export const handler = createApiHandler(adminRoutes, {
   'GET /v1/admin/tenants': async () => {
     const tenants = await tenantRepository().overview();
     return {
@@ -57,12 +57,9 @@ export const handler = createApiHandler({
     };
   },
 
-  'GET /v1/admin/dlq/{queue}': async (request) => {
+  'GET /v1/admin/dlq/{queue}': async (request, { query }) => {
     const queue = queueOf(request);
-    const query = new QueryReader(request.query);
-    const limit = query.integer('limit', { min: 1, max: 10, fallback: 10 });
-    query.done();
-    const letters = await peekDeadLetters(queue, limit);
+    const letters = await peekDeadLetters(queue, query.limit);
     return {
       status: 200,
       body: {
@@ -80,12 +77,9 @@ export const handler = createApiHandler({
     };
   },
 
-  'POST /v1/admin/dlq/{queue}/redrive': async (request) => {
+  'POST /v1/admin/dlq/{queue}/redrive': async (request, { query }) => {
     const queue = queueOf(request);
-    const query = new QueryReader(request.query);
-    const limit = query.integer('limit', { min: 1, max: 10_000, fallback: 1_000 });
-    query.done();
-    const result = await redriveDeadLetters(queue, executionRepository(), limit);
+    const result = await redriveDeadLetters(queue, executionRepository(), query.limit);
     return {
       status: 200,
       body: { queue, moved: result.moved, executions_requeued: result.executionsRequeued },

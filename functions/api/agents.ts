@@ -1,19 +1,11 @@
 import type { Agent, AgentSummary } from '../../shared/domain/agent.ts';
-import {
-  agentListFields,
-  agentPageLimit,
-  agentStatuses,
-  createAgentBody,
-  toAgentResource,
-  updateAgentBody,
-} from '../../shared/domain/agent.ts';
+import { toAgentResource } from '../../shared/domain/agent.ts';
 import { encodeCursor } from '../../shared/domain/cursor.ts';
 import { createApiHandler } from '../../shared/http/api-handler.ts';
 import { ifMatchVersions, versionEtag } from '../../shared/http/preconditions.ts';
-import { QueryReader } from '../../shared/http/query.ts';
+import { agentRoutes } from '../../shared/http/routes/agents.ts';
 import type { ApiResponse } from '../../shared/http/types.ts';
 import { requirePrincipal } from '../../shared/http/types.ts';
-import { validateBody } from '../../shared/http/validation.ts';
 import { recordAudit } from '../../shared/services/audit.ts';
 import { agentService } from '../../shared/services/container.ts';
 import { withIdempotencyKey } from '../../shared/services/idempotency.ts';
@@ -48,10 +40,9 @@ const listItem = (agent: AgentSummary): Record<string, unknown> => {
   return item;
 };
 
-export const handler = createApiHandler({
-  'POST /v1/agents': async (request) => {
+export const handler = createApiHandler(agentRoutes, {
+  'POST /v1/agents': async (request, { body }) => {
     const principal = requirePrincipal(request);
-    const body = validateBody(createAgentBody, request.body);
     return withIdempotencyKey(request, `${principal.tenantId}:${request.routeKey}`, async (idempotency) => {
       const { agent, webhookSecret, replayed } = await agents().create(principal.tenantId, body, idempotency);
       if (!replayed) {
@@ -66,17 +57,16 @@ export const handler = createApiHandler({
     });
   },
 
-  'GET /v1/agents/{id}': async (request) => {
+  'GET /v1/agents/{id}': async (request, { params }) => {
     const { tenantId } = requirePrincipal(request);
-    return agentResponse(200, await agents().get(tenantId, request.pathParameters['id']!));
+    return agentResponse(200, await agents().get(tenantId, params.id));
   },
 
-  'PATCH /v1/agents/{id}': async (request) => {
+  'PATCH /v1/agents/{id}': async (request, { params, body }) => {
     const { tenantId } = requirePrincipal(request);
-    const body = validateBody(updateAgentBody, request.body);
     const { agent, webhookSecret } = await agents().update(
       tenantId,
-      request.pathParameters['id']!,
+      params.id,
       body,
       ifMatchVersions(request.headers['if-match']),
     );
@@ -89,9 +79,9 @@ export const handler = createApiHandler({
     return agentResponse(200, agent, undefined, webhookSecret);
   },
 
-  'DELETE /v1/agents/{id}': async (request) => {
+  'DELETE /v1/agents/{id}': async (request, { params }) => {
     const principal = requirePrincipal(request);
-    const id = request.pathParameters['id']!;
+    const { id } = params;
     await agents().delete(principal.tenantId, id, ifMatchVersions(request.headers['if-match']));
     await recordAudit(principal, {
       action: 'agent.deleted',
@@ -102,20 +92,15 @@ export const handler = createApiHandler({
     return { status: 204 };
   },
 
-  'GET /v1/agents': async (request) => {
+  'GET /v1/agents': async (request, { query }) => {
     const { tenantId } = requirePrincipal(request);
-    const query = new QueryReader(request.query);
-    const limit = query.integer('limit', agentPageLimit);
-    const after = query.cursor('cursor');
-    const fields = query.fields('fields', agentListFields, 'id');
-    const status = query.oneOf('status', agentStatuses);
-    query.done();
+    const { fields, status, cursor } = query;
     const page = await agents().list({
       tenantId,
-      limit,
+      limit: query.limit,
       fields,
       ...(status && { status }),
-      ...(after && { after }),
+      ...(cursor && { after: cursor }),
     });
     const data = page.items.map((agent) => {
       const item = listItem(agent);

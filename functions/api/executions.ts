@@ -1,20 +1,15 @@
 import { encodeCursor } from '../../shared/domain/cursor.ts';
 import type { Execution } from '../../shared/domain/execution.ts';
-import {
-  createExecutionBody,
-  executionStatuses,
-  isFinished,
-  toExecutionResource,
-} from '../../shared/domain/execution.ts';
+import { isFinished, toExecutionResource } from '../../shared/domain/execution.ts';
+import { acceptStart } from '../../shared/http/accept.ts';
 import { createApiHandler } from '../../shared/http/api-handler.ts';
 import { versionEtag } from '../../shared/http/preconditions.ts';
-import { QueryReader, requireOptionalObjectBody, waitSecondsOf } from '../../shared/http/query.ts';
+import { requireOptionalObjectBody } from '../../shared/http/query.ts';
+import { executionRoutes } from '../../shared/http/routes/executions.ts';
 import type { ApiResponse } from '../../shared/http/types.ts';
 import { requirePrincipal } from '../../shared/http/types.ts';
-import { validateBody } from '../../shared/http/validation.ts';
 import { recordAudit } from '../../shared/services/audit.ts';
 import { executionService } from '../../shared/services/container.ts';
-import { withIdempotencyKey } from '../../shared/services/idempotency.ts';
 
 const executions = executionService;
 
@@ -34,52 +29,41 @@ const executionResponse = (
   ...(headers && { headers }),
 });
 
-export const handler = createApiHandler({
-  'POST /v1/agents/{id}/executions': async (request) => {
-    const principal = requirePrincipal(request);
-    const wait = waitSecondsOf(request.query);
-    const body = validateBody(createExecutionBody, request.body);
-    const agentId = request.pathParameters['id']!;
-    return withIdempotencyKey(
-      request,
-      `${principal.tenantId}:${request.routeKey}:${agentId}`,
-      async (idempotency) => {
+export const handler = createApiHandler(executionRoutes, {
+  'POST /v1/agents/{id}/executions': async (request, { params, query, body }) => {
+    const { tenantId } = requirePrincipal(request);
+    return acceptStart(request, {
+      parentId: params.id,
+      wait: query.wait,
+      start: async (idempotency) => {
         const trace = request.headers['x-amzn-trace-id'];
-        const { execution: accepted, replayed } = await executions().accept(
-          principal.tenantId,
-          agentId,
+        const { execution, replayed } = await executions().accept(
+          tenantId,
+          params.id,
           body,
           trace,
           idempotency,
         );
-        // A replay (the same Idempotency-Key and body) answers the existing execution as it is now.
-        if (!replayed) {
-          await recordAudit(principal, {
-            action: 'execution.created',
-            resourceType: 'execution',
-            resourceId: accepted.id,
-            requestId: request.requestId,
-          });
-        }
-        const location = { location: `/v1/executions/${accepted.id}` };
-        const current =
-          wait > 0 ? await executions().waitForFinish(principal.tenantId, accepted, wait) : accepted;
-        return isFinished(current.status)
-          ? executionResponse(200, current, location)
-          : executionResponse(202, current, location);
+        return { accepted: execution, replayed };
       },
-    );
+      audit: { action: 'execution.created', resourceType: 'execution' },
+      location: (id) => `/v1/executions/${id}`,
+      current: (accepted) => accepted,
+      waitForFinish: (accepted, seconds) => executions().waitForFinish(tenantId, accepted, seconds),
+      isFinished: (current) => isFinished(current.status),
+      respond: executionResponse,
+    });
   },
 
-  'GET /v1/executions/{id}': async (request) => {
+  'GET /v1/executions/{id}': async (request, { params }) => {
     const { tenantId } = requirePrincipal(request);
-    return executionResponse(200, await executions().get(tenantId, request.pathParameters['id']!));
+    return executionResponse(200, await executions().get(tenantId, params.id));
   },
 
-  'POST /v1/executions/{id}/cancel': async (request) => {
+  'POST /v1/executions/{id}/cancel': async (request, { params }) => {
     const principal = requirePrincipal(request);
     requireOptionalObjectBody(request.body);
-    const cancelled = await executions().cancel(principal.tenantId, request.pathParameters['id']!);
+    const cancelled = await executions().cancel(principal.tenantId, params.id);
     await recordAudit(principal, {
       action: 'execution.cancelled',
       resourceType: 'execution',
@@ -89,19 +73,14 @@ export const handler = createApiHandler({
     return executionResponse(200, cancelled);
   },
 
-  'GET /v1/agents/{id}/executions': async (request) => {
+  'GET /v1/agents/{id}/executions': async (request, { params, query }) => {
     const { tenantId } = requirePrincipal(request);
-    const query = new QueryReader(request.query);
-    const limit = query.integer('limit', { min: 1, max: 100, fallback: 20 });
-    const after = query.cursor('cursor');
-    const status = query.oneOf('status', executionStatuses);
-    query.done();
     const page = await executions().listForAgent({
       tenantId,
-      agentId: request.pathParameters['id']!,
-      limit,
-      ...(status && { status }),
-      ...(after && { after }),
+      agentId: params.id,
+      limit: query.limit,
+      ...(query.status && { status: query.status }),
+      ...(query.cursor && { after: query.cursor }),
     });
     return {
       status: 200,

@@ -1,6 +1,7 @@
 import { dynamoClient, sqsClient, sqsCommands } from '../../shared/adapters/aws/clients.ts';
 import { database } from '../../shared/adapters/postgres/db.ts';
 import { createApiHandler } from '../../shared/http/api-handler.ts';
+import { healthRoutes } from '../../shared/http/routes/public.ts';
 import { config } from '../../shared/runtime/config.ts';
 import { redisCache } from '../../shared/services/container.ts';
 
@@ -33,7 +34,7 @@ const check = async (probe: (() => Promise<unknown>) | undefined): Promise<Check
   }
 };
 
-export const handler = createApiHandler({
+export const handler = createApiHandler(healthRoutes, {
   'GET /health': async () => {
     const { queueUrls, idempotencyTable } = config();
     const redis = redisCache();

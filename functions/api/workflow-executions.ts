@@ -1,22 +1,15 @@
 import { encodeCursor } from '../../shared/domain/cursor.ts';
 import type { StepRun, WorkflowRun } from '../../shared/domain/workflow.ts';
-import {
-  createWorkflowRunBody,
-  isRunFinished,
-  toRunResource,
-  toStepResource,
-  workflowPageLimit,
-  workflowRunStatuses,
-} from '../../shared/domain/workflow.ts';
+import { isRunFinished, toRunResource, toStepResource } from '../../shared/domain/workflow.ts';
+import { acceptStart } from '../../shared/http/accept.ts';
 import { createApiHandler } from '../../shared/http/api-handler.ts';
 import { versionEtag } from '../../shared/http/preconditions.ts';
-import { QueryReader, requireOptionalObjectBody, waitSecondsOf } from '../../shared/http/query.ts';
+import { requireOptionalObjectBody } from '../../shared/http/query.ts';
+import { workflowExecutionRoutes } from '../../shared/http/routes/workflow-executions.ts';
 import type { ApiResponse } from '../../shared/http/types.ts';
 import { requirePrincipal } from '../../shared/http/types.ts';
-import { validateBody } from '../../shared/http/validation.ts';
 import { recordAudit } from '../../shared/services/audit.ts';
 import { workflowService } from '../../shared/services/container.ts';
-import { withIdempotencyKey } from '../../shared/services/idempotency.ts';
 
 const workflows = workflowService;
 
@@ -34,58 +27,35 @@ const runResponse = (
   ...(headers && { headers }),
 });
 
-export const handler = createApiHandler({
-  'POST /v1/workflows/{id}/executions': async (request) => {
-    const principal = requirePrincipal(request);
-    const wait = waitSecondsOf(request.query);
-    const body = validateBody(createWorkflowRunBody, request.body);
-    const workflowId = request.pathParameters['id']!;
-    return withIdempotencyKey(
-      request,
-      `${principal.tenantId}:${request.routeKey}:${workflowId}`,
-      async (idempotency) => {
-        const { run: accepted, replayed } = await workflows().start(
-          principal.tenantId,
-          workflowId,
-          body,
-          request.headers['x-amzn-trace-id'],
-          idempotency,
-        );
-        // A replay (the same Idempotency-Key and body) answers the existing run as it is now.
-        if (!replayed) {
-          await recordAudit(principal, {
-            action: 'workflow_execution.created',
-            resourceType: 'workflow_execution',
-            resourceId: accepted.id,
-            requestId: request.requestId,
-          });
-        }
-        const location = { location: `/v1/workflow-executions/${accepted.id}` };
-        const current =
-          wait > 0 ? await workflows().waitForFinish(principal.tenantId, accepted, wait) : { run: accepted };
-        return runResponse(
-          isRunFinished(current.run.status) ? 200 : 202,
-          current.run,
-          current.steps,
-          location,
-        );
+export const handler = createApiHandler(workflowExecutionRoutes, {
+  'POST /v1/workflows/{id}/executions': async (request, { params, query, body }) => {
+    const { tenantId } = requirePrincipal(request);
+    return acceptStart(request, {
+      parentId: params.id,
+      wait: query.wait,
+      start: async (idempotency) => {
+        const trace = request.headers['x-amzn-trace-id'];
+        const { run, replayed } = await workflows().start(tenantId, params.id, body, trace, idempotency);
+        return { accepted: run, replayed };
       },
-    );
+      audit: { action: 'workflow_execution.created', resourceType: 'workflow_execution' },
+      location: (id) => `/v1/workflow-executions/${id}`,
+      current: (run): { run: WorkflowRun; steps?: readonly StepRun[] } => ({ run }),
+      waitForFinish: (run, seconds) => workflows().waitForFinish(tenantId, run, seconds),
+      isFinished: (current) => isRunFinished(current.run.status),
+      respond: (status, current, headers) => runResponse(status, current.run, current.steps, headers),
+    });
   },
 
-  'GET /v1/workflow-executions/{id}': async (request) => {
+  'GET /v1/workflow-executions/{id}': async (request, { params }) => {
     const { tenantId } = requirePrincipal(request);
-    const { run, steps } = await workflows().getRun(tenantId, request.pathParameters['id']!);
+    const { run, steps } = await workflows().getRun(tenantId, params.id);
     return runResponse(200, run, steps);
   },
 
-  'GET /v1/workflow-executions/{id}/steps/{key}': async (request) => {
+  'GET /v1/workflow-executions/{id}/steps/{key}': async (request, { params }) => {
     const { tenantId } = requirePrincipal(request);
-    const step = await workflows().getRunStep(
-      tenantId,
-      request.pathParameters['id']!,
-      request.pathParameters['key']!,
-    );
+    const step = await workflows().getRunStep(tenantId, params.id, params.key);
     return {
       status: 200,
       body: toStepResource(step),
@@ -94,10 +64,10 @@ export const handler = createApiHandler({
     };
   },
 
-  'POST /v1/workflow-executions/{id}/cancel': async (request) => {
+  'POST /v1/workflow-executions/{id}/cancel': async (request, { params }) => {
     const principal = requirePrincipal(request);
     requireOptionalObjectBody(request.body);
-    const cancelled = await workflows().cancelRun(principal.tenantId, request.pathParameters['id']!);
+    const cancelled = await workflows().cancelRun(principal.tenantId, params.id);
     await recordAudit(principal, {
       action: 'workflow_execution.cancelled',
       resourceType: 'workflow_execution',
@@ -107,19 +77,14 @@ export const handler = createApiHandler({
     return runResponse(200, cancelled);
   },
 
-  'GET /v1/workflows/{id}/executions': async (request) => {
+  'GET /v1/workflows/{id}/executions': async (request, { params, query }) => {
     const { tenantId } = requirePrincipal(request);
-    const query = new QueryReader(request.query);
-    const limit = query.integer('limit', workflowPageLimit);
-    const after = query.cursor('cursor');
-    const status = query.oneOf('status', workflowRunStatuses);
-    query.done();
     const page = await workflows().listRuns({
       tenantId,
-      workflowId: request.pathParameters['id']!,
-      limit,
-      ...(status && { status }),
-      ...(after && { after }),
+      workflowId: params.id,
+      limit: query.limit,
+      ...(query.status && { status: query.status }),
+      ...(query.cursor && { after: query.cursor }),
     });
     return {
       status: 200,

@@ -1,18 +1,11 @@
 import { encodeCursor } from '../../shared/domain/cursor.ts';
 import type { Workflow, WorkflowWithSteps } from '../../shared/domain/workflow.ts';
-import {
-  createWorkflowBody,
-  toStatsResource,
-  toWorkflowResource,
-  updateWorkflowBody,
-  workflowPageLimit,
-} from '../../shared/domain/workflow.ts';
+import { toStatsResource, toWorkflowResource } from '../../shared/domain/workflow.ts';
 import { createApiHandler } from '../../shared/http/api-handler.ts';
 import { ifMatchVersions, versionEtag } from '../../shared/http/preconditions.ts';
-import { QueryReader } from '../../shared/http/query.ts';
+import { workflowRoutes } from '../../shared/http/routes/workflows.ts';
 import type { ApiRequest, ApiResponse } from '../../shared/http/types.ts';
 import { requirePrincipal } from '../../shared/http/types.ts';
-import { validateBody } from '../../shared/http/validation.ts';
 import { recordAudit } from '../../shared/services/audit.ts';
 import { workflowService } from '../../shared/services/container.ts';
 import { withIdempotencyKey } from '../../shared/services/idempotency.ts';
@@ -45,10 +38,9 @@ const audit = (request: ApiRequest, action: string, id: string) =>
     requestId: request.requestId,
   });
 
-export const handler = createApiHandler({
-  'POST /v1/workflows': async (request) => {
+export const handler = createApiHandler(workflowRoutes, {
+  'POST /v1/workflows': async (request, { body }) => {
     const { tenantId } = requirePrincipal(request);
-    const body = validateBody(createWorkflowBody, request.body);
     return withIdempotencyKey(request, `${tenantId}:${request.routeKey}`, async (idempotency) => {
       const { workflow, webhookSecret, replayed } = await workflows().create(tenantId, body, idempotency);
       if (!replayed) await audit(request, 'workflow.created', workflow.id);
@@ -56,25 +48,21 @@ export const handler = createApiHandler({
     });
   },
 
-  'GET /v1/workflows/{id}': async (request) => {
+  'GET /v1/workflows/{id}': async (request, { params, query }) => {
     const { tenantId } = requirePrincipal(request);
-    const query = new QueryReader(request.query);
-    const include = query.oneOf('include', ['steps']);
-    query.done();
-    const id = request.pathParameters['id']!;
+    const { id } = params;
     // Steps are loaded only when asked for (seed 000's lazy loading), each form cached apart.
-    const workflow = include
+    const workflow = query.include
       ? await workflows().getWithSteps(tenantId, id)
       : await workflows().get(tenantId, id);
     return workflowResponse(200, workflow);
   },
 
-  'PATCH /v1/workflows/{id}': async (request) => {
+  'PATCH /v1/workflows/{id}': async (request, { params, body }) => {
     const { tenantId } = requirePrincipal(request);
-    const body = validateBody(updateWorkflowBody, request.body);
     const { workflow, webhookSecret } = await workflows().update(
       tenantId,
-      request.pathParameters['id']!,
+      params.id,
       body,
       ifMatchVersions(request.headers['if-match']),
     );
@@ -82,22 +70,23 @@ export const handler = createApiHandler({
     return workflowResponse(200, workflow, undefined, webhookSecret);
   },
 
-  'DELETE /v1/workflows/{id}': async (request) => {
+  'DELETE /v1/workflows/{id}': async (request, { params }) => {
     const { tenantId } = requirePrincipal(request);
-    const id = request.pathParameters['id']!;
+    const { id } = params;
     await workflows().delete(tenantId, id, ifMatchVersions(request.headers['if-match']));
     await audit(request, 'workflow.deleted', id);
     return { status: 204 };
   },
 
-  'GET /v1/workflows': async (request) => {
+  'GET /v1/workflows': async (request, { query }) => {
     const { tenantId } = requirePrincipal(request);
-    const query = new QueryReader(request.query);
-    const limit = query.integer('limit', workflowPageLimit);
-    const after = query.cursor('cursor');
-    const q = query.text('q', { maxLength: 200 });
-    query.done();
-    const page = await workflows().list({ tenantId, limit, ...(q && { q }), ...(after && { after }) });
+    const { limit, q, cursor } = query;
+    const page = await workflows().list({
+      tenantId,
+      limit,
+      ...(q && { q }),
+      ...(cursor && { after: cursor }),
+    });
     return {
       status: 200,
       body: {
@@ -118,9 +107,9 @@ export const handler = createApiHandler({
     return { status: 200, body: { data: stats.map(toStatsResource) }, cacheControl: 'private, no-store' };
   },
 
-  'GET /v1/workflows/{id}/stats': async (request) => {
+  'GET /v1/workflows/{id}/stats': async (request, { params }) => {
     const { tenantId } = requirePrincipal(request);
-    const [stats] = await workflows().stats(tenantId, request.pathParameters['id']!);
+    const [stats] = await workflows().stats(tenantId, params.id);
     return { status: 200, body: toStatsResource(stats!), cacheControl: 'private, no-store' };
   },
 });

@@ -3,7 +3,6 @@ import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { ProblemError } from '../domain/errors.ts';
 import type { AuthMode } from '../manifest.ts';
-import { routeKey as keyOf, routes as manifestRoutes } from '../manifest.ts';
 import { config } from '../runtime/config.ts';
 import { logger, metrics, metricsEnabled, metricsMiddleware } from '../runtime/observability.ts';
 import { currentScope, newScope, runInScope } from '../runtime/request-scope.ts';
@@ -11,20 +10,18 @@ import { tracingMiddleware } from '../runtime/tracing.ts';
 import type * as Auth from '../services/auth.ts';
 import { gatePathParameters, gateQuery } from './input-gate.ts';
 import { problemResponse } from './problem.ts';
+import { parseQuery } from './query.ts';
 import { bearerToken, parseJsonBody, requestIdOf } from './request.ts';
 import { finalizeResponse } from './respond.ts';
-import type { ApiRequest, RouteHandlers } from './types.ts';
+import type { KeyOf, RouteSpec } from './route.ts';
+import type { ApiRequest, ApiResponse, HandlersOf, RouteHandler } from './types.ts';
+import { validateBody } from './validation.ts';
 
 export type ApiHandler = (
   event: APIGatewayProxyEventV2,
   context: Context,
 ) => Promise<APIGatewayProxyStructuredResultV2>;
 
-/** Auth per route key; API Gateway's `$default` (the fallback) answers without a key. */
-const authByRoute: ReadonlyMap<string, AuthMode> = new Map<string, AuthMode>([
-  ...manifestRoutes.map((r): [string, AuthMode] => [keyOf(r), r.auth]),
-  ['$default', 'none'],
-]);
 const takesBody = new Set(['POST', 'PUT', 'PATCH']);
 
 /**
@@ -112,19 +109,21 @@ const problemErrors = (): middy.MiddlewareObj<APIGatewayProxyEventV2, APIGateway
   },
 });
 
-/**
- * Builds the Lambda handler of one API function: the routes it serves by route key,
- * wrapped in Powertools (logs with the request id as correlation id, EMF metrics, traces),
- * problem+json errors and per-request counters.
- */
-export const createApiHandler = (handlers: RouteHandlers): ApiHandler => {
+/** What the dispatcher knows of one route key: who may call it and how to answer. */
+interface Endpoint {
+  readonly auth: AuthMode;
+  readonly spec: RouteSpec | undefined;
+  readonly handle: (request: ApiRequest, input: never) => Promise<ApiResponse>;
+}
+
+const wrap = (endpoints: ReadonlyMap<string, Endpoint>): ApiHandler => {
   const dispatch = async (
     event: APIGatewayProxyEventV2,
     lambdaContext: Context,
   ): Promise<APIGatewayProxyStructuredResultV2> => {
-    const handle = handlers[event.routeKey];
-    if (!handle) throw new Error(`no handler for route ${event.routeKey}`);
-    const auth = authByRoute.get(event.routeKey) ?? 'tenant';
+    const endpoint = endpoints.get(event.routeKey);
+    if (!endpoint) throw new Error(`no handler for route ${event.routeKey}`);
+    const { auth, spec } = endpoint;
     const token = bearerToken(event);
     const principal =
       auth === 'tenant' ? await (await authentication()).authenticateTenant(token) : undefined;
@@ -147,7 +146,13 @@ export const createApiHandler = (handlers: RouteHandlers): ApiHandler => {
       principal,
       lambdaContext,
     };
-    const response = await handle(request);
+    // Then the route's own schemas: the query (400 naming every parameter), the body (422).
+    const input = {
+      params: pathParameters,
+      query: spec?.query ? parseQuery(spec.query, query) : {},
+      body: spec?.body ? validateBody(spec.body, request.body) : undefined,
+    };
+    const response = await endpoint.handle(request, input as never);
     return finalizeResponse(response, { method, headers: request.headers });
   };
 
@@ -160,3 +165,34 @@ export const createApiHandler = (handlers: RouteHandlers): ApiHandler => {
 
   return (event, context) => runInScope(newScope(), () => wrapped(event, context));
 };
+
+/**
+ * Builds the Lambda handler of one API function from its route definitions and one handler per
+ * route: wrapped in Powertools (logs with the request id as correlation id, EMF metrics, traces),
+ * problem+json errors and per-request counters. Each request is authenticated as its route
+ * says, and its query and body parsed by the route's schemas before the handler sees them.
+ */
+export const createApiHandler = <
+  const Routes extends readonly RouteSpec[],
+  // A type parameter of its own, so each handler is typed by its route (its context), and no more.
+  Handlers extends HandlersOf<Routes>,
+>(
+  routes: Routes,
+  handlers: Handlers & { readonly [K in Exclude<keyof Handlers, KeyOf<Routes[number]>>]: never },
+): ApiHandler => {
+  const byKey = handlers as unknown as Readonly<Record<string, Endpoint['handle']>>;
+  return wrap(
+    new Map(
+      routes.map((spec): [string, Endpoint] => {
+        const key = `${spec.method} ${spec.path}`;
+        const handle = byKey[key];
+        if (!handle) throw new Error(`no handler for route ${key}`);
+        return [key, { auth: spec.auth, spec, handle }];
+      }),
+    ),
+  );
+};
+
+/** API Gateway's `$default` route (the fallback function): no key, no schemas. */
+export const createDefaultHandler = (handle: RouteHandler): ApiHandler =>
+  wrap(new Map([['$default', { auth: 'none', spec: undefined, handle }]]));

@@ -1,5 +1,6 @@
 import type { Context } from 'aws-lambda';
 import type { Principal } from '../domain/tenant.ts';
+import type { KeyOf, RouteInput, RouteSpec } from './route.ts';
 
 /** A request as route handlers see it: parsed, authenticated, nothing AWS-specific. */
 export interface ApiRequest {
@@ -33,8 +34,19 @@ export interface ApiResponse {
 
 export type RouteHandler = (request: ApiRequest) => Promise<ApiResponse>;
 
-/** The routes one function serves, by API Gateway route key (`GET /v1/agents/{id}`). */
-export type RouteHandlers = Readonly<Record<string, RouteHandler>>;
+/** A route's handler: the request, and what the route's schemas parsed from it. */
+export type TypedRouteHandler<R extends RouteSpec> = (
+  request: ApiRequest,
+  input: RouteInput<R>,
+) => Promise<ApiResponse>;
+
+/**
+ * The handlers of one function's routes, by API Gateway route key (`GET /v1/agents/{id}`):
+ * exactly one per route, so a missing or misspelled key fails the typecheck.
+ */
+export type HandlersOf<Routes extends readonly RouteSpec[]> = {
+  readonly [R in Routes[number] as KeyOf<R>]: TypedRouteHandler<R>;
+};
 
 export const requirePrincipal = (request: ApiRequest): Principal => {
   if (!request.principal) throw new Error(`route ${request.routeKey} reached without a principal`);

@@ -10,7 +10,6 @@ import {
   inputLimits,
   jsonDepthExceeds,
 } from '../../shared/http/input-gate.ts';
-import { QueryReader } from '../../shared/http/query.ts';
 import { parseJsonBody } from '../../shared/http/request.ts';
 
 const id = '0190a5f4-7b2c-7d3e-8f40-123456789abc';
@@ -234,16 +233,5 @@ describe('decodeCursor bounds', () => {
     expect(decodeCursor(forge([at, id.toUpperCase()]))).toEqual({ createdAt: new Date(at), id });
     const issued = encodeCursor({ createdAt: new Date(at), id });
     expect(decodeCursor(issued)).toEqual({ createdAt: new Date(at), id });
-  });
-});
-
-describe('QueryReader.day bounds', () => {
-  it('reads days from 1970 to 9999 and refuses year 0 and earlier days PostgreSQL or no row can hold', () => {
-    const reader = new QueryReader({ a: '1970-01-01', b: '9999-12-31', c: '0000-01-01', d: '1969-12-31' });
-    expect(reader.day('a', 'x')).toBe('1970-01-01');
-    expect(reader.day('b', 'x')).toBe('9999-12-31');
-    expect(reader.day('c', 'fallback')).toBe('fallback');
-    expect(reader.day('d', 'fallback')).toBe('fallback');
-    expect(refusal(() => reader.done()).fields).toEqual(['c', 'd']);
   });
 });

@@ -1,0 +1,55 @@
+import * as z from 'zod/mini';
+import { cursorParam, dayParam, integerParam } from '../query.ts';
+import { defineRoutes } from '../route.ts';
+import { schemas } from '../schemas.ts';
+import { json } from './responses.ts';
+
+const dayMs = 86_400_000;
+const isoDay = (date: Date) => date.toISOString().slice(0, 10);
+/** The longest range `/v1/usage` answers, in days. */
+export const maxUsageRangeDays = 366;
+
+/** `from`/`to` of /v1/usage: defaults (the 30 days to today) and the range's bounds. */
+/** `from`/`to` of /v1/usage, built with the routes. */
+const usageRange = () =>
+  z.pipe(
+    z.object({
+      to: dayParam('Last day (default: today, UTC)'),
+      from: dayParam('First day (default: 29 days before to)'),
+    }),
+    z.transform(({ to: asked, from: askedFrom }, ctx) => {
+      const to = asked ?? isoDay(new Date());
+      const from = askedFrom ?? isoDay(new Date(Date.parse(to) - 29 * dayMs));
+      const span = (Date.parse(to) - Date.parse(from)) / dayMs;
+      const refuse = (message: string) =>
+        ctx.issues.push({ code: 'custom', message, input: from, path: ['from'] });
+      if (span < 0) refuse('must not be after to');
+      if (span >= maxUsageRangeDays) refuse(`the range may span at most ${maxUsageRangeDays} days`);
+      return { from, to };
+    }),
+  );
+
+export const activityRoutes = /* @__PURE__ */ defineRoutes('activity', () => {
+  const { auditItemSchema, pageOf, usageSchema } = schemas;
+  return [
+    {
+      method: 'GET',
+      path: '/v1/usage',
+      auth: 'tenant',
+      summary: 'Usage and cost rollups',
+      query: usageRange(),
+      responses: { 200: json('Daily rollups per agent and model, with totals', usageSchema) },
+    },
+    {
+      method: 'GET',
+      path: '/v1/audit',
+      auth: 'tenant',
+      summary: "The tenant's audit trail",
+      query: z.object({
+        limit: integerParam({ min: 1, max: 100, fallback: 50 }, 'Page size'),
+        cursor: cursorParam(),
+      }),
+      responses: { 200: json('A page of audit events, newest first', pageOf(auditItemSchema)) },
+    },
+  ] as const;
+});

@@ -1,0 +1,74 @@
+import * as z from 'zod/mini';
+import {
+  agentListFields,
+  agentPageLimit,
+  agentStatuses,
+  createAgentBody,
+  updateAgentBody,
+} from '../../domain/agent.ts';
+import { cursorParam, fieldsParam, integerParam, oneOfParam } from '../query.ts';
+import { defineRoutes } from '../route.ts';
+import { schemas } from '../schemas.ts';
+import { json, problem, versionedAndDated } from './responses.ts';
+
+export const agentRoutes = /* @__PURE__ */ defineRoutes('agents', () => {
+  const { agentListItem, agentSchema, pageOf } = schemas;
+  return [
+    {
+      method: 'POST',
+      path: '/v1/agents',
+      auth: 'tenant',
+      summary: 'Create an agent',
+      body: createAgentBody,
+      idempotent: true,
+      responses: {
+        201: json('The agent', agentSchema, ['Location', ...versionedAndDated, 'Idempotency-Key']),
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/agents',
+      auth: 'tenant',
+      summary: 'List agents',
+      query: z.object({
+        limit: integerParam(agentPageLimit, 'Page size'),
+        cursor: cursorParam(),
+        fields: fieldsParam(
+          agentListFields,
+          'id',
+          `Comma-separated subset of: ${agentListFields.join(', ')} (id is always included)`,
+        ),
+        status: oneOfParam(agentStatuses, 'Filter by status'),
+      }),
+      responses: { 200: json('A page of agents', pageOf(agentListItem)) },
+    },
+    {
+      method: 'GET',
+      path: '/v1/agents/{id}',
+      auth: 'tenant',
+      summary: 'Get an agent',
+      conditional: 'read',
+      responses: { 200: json('The agent', agentSchema, versionedAndDated) },
+    },
+    {
+      method: 'PATCH',
+      path: '/v1/agents/{id}',
+      auth: 'tenant',
+      summary: 'Update an agent',
+      body: updateAgentBody,
+      conditional: 'write',
+      responses: { 200: json('The agent as updated', agentSchema, versionedAndDated) },
+    },
+    {
+      method: 'DELETE',
+      path: '/v1/agents/{id}',
+      auth: 'tenant',
+      summary: 'Delete an agent',
+      conditional: 'write',
+      responses: {
+        204: { description: 'Deleted' },
+        409: problem('The agent is still used by a workflow or has executions in flight'),
+      },
+    },
+  ] as const;
+});
