@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LocalRuntime } from '../../shared/local/runtime.ts';
 import { startLocalRuntime } from '../../shared/local/runtime.ts';
+import { checkAgainstOpenApi } from './openapi-check.ts';
 
 /** Two tenants with known keys, as `SWITCHYARD_API_KEYS` sets them up. */
 export const acmeKey = 'acme-test-key-0123456789abcdef';
@@ -40,16 +41,19 @@ export const startTestApi = async (
   return {
     url: runtime.url,
     runtime,
-    call(path, init = {}) {
+    async call(path, init = {}) {
       const { key = acmeKey, json, headers, ...rest } = init;
       const merged = new Headers(headers);
       if (key !== null && !merged.has('authorization')) merged.set('authorization', `Bearer ${key}`);
       if (json !== undefined && !merged.has('content-type')) merged.set('content-type', 'application/json');
-      return fetch(runtime.url + path, {
+      const response = await fetch(runtime.url + path, {
         ...rest,
         headers: merged,
         ...(json !== undefined && { body: JSON.stringify(json) }),
       });
+      // Every answer the suites receive is checked against the OpenAPI document.
+      await checkAgainstOpenApi(rest.method ?? 'GET', runtime.url + path, response);
+      return response;
     },
     async stop() {
       await runtime.stop();
