@@ -1,14 +1,11 @@
-import { encodeCursor } from '../../shared/domain/cursor.ts';
 import type { Execution } from '../../shared/domain/execution.ts';
 import { isFinished, toExecutionResource } from '../../shared/domain/execution.ts';
-import { acceptStart } from '../../shared/http/accept.ts';
+import { acceptStart, cancelWithAudit, pageResponse } from '../../shared/http/accept.ts';
 import { createApiHandler } from '../../shared/http/api-handler.ts';
 import { versionEtag } from '../../shared/http/preconditions.ts';
-import { requireOptionalObjectBody } from '../../shared/http/query.ts';
 import { executionRoutes } from '../../shared/http/routes/executions.ts';
 import type { ApiResponse } from '../../shared/http/types.ts';
 import { requirePrincipal } from '../../shared/http/types.ts';
-import { recordAudit } from '../../shared/services/audit.ts';
 import { executionService } from '../../shared/services/container.ts';
 
 const executions = executionService;
@@ -60,18 +57,12 @@ export const handler = createApiHandler(executionRoutes, {
     return executionResponse(200, await executions().get(tenantId, params.id));
   },
 
-  'POST /v1/executions/{id}/cancel': async (request, { params }) => {
-    const principal = requirePrincipal(request);
-    requireOptionalObjectBody(request.body);
-    const cancelled = await executions().cancel(principal.tenantId, params.id);
-    await recordAudit(principal, {
-      action: 'execution.cancelled',
-      resourceType: 'execution',
-      resourceId: cancelled.id,
-      requestId: request.requestId,
-    });
-    return executionResponse(200, cancelled);
-  },
+  'POST /v1/executions/{id}/cancel': (request, { params }) =>
+    cancelWithAudit(request, {
+      cancel: (tenantId) => executions().cancel(tenantId, params.id),
+      audit: { action: 'execution.cancelled', resourceType: 'execution' },
+      respond: (cancelled) => executionResponse(200, cancelled),
+    }),
 
   'GET /v1/agents/{id}/executions': async (request, { params, query }) => {
     const { tenantId } = requirePrincipal(request);
@@ -82,13 +73,6 @@ export const handler = createApiHandler(executionRoutes, {
       ...(query.status && { status: query.status }),
       ...(query.cursor && { after: query.cursor }),
     });
-    return {
-      status: 200,
-      body: {
-        data: page.items.map(toExecutionResource),
-        next_cursor: page.next ? encodeCursor(page.next) : null,
-      },
-      cacheControl: 'private, no-store',
-    };
+    return pageResponse(page, toExecutionResource);
   },
 });

@@ -1,14 +1,11 @@
-import { encodeCursor } from '../../shared/domain/cursor.ts';
 import type { StepRun, WorkflowRun } from '../../shared/domain/workflow.ts';
 import { isRunFinished, toRunResource, toStepResource } from '../../shared/domain/workflow.ts';
-import { acceptStart } from '../../shared/http/accept.ts';
+import { acceptStart, cancelWithAudit, pageResponse } from '../../shared/http/accept.ts';
 import { createApiHandler } from '../../shared/http/api-handler.ts';
 import { versionEtag } from '../../shared/http/preconditions.ts';
-import { requireOptionalObjectBody } from '../../shared/http/query.ts';
 import { workflowExecutionRoutes } from '../../shared/http/routes/workflow-executions.ts';
 import type { ApiResponse } from '../../shared/http/types.ts';
 import { requirePrincipal } from '../../shared/http/types.ts';
-import { recordAudit } from '../../shared/services/audit.ts';
 import { workflowService } from '../../shared/services/container.ts';
 
 const workflows = workflowService;
@@ -64,18 +61,12 @@ export const handler = createApiHandler(workflowExecutionRoutes, {
     };
   },
 
-  'POST /v1/workflow-executions/{id}/cancel': async (request, { params }) => {
-    const principal = requirePrincipal(request);
-    requireOptionalObjectBody(request.body);
-    const cancelled = await workflows().cancelRun(principal.tenantId, params.id);
-    await recordAudit(principal, {
-      action: 'workflow_execution.cancelled',
-      resourceType: 'workflow_execution',
-      resourceId: cancelled.id,
-      requestId: request.requestId,
-    });
-    return runResponse(200, cancelled);
-  },
+  'POST /v1/workflow-executions/{id}/cancel': (request, { params }) =>
+    cancelWithAudit(request, {
+      cancel: (tenantId) => workflows().cancelRun(tenantId, params.id),
+      audit: { action: 'workflow_execution.cancelled', resourceType: 'workflow_execution' },
+      respond: (cancelled) => runResponse(200, cancelled),
+    }),
 
   'GET /v1/workflows/{id}/executions': async (request, { params, query }) => {
     const { tenantId } = requirePrincipal(request);
@@ -86,13 +77,6 @@ export const handler = createApiHandler(workflowExecutionRoutes, {
       ...(query.status && { status: query.status }),
       ...(query.cursor && { after: query.cursor }),
     });
-    return {
-      status: 200,
-      body: {
-        data: page.items.map((run) => toRunResource(run)),
-        next_cursor: page.next ? encodeCursor(page.next) : null,
-      },
-      cacheControl: 'private, no-store',
-    };
+    return pageResponse(page, (run) => toRunResource(run));
   },
 });

@@ -1,5 +1,7 @@
+import { encodeCursor, type KeysetPosition } from '../domain/cursor.ts';
 import { recordAudit } from '../services/audit.ts';
 import { withIdempotencyKey } from '../services/idempotency.ts';
+import { requireOptionalObjectBody } from './query.ts';
 import type { ApiRequest, ApiResponse } from './types.ts';
 import { requirePrincipal } from './types.ts';
 
@@ -50,3 +52,32 @@ export const acceptStart = async <Accepted extends { readonly id: string }, Curr
     },
   );
 };
+
+/**
+ * The cancel action of a run (an agent execution, a workflow execution), written once: the
+ * optional JSON object body, the cancel, the audit record, the run as it is now.
+ */
+export const cancelWithAudit = async <Run extends { readonly id: string }>(
+  request: ApiRequest,
+  options: {
+    readonly cancel: (tenantId: string) => Promise<Run>;
+    readonly audit: { readonly action: string; readonly resourceType: string };
+    readonly respond: (run: Run) => ApiResponse;
+  },
+): Promise<ApiResponse> => {
+  const principal = requirePrincipal(request);
+  requireOptionalObjectBody(request.body);
+  const cancelled = await options.cancel(principal.tenantId);
+  await recordAudit(principal, { ...options.audit, resourceId: cancelled.id, requestId: request.requestId });
+  return options.respond(cancelled);
+};
+
+/** A keyset page as the API answers it: `{data, next_cursor}`, never cached. */
+export const pageResponse = <T>(
+  page: { readonly items: readonly T[]; readonly next: KeysetPosition | null | undefined },
+  toResource: (item: T) => unknown,
+): ApiResponse => ({
+  status: 200,
+  body: { data: page.items.map(toResource), next_cursor: page.next ? encodeCursor(page.next) : null },
+  cacheControl: 'private, no-store',
+});
