@@ -57,8 +57,10 @@ export const readPage = async <Row, T>(
  * The sweeper's take of open work nobody is working on (executions, workflow steps):
  * queued and unchanged for `$1` seconds (an enqueue that was lost) or running past its lease
  * (a worker that died: taken as soon as the lease ends, not `$1` seconds later), at most `$2`,
- * oldest first. `set` touches them, so the next sweep does not take them again before the
- * re-sent message is handled; rows another sweep holds are skipped.
+ * oldest first. `set` touches them (moving the clock past the lease's end), so the next
+ * sweep does not take them again before the re-sent message is handled; rows another sweep
+ * holds are skipped. While a claim holds a row, its clock must stand before the lease's end
+ * (the claim's time, or when the work became ready).
  */
 export const takeStuckStatement = (work: {
   table: string;
@@ -73,9 +75,9 @@ export const takeStuckStatement = (work: {
   return `UPDATE ${work.table} SET ${work.set}
         WHERE ${key} IN (
           SELECT ${work.key} FROM ${work.table}
-           WHERE status IN ('queued', 'running') AND ${work.clock} < now() - make_interval(secs => LEAST($1, 30))
+           WHERE status IN ('queued', 'running')
              AND ((status = 'queued' AND ${work.clock} < now() - make_interval(secs => $1))
-                  OR (status = 'running' AND lease_until < now()))
+                  OR (status = 'running' AND lease_until < now() AND ${work.clock} < lease_until))
            ORDER BY ${work.clock} LIMIT $2
            FOR UPDATE SKIP LOCKED
         )
