@@ -75,7 +75,7 @@ if (!url) {
     process.exit(0);
   }
   // The embedded database refuses a folder a running server (or another CLI) holds.
-  const { startEmbeddedPostgres } = await import('../shared/local/embedded-postgres.ts');
+  const { startEmbeddedPostgres } = await import('./local-runtime/embedded-postgres.ts');
   const embedded = await startEmbeddedPostgres(dataDir).catch((error: Error) => {
     console.error(error.message);
     return process.exit(1);

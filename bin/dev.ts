@@ -2,7 +2,7 @@
  * `npm start`: the API and the queue workers in one process on local stand-ins.
  * Ctrl-C / SIGTERM drains the pollers, closes the servers and exits.
  */
-import { startLocalRuntime } from '../shared/local/runtime.ts';
+import { startLocalRuntime } from './local-runtime/runtime.ts';
 
 const started = performance.now();
 const quiet = process.env['SWITCHYARD_QUIET'] === '1';

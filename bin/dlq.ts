@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { devAdminKeyFile } from '../shared/local/runtime.ts';
+import { devAdminKeyFile } from './local-runtime/runtime.ts';
 
 const usage = `usage:
   npm run dlq -- list                       depth, in flight and oldest age of every queue and DLQ

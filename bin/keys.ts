@@ -31,7 +31,7 @@ if ((command === 'create' || command === 'revoke') && !argument) {
 
 let stopEmbedded: (() => Promise<void>) | undefined;
 if (!process.env['DATABASE_URL']) {
-  const { startEmbeddedPostgres } = await import('../shared/local/embedded-postgres.ts');
+  const { startEmbeddedPostgres } = await import('./local-runtime/embedded-postgres.ts');
   const embedded = await startEmbeddedPostgres(
     resolve(process.env['SWITCHYARD_DATA_DIR'] ?? '.switchyard'),
   ).catch((error: Error) => {

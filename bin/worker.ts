@@ -4,7 +4,7 @@
  * single-process, so this needs PostgreSQL). Lambda runs workers apart from the API; this
  * lets a test kill one for real.
  */
-import { startLocalRuntime } from '../shared/local/runtime.ts';
+import { startLocalRuntime } from './local-runtime/runtime.ts';
 
 for (const required of ['DATABASE_URL', 'AWS_ENDPOINT_URL_SQS']) {
   if (!process.env[required]) {

@@ -6,7 +6,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadHandler, startLocalRuntime } from '../shared/local/runtime.ts';
+import { loadHandler, startLocalRuntime } from '../bin/local-runtime/runtime.ts';
 import { startPostgres } from '../test/support/real-servers.ts';
 import { type ApiHandler, apiEvent, lambdaContext } from './support/lambda-events.ts';
 

@@ -166,7 +166,7 @@ interface ScheduleBase {
 
 /**
  * A job that runs on a clock: an EventBridge rule in AWS (lib/constructs/schedules.ts) and,
- * unless `local: false`, a timer of the local runtime at the same rate (shared/local/runtime.ts).
+ * unless `local: false`, a timer of the local runtime at the same rate (bin/local-runtime/runtime.ts).
  * The local runtime keeps no calendar, so a cron schedule must say it is not run locally.
  */
 export type JobSchedule = ScheduleBase &

@@ -10,11 +10,11 @@ import { App, Stack } from 'aws-cdk-lib';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type EmbeddedPostgres, startEmbeddedPostgres } from '../../bin/local-runtime/embedded-postgres.ts';
 import { productionBundleOptions } from '../../lib/bundling.ts';
 import { migrationFunction } from '../../lib/constructs/migrations.ts';
 import { projectRoot, SwitchyardFunction } from '../../lib/constructs/switchyard-function.ts';
 import { stageConfigFrom } from '../../lib/stage-config.ts';
-import { type EmbeddedPostgres, startEmbeddedPostgres } from '../../shared/local/embedded-postgres.ts';
 import { functions } from '../../shared/manifest.ts';
 
 const run = promisify(execFile);

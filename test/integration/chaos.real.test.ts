@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { isAlive } from '../../shared/local/embedded-postgres.ts';
+import { isAlive } from '../../bin/local-runtime/embedded-postgres.ts';
 import { freePort, type RunningProcess, runEntry } from '../support/processes.ts';
 import { describeRealServers } from '../support/real-servers.ts';
 

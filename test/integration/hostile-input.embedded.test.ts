@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, it } from 'vitest';
-import { type EmbeddedPostgres, startEmbeddedPostgres } from '../../shared/local/embedded-postgres.ts';
+import { type EmbeddedPostgres, startEmbeddedPostgres } from '../../bin/local-runtime/embedded-postgres.ts';
 import { startTestApi, type TestApi } from '../support/api.ts';
 import { checkDatabaseDown } from '../support/database-down-contract.ts';
 import { hostileInputContract } from '../support/hostile-input-contract.ts';

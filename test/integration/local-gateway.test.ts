@@ -2,14 +2,14 @@ import { Agent, request as httpRequest } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it, type MockInstance, vi } from 'vitest';
-import { createRouteTable } from '../../shared/http/route-table.ts';
 import {
   type ApiHandler,
   type LocalGateway,
   MAX_REQUEST_BODY_BYTES,
   type RequestLogEntry,
   startLocalGateway,
-} from '../../shared/local/gateway.ts';
+} from '../../bin/local-runtime/gateway.ts';
+import { createRouteTable } from '../../shared/http/route-table.ts';
 import type { FunctionName, RouteDef } from '../../shared/manifest.ts';
 
 const route = (method: RouteDef['method'], path: string, fn: FunctionName): RouteDef => ({

@@ -20,21 +20,21 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SqsApi, SqsError } from '../../shared/adapters/aws/sqs-api.ts';
-import { ensureIdempotencyTable, startLocalDynamo } from '../../shared/local/dynamodb.ts';
+import { ensureIdempotencyTable, startLocalDynamo } from '../../bin/local-runtime/dynamodb.ts';
 import {
   ensureQueues,
   type LocalServer,
   type ProvisionedQueue,
   startLocalSqs,
-} from '../../shared/local/sqs.ts';
+} from '../../bin/local-runtime/sqs.ts';
 import {
   InvalidBatchResponseError,
   InvocationTimeoutError,
   type SqsBatchHandler,
   SqsEventSourcePoller,
   type SqsEventSourcePollerOptions,
-} from '../../shared/local/sqs-poller.ts';
+} from '../../bin/local-runtime/sqs-poller.ts';
+import { SqsApi, SqsError } from '../../shared/adapters/aws/sqs-api.ts';
 import {
   idempotencyTableName,
   maxReceiveCount,

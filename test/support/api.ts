@@ -1,8 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { LocalRuntime } from '../../shared/local/runtime.ts';
-import { startLocalRuntime } from '../../shared/local/runtime.ts';
+import type { LocalRuntime } from '../../bin/local-runtime/runtime.ts';
+import { startLocalRuntime } from '../../bin/local-runtime/runtime.ts';
 import { checkAgainstOpenApi } from './openapi-check.ts';
 
 /** Two tenants with known keys, as `SWITCHYARD_API_KEYS` sets them up. */

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeleteItemCommand, DynamoDBClient, ScanCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { LocalRuntime } from '../../bin/local-runtime/runtime.ts';
+import { startLocalRuntime } from '../../bin/local-runtime/runtime.ts';
 import { database } from '../../shared/adapters/postgres/db.ts';
-import type { LocalRuntime } from '../../shared/local/runtime.ts';
-import { startLocalRuntime } from '../../shared/local/runtime.ts';
 import { resetConfig } from '../../shared/runtime/config.ts';
 import { acmeKey, globexKey } from './api.ts';
 
