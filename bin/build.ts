@@ -10,8 +10,8 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
+import { type FunctionName, functions } from '#manifest';
 import { bundleSizes, productionBundleOptions } from '../lib/bundling.ts';
-import { type FunctionName, functions } from '../shared/manifest.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const { values } = parseArgs({ options: { out: { type: 'string', default: 'dist' } } });

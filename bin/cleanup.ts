@@ -84,10 +84,10 @@ if (!url) {
   stopEmbedded = () => embedded.stop();
 }
 
-const { migrate } = await import('../shared/adapters/postgres/migrate.ts');
-const { createDatabase } = await import('../shared/adapters/postgres/db.ts');
-const { utcDay } = await import('../shared/adapters/postgres/retention.ts');
-const { runRetention } = await import('../shared/services/retention.ts');
+const { migrate } = await import('#adapters/postgres/migrate.ts');
+const { createDatabase } = await import('#adapters/postgres/db.ts');
+const { utcDay } = await import('#adapters/postgres/retention.ts');
+const { runRetention } = await import('#services/retention.ts');
 
 let exitCode = 0;
 const db = createDatabase({

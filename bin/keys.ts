@@ -45,13 +45,13 @@ if (!process.env['DATABASE_URL']) {
 process.env['POWERTOOLS_LOG_LEVEL'] ??= 'ERROR';
 process.env['POWERTOOLS_METRICS_DISABLED'] ??= 'true';
 
-const { migrate } = await import('../shared/adapters/postgres/migrate.ts');
-const { closeDatabase } = await import('../shared/adapters/postgres/db.ts');
-const { resetContainer } = await import('../shared/services/container.ts');
+const { migrate } = await import('#adapters/postgres/migrate.ts');
+const { closeDatabase } = await import('#adapters/postgres/db.ts');
+const { resetContainer } = await import('#services/container.ts');
 const { createApiKey, listApiKeys, revokeApiKey, RevocationNotEffective } = await import(
-  '../shared/services/api-keys.ts'
+  '#services/api-keys.ts'
 );
-const { revocationBoundSeconds } = await import('../shared/services/auth.ts');
+const { revocationBoundSeconds } = await import('#services/auth.ts');
 
 let exitCode = 0;
 try {

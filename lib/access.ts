@@ -1,4 +1,4 @@
-import type { FunctionName, QueueName } from '../shared/manifest.ts';
+import type { FunctionName, QueueName } from '#manifest';
 
 /**
  * What each function of the manifest reaches, read off its code (functions/ and the services

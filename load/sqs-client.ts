@@ -34,10 +34,10 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { build, type Plugin } from 'esbuild';
+import type { SqsBatchEntry, SqsMessage } from '#adapters/aws/sqs-api.ts';
+import { functions } from '#manifest';
 import { startLocalSqs } from '../bin/local-runtime/sqs.ts';
 import { bundleSizes, productionBundleOptions } from '../lib/bundling.ts';
-import type { SqsBatchEntry, SqsMessage } from '../shared/adapters/aws/sqs-api.ts';
-import { functions } from '../shared/manifest.ts';
 import { bareChild, childEnv, initChild } from './bench/processes.ts';
 import { kib, markdownTable, median, ms, ratio } from './bench/stats.ts';
 
@@ -133,8 +133,8 @@ const cpuChild = async (variant: Variant) => {
   if (variant.startsWith('lean')) {
     // Imported here: tracing.ts decides at import whether to trace, from this child's env.
     const [{ SqsApi }, { sqsCallTracer }] = await Promise.all([
-      import('../shared/adapters/aws/sqs-api.ts'),
-      import('../shared/runtime/tracing.ts'),
+      import('#adapters/aws/sqs-api.ts'),
+      import('#runtime/tracing.ts'),
     ]);
     const tracer = sqsCallTracer();
     calls = new SqsApi({ ...options, ...(tracer && { tracer }) });

@@ -23,10 +23,10 @@ import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { createDatabase, type Database, type Queryable } from '../shared/adapters/postgres/db.ts';
-import { migrate } from '../shared/adapters/postgres/migrate.ts';
-import { WorkflowRepository } from '../shared/adapters/postgres/workflows.ts';
-import type { WorkflowStats } from '../shared/domain/workflow.ts';
+import { createDatabase, type Database, type Queryable } from '#adapters/postgres/db.ts';
+import { migrate } from '#adapters/postgres/migrate.ts';
+import { WorkflowRepository } from '#adapters/postgres/workflows.ts';
+import type { WorkflowStats } from '#domain/workflow.ts';
 import { type RunningServer, startPostgres } from '../test/support/real-servers.ts';
 import {
   buildRollups,

@@ -7,8 +7,8 @@ import { createServer, type IncomingMessage, type OutgoingHttpHeaders, type Serv
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { createRouteTable } from '../../shared/http/route-table.ts';
-import { type FunctionName, fallbackFunction, functions, type RouteDef } from '../../shared/manifest.ts';
+import { createRouteTable } from '#http/route-table.ts';
+import { type FunctionName, fallbackFunction, functions, type RouteDef } from '#manifest';
 
 export type ApiHandler = (
   event: APIGatewayProxyEventV2,

@@ -1,8 +1,8 @@
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { FunctionName } from '../../shared/manifest.ts';
-import { functions, queueResourceName, queues, routes } from '../../shared/manifest.ts';
+import type { FunctionName } from '#manifest';
+import { functions, queueResourceName, queues, routes } from '#manifest';
 import type { ApiHandler, RequestLogEntry } from './gateway.ts';
 
 /**
@@ -50,7 +50,7 @@ const keptKey = async (file: string): Promise<string> => {
     () => '',
   );
   if (kept) return kept;
-  const { generateApiKey } = await import('../../shared/domain/tenant.ts');
+  const { generateApiKey } = await import('#domain/tenant.ts');
   const key = generateApiKey();
   await writeFile(file, `${key}\n`, { mode: 0o600 });
   return key;
@@ -126,7 +126,7 @@ const start = async (
     standIns.database = `PGlite (embedded) in ${embedded.dataDir}`;
   }
   settings['DATABASE_URL'] = databaseUrl;
-  const { migrate } = await import('../../shared/adapters/postgres/migrate.ts');
+  const { migrate } = await import('#adapters/postgres/migrate.ts');
   await migrate(databaseUrl);
 
   // The AWS SDK needs a region and credentials even for local stand-ins.
@@ -224,23 +224,23 @@ const start = async (
   const dynamoClient = new DynamoDBClient({ endpoint: dynamoEndpoint, region: settings['AWS_REGION'] });
   closers.push({ name: 'DynamoDB client', close: async () => dynamoClient.destroy() });
   const { ensureIdempotencyTable } = await import('./dynamodb.ts');
-  const { idempotencyTableName } = await import('../../shared/manifest.ts');
+  const { idempotencyTableName } = await import('#manifest');
   const tableName = idempotencyTableName(stage);
   await ensureIdempotencyTable(dynamoClient, tableName);
   process.env['IDEMPOTENCY_TABLE'] = tableName;
 
-  const { resetConfig } = await import('../../shared/runtime/config.ts');
+  const { resetConfig } = await import('#runtime/config.ts');
   resetConfig();
-  const { closeDatabase } = await import('../../shared/adapters/postgres/db.ts');
-  const { resetContainer } = await import('../../shared/services/container.ts');
-  const { resetAwsClients } = await import('../../shared/adapters/aws/clients.ts');
+  const { closeDatabase } = await import('#adapters/postgres/db.ts');
+  const { resetContainer } = await import('#services/container.ts');
+  const { resetAwsClients } = await import('#adapters/aws/clients.ts');
   closers.push({
     name: 'runtime adapters',
     close: async () => {
       await closeDatabase();
       await resetContainer();
       resetAwsClients();
-      (await import('../../shared/adapters/aws/job-queue.ts')).resetJobQueue();
+      (await import('#adapters/aws/job-queue.ts')).resetJobQueue();
       resetConfig();
     },
   });
@@ -265,7 +265,7 @@ const start = async (
 
   if (options.workers !== false) {
     const { SqsEventSourcePoller } = await import('./sqs-poller.ts');
-    const { SqsApi } = await import('../../shared/adapters/aws/sqs-api.ts');
+    const { SqsApi } = await import('#adapters/aws/sqs-api.ts');
     const pollerClient = new SqsApi({
       endpoint: sqsEndpoint,
       ...(settings['AWS_REGION'] && { region: settings['AWS_REGION'] }),
@@ -293,9 +293,9 @@ const start = async (
   if (options.workers !== false) {
     // The manifest's scheduled jobs, on the queue and at the rate EventBridge runs them in AWS,
     // except those declared not to run here (the daily retention: `npm run cleanup` runs it).
-    const { jobQueue } = await import('../../shared/adapters/aws/job-queue.ts');
-    const { jobTypes, newJob } = await import('../../shared/domain/jobs.ts');
-    const { localIntervalMs, scheduledJobs } = await import('../../shared/manifest.ts');
+    const { jobQueue } = await import('#adapters/aws/job-queue.ts');
+    const { jobTypes, newJob } = await import('#domain/jobs.ts');
+    const { localIntervalMs, scheduledJobs } = await import('#manifest');
     const run = (type: string, keyPrefix: string, ids: Record<string, string> = {}) =>
       jobQueue()
         .enqueue(newJob(type, 'system', ids, `${keyPrefix}:${Date.now()}`))
@@ -328,9 +328,9 @@ const bootstrapTenants = async (
   env: Readonly<Record<string, string | undefined>>,
   dataDir: string,
 ): Promise<{ tenants: string[]; devKey: string | undefined }> => {
-  const { database } = await import('../../shared/adapters/postgres/db.ts');
-  const { TenantRepository } = await import('../../shared/adapters/postgres/tenants.ts');
-  const { generateApiKey, hashApiKey, parseApiKeysSetting } = await import('../../shared/domain/tenant.ts');
+  const { database } = await import('#adapters/postgres/db.ts');
+  const { TenantRepository } = await import('#adapters/postgres/tenants.ts');
+  const { generateApiKey, hashApiKey, parseApiKeysSetting } = await import('#domain/tenant.ts');
   const repository = new TenantRepository(database());
   const configured = env['SWITCHYARD_API_KEYS'];
   if (configured) {

@@ -8,8 +8,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Context, SQSBatchResponse, SQSEvent, SQSMessageAttributes, SQSRecord } from 'aws-lambda';
-import type { SqsApi, SqsMessage } from '../../shared/adapters/aws/sqs-api.ts';
-import type { QueueDef } from '../../shared/manifest.ts';
+import type { SqsApi, SqsMessage } from '#adapters/aws/sqs-api.ts';
+import type { QueueDef } from '#manifest';
 
 // biome-ignore lint/suspicious/noConfusingVoidType: as aws-lambda's SQSHandler, so `async () => {}` fits.
 export type SqsBatchHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse | void>;

@@ -11,7 +11,7 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { buildApp } from 'fauxqs';
-import { maxReceiveCount, type QueueDef, queueResourceName, queues } from '../../shared/manifest.ts';
+import { maxReceiveCount, type QueueDef, queueResourceName, queues } from '#manifest';
 
 export interface LocalServer {
   /** Base URL to pass as the SDK client's `endpoint`. */

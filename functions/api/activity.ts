@@ -1,10 +1,10 @@
-import { AuditRepository } from '../../shared/adapters/postgres/audit.ts';
-import { database } from '../../shared/adapters/postgres/db.ts';
-import { UsageRepository } from '../../shared/adapters/postgres/usage.ts';
-import { encodeCursor } from '../../shared/domain/cursor.ts';
-import { createApiHandler } from '../../shared/http/api-handler.ts';
-import { activityRoutes } from '../../shared/http/routes/activity.ts';
-import { requirePrincipal } from '../../shared/http/types.ts';
+import { AuditRepository } from '#adapters/postgres/audit.ts';
+import { database } from '#adapters/postgres/db.ts';
+import { UsageRepository } from '#adapters/postgres/usage.ts';
+import { encodeCursor } from '#domain/cursor.ts';
+import { createApiHandler } from '#http/api-handler.ts';
+import { activityRoutes } from '#http/routes/activity.ts';
+import { requirePrincipal } from '#http/types.ts';
 
 export const handler = createApiHandler(activityRoutes, {
   'GET /v1/usage': async (request, { query }) => {

@@ -1,10 +1,10 @@
-import { notFound } from '../../shared/domain/errors.ts';
-import { createApiHandler } from '../../shared/http/api-handler.ts';
-import { adminRoutes } from '../../shared/http/routes/admin.ts';
-import type { ApiRequest } from '../../shared/http/types.ts';
-import { type QueueName, queues } from '../../shared/manifest.ts';
-import { executionRepository, tenantRepository } from '../../shared/services/container.ts';
-import { peekDeadLetters, queueOverview, redriveDeadLetters } from '../../shared/services/dead-letters.ts';
+import { notFound } from '#domain/errors.ts';
+import { createApiHandler } from '#http/api-handler.ts';
+import { adminRoutes } from '#http/routes/admin.ts';
+import type { ApiRequest } from '#http/types.ts';
+import { type QueueName, queues } from '#manifest';
+import { executionRepository, tenantRepository } from '#services/container.ts';
+import { peekDeadLetters, queueOverview, redriveDeadLetters } from '#services/dead-letters.ts';
 
 const queueNames = queues.map((q) => q.name) as readonly string[];
 

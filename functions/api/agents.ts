@@ -1,14 +1,14 @@
-import type { Agent, AgentSummary } from '../../shared/domain/agent.ts';
-import { toAgentResource } from '../../shared/domain/agent.ts';
-import { encodeCursor } from '../../shared/domain/cursor.ts';
-import { createApiHandler } from '../../shared/http/api-handler.ts';
-import { ifMatchVersions, versionEtag } from '../../shared/http/preconditions.ts';
-import { agentRoutes } from '../../shared/http/routes/agents.ts';
-import type { ApiResponse } from '../../shared/http/types.ts';
-import { requirePrincipal } from '../../shared/http/types.ts';
-import { recordAudit } from '../../shared/services/audit.ts';
-import { agentService } from '../../shared/services/container.ts';
-import { withIdempotencyKey } from '../../shared/services/idempotency.ts';
+import type { Agent, AgentSummary } from '#domain/agent.ts';
+import { toAgentResource } from '#domain/agent.ts';
+import { encodeCursor } from '#domain/cursor.ts';
+import { createApiHandler } from '#http/api-handler.ts';
+import { ifMatchVersions, versionEtag } from '#http/preconditions.ts';
+import { agentRoutes } from '#http/routes/agents.ts';
+import type { ApiResponse } from '#http/types.ts';
+import { requirePrincipal } from '#http/types.ts';
+import { recordAudit } from '#services/audit.ts';
+import { agentService } from '#services/container.ts';
+import { withIdempotencyKey } from '#services/idempotency.ts';
 
 const agents = agentService;
 

@@ -1,12 +1,12 @@
-import type { Execution } from '../../shared/domain/execution.ts';
-import { isFinished, toExecutionResource } from '../../shared/domain/execution.ts';
-import { acceptStart, cancelWithAudit, pageResponse } from '../../shared/http/accept.ts';
-import { createApiHandler } from '../../shared/http/api-handler.ts';
-import { versionEtag } from '../../shared/http/preconditions.ts';
-import { executionRoutes } from '../../shared/http/routes/executions.ts';
-import type { ApiResponse } from '../../shared/http/types.ts';
-import { requirePrincipal } from '../../shared/http/types.ts';
-import { executionService } from '../../shared/services/container.ts';
+import type { Execution } from '#domain/execution.ts';
+import { isFinished, toExecutionResource } from '#domain/execution.ts';
+import { acceptStart, cancelWithAudit, pageResponse } from '#http/accept.ts';
+import { createApiHandler } from '#http/api-handler.ts';
+import { versionEtag } from '#http/preconditions.ts';
+import { executionRoutes } from '#http/routes/executions.ts';
+import type { ApiResponse } from '#http/types.ts';
+import { requirePrincipal } from '#http/types.ts';
+import { executionService } from '#services/container.ts';
 
 const executions = executionService;
 

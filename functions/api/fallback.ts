@@ -1,7 +1,7 @@
-import { methodNotAllowed, notFound } from '../../shared/domain/errors.ts';
-import { createDefaultHandler } from '../../shared/http/api-handler.ts';
-import { createRouteTable } from '../../shared/http/route-table.ts';
-import { routes } from '../../shared/manifest.ts';
+import { methodNotAllowed, notFound } from '#domain/errors.ts';
+import { createDefaultHandler } from '#http/api-handler.ts';
+import { createRouteTable } from '#http/route-table.ts';
+import { routes } from '#manifest';
 
 const table = createRouteTable(routes);
 

@@ -1,9 +1,9 @@
-import { dynamoClient, sqsClient, sqsCommands } from '../../shared/adapters/aws/clients.ts';
-import { database } from '../../shared/adapters/postgres/db.ts';
-import { createApiHandler } from '../../shared/http/api-handler.ts';
-import { healthRoutes } from '../../shared/http/routes/public.ts';
-import { config } from '../../shared/runtime/config.ts';
-import { redisCache } from '../../shared/services/container.ts';
+import { dynamoClient, sqsClient, sqsCommands } from '#adapters/aws/clients.ts';
+import { database } from '#adapters/postgres/db.ts';
+import { createApiHandler } from '#http/api-handler.ts';
+import { healthRoutes } from '#http/routes/public.ts';
+import { config } from '#runtime/config.ts';
+import { redisCache } from '#services/container.ts';
 
 type CheckStatus = 'ok' | 'down' | 'not_configured';
 interface CheckResult {

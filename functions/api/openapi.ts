@@ -1,6 +1,6 @@
-import { createApiHandler } from '../../shared/http/api-handler.ts';
-import { buildOpenApiDocument } from '../../shared/http/openapi.ts';
-import { openApiRoutes } from '../../shared/http/routes/public.ts';
+import { createApiHandler } from '#http/api-handler.ts';
+import { buildOpenApiDocument } from '#http/openapi.ts';
+import { openApiRoutes } from '#http/routes/public.ts';
 
 let document: ReturnType<typeof buildOpenApiDocument> | undefined;
 

@@ -1,12 +1,12 @@
-import type { StepRun, WorkflowRun } from '../../shared/domain/workflow.ts';
-import { isRunFinished, toRunResource, toStepResource } from '../../shared/domain/workflow.ts';
-import { acceptStart, cancelWithAudit, pageResponse } from '../../shared/http/accept.ts';
-import { createApiHandler } from '../../shared/http/api-handler.ts';
-import { versionEtag } from '../../shared/http/preconditions.ts';
-import { workflowExecutionRoutes } from '../../shared/http/routes/workflow-executions.ts';
-import type { ApiResponse } from '../../shared/http/types.ts';
-import { requirePrincipal } from '../../shared/http/types.ts';
-import { workflowService } from '../../shared/services/container.ts';
+import type { StepRun, WorkflowRun } from '#domain/workflow.ts';
+import { isRunFinished, toRunResource, toStepResource } from '#domain/workflow.ts';
+import { acceptStart, cancelWithAudit, pageResponse } from '#http/accept.ts';
+import { createApiHandler } from '#http/api-handler.ts';
+import { versionEtag } from '#http/preconditions.ts';
+import { workflowExecutionRoutes } from '#http/routes/workflow-executions.ts';
+import type { ApiResponse } from '#http/types.ts';
+import { requirePrincipal } from '#http/types.ts';
+import { workflowService } from '#services/container.ts';
 
 const workflows = workflowService;
 

@@ -1,14 +1,14 @@
-import { encodeCursor } from '../../shared/domain/cursor.ts';
-import type { Workflow, WorkflowWithSteps } from '../../shared/domain/workflow.ts';
-import { toStatsResource, toWorkflowResource } from '../../shared/domain/workflow.ts';
-import { createApiHandler } from '../../shared/http/api-handler.ts';
-import { ifMatchVersions, versionEtag } from '../../shared/http/preconditions.ts';
-import { workflowRoutes } from '../../shared/http/routes/workflows.ts';
-import type { ApiRequest, ApiResponse } from '../../shared/http/types.ts';
-import { requirePrincipal } from '../../shared/http/types.ts';
-import { recordAudit } from '../../shared/services/audit.ts';
-import { workflowService } from '../../shared/services/container.ts';
-import { withIdempotencyKey } from '../../shared/services/idempotency.ts';
+import { encodeCursor } from '#domain/cursor.ts';
+import type { Workflow, WorkflowWithSteps } from '#domain/workflow.ts';
+import { toStatsResource, toWorkflowResource } from '#domain/workflow.ts';
+import { createApiHandler } from '#http/api-handler.ts';
+import { ifMatchVersions, versionEtag } from '#http/preconditions.ts';
+import { workflowRoutes } from '#http/routes/workflows.ts';
+import type { ApiRequest, ApiResponse } from '#http/types.ts';
+import { requirePrincipal } from '#http/types.ts';
+import { recordAudit } from '#services/audit.ts';
+import { workflowService } from '#services/container.ts';
+import { withIdempotencyKey } from '#services/idempotency.ts';
 
 const workflows = workflowService;
 

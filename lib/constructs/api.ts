@@ -5,14 +5,7 @@ import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
-import {
-  type FunctionName,
-  fallbackFunction,
-  functions,
-  type HttpMethod,
-  routeKey,
-  routes,
-} from '../../shared/manifest.ts';
+import { type FunctionName, fallbackFunction, functions, type HttpMethod, routeKey, routes } from '#manifest';
 import type { StageConfig } from '../stage-config.ts';
 import type { AppFunctions } from './functions.ts';
 

@@ -6,7 +6,7 @@ import * as rds from 'aws-cdk-lib/aws-rds';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
-import { idempotencyTableName } from '../../shared/manifest.ts';
+import { idempotencyTableName } from '#manifest';
 import type { StageConfig } from '../stage-config.ts';
 import type { Network } from './network.ts';
 

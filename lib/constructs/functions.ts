@@ -6,7 +6,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
-import { type FunctionName, functions, type QueueName, queues, routes } from '../../shared/manifest.ts';
+import { type FunctionName, functions, type QueueName, queues, routes } from '#manifest';
 import { type FunctionAccess, functionAccess, inVpc } from '../access.ts';
 import type { StageConfig } from '../stage-config.ts';
 import type { Network } from './network.ts';

@@ -7,7 +7,7 @@ import {
   type QueueName,
   queues as queueDefs,
   queueResourceName,
-} from '../../shared/manifest.ts';
+} from '#manifest';
 import type { StageConfig } from '../stage-config.ts';
 
 export interface QueuesProps {

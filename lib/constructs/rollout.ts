@@ -4,7 +4,7 @@ import * as codedeploy from 'aws-cdk-lib/aws-codedeploy';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
-import { type FunctionName, functions } from '../../shared/manifest.ts';
+import { type FunctionName, functions } from '#manifest';
 import type { RolloutStrategy, StageConfig } from '../stage-config.ts';
 import type { AppFunctions } from './functions.ts';
 

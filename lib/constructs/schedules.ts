@@ -2,7 +2,7 @@ import { Duration } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import { Construct } from 'constructs';
-import { type JobSchedule, scheduledJobs } from '../../shared/manifest.ts';
+import { type JobSchedule, scheduledJobs } from '#manifest';
 import type { Queues } from './queues.ts';
 
 export interface SchedulesProps {

@@ -8,7 +8,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { NagSuppressions } from 'cdk-nag';
 import type { Construct } from 'constructs';
 import { buildSync } from 'esbuild';
-import type { FunctionName } from '../../shared/manifest.ts';
+import type { FunctionName } from '#manifest';
 import { functionAccess } from '../access.ts';
 import { productionBundleOptions } from '../bundling.ts';
 import type { StageConfig } from '../stage-config.ts';

@@ -1,7 +1,7 @@
 import { Duration } from 'aws-cdk-lib';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { Construct } from 'constructs';
-import { queues } from '../../shared/manifest.ts';
+import { queues } from '#manifest';
 import type { AppFunctions } from './functions.ts';
 import type { Queues } from './queues.ts';
 

@@ -1,5 +1,5 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { migrate } from '../../shared/adapters/postgres/migrate.ts';
+import { migrate } from '#adapters/postgres/migrate.ts';
 
 /**
  * Deploy-time migrations, invoked by the stack's Trigger before any new function version

@@ -5,13 +5,8 @@
  * the stack's bundles can be built with it in place of shared/adapters/aws/sqs-api.ts.
  */
 import type { SQSClient, SQSClientConfig } from '@aws-sdk/client-sqs';
-import type {
-  SqsApi as LeanApi,
-  SqsApiOptions,
-  SqsBatchResult,
-  SqsMessage,
-} from '../../shared/adapters/aws/sqs-api.ts';
-import { traceAwsClient } from '../../shared/runtime/tracing.ts';
+import type { SqsApi as LeanApi, SqsApiOptions, SqsBatchResult, SqsMessage } from '#adapters/aws/sqs-api.ts';
+import { traceAwsClient } from '#runtime/tracing.ts';
 
 /** What the variant needs of the SDK module, loaded statically or through import(). */
 export type SqsSdk = Pick<

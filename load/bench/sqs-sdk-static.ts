@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { sdkSqsApi } from './sqs-sdk-api.ts';
 
-export { SqsError } from '../../shared/adapters/aws/sqs-api.ts';
+export { SqsError } from '#adapters/aws/sqs-api.ts';
 
 export const SqsApi = sdkSqsApi(() => ({
   SQSClient,

@@ -1,5 +1,5 @@
 import * as z from 'zod/mini';
-import { type JobName, jobs } from '../manifest.ts';
+import { type JobName, jobs } from '#manifest';
 
 /**
  * The one envelope every queue message has. It carries ids, never request bodies: the

@@ -1,4 +1,4 @@
-import type { RetryPolicy } from '../manifest.ts';
+import type { RetryPolicy } from '#manifest';
 
 /** What a backoff is made of: a queue's retry policy, or a workflow step's (`stepBackoff`). */
 export type Backoff = Pick<RetryPolicy, 'baseDelaySeconds' | 'maxDelaySeconds'>;

@@ -1,6 +1,6 @@
-import { encodeCursor, type KeysetPosition } from '../domain/cursor.ts';
-import { recordAudit } from '../services/audit.ts';
-import { withIdempotencyKey } from '../services/idempotency.ts';
+import { encodeCursor, type KeysetPosition } from '#domain/cursor.ts';
+import { recordAudit } from '#services/audit.ts';
+import { withIdempotencyKey } from '#services/idempotency.ts';
 import { requireOptionalObjectBody } from './query.ts';
 import type { ApiRequest, ApiResponse } from './types.ts';
 import { requirePrincipal } from './types.ts';

@@ -1,13 +1,13 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { ProblemError } from '../domain/errors.ts';
-import type { AuthMode } from '../manifest.ts';
-import { config } from '../runtime/config.ts';
-import { logger, metrics, metricsEnabled, metricsMiddleware } from '../runtime/observability.ts';
-import { currentScope, newScope, runInScope } from '../runtime/request-scope.ts';
-import { tracingMiddleware } from '../runtime/tracing.ts';
-import type * as Auth from '../services/auth.ts';
+import { ProblemError } from '#domain/errors.ts';
+import type { AuthMode } from '#manifest';
+import { config } from '#runtime/config.ts';
+import { logger, metrics, metricsEnabled, metricsMiddleware } from '#runtime/observability.ts';
+import { currentScope, newScope, runInScope } from '#runtime/request-scope.ts';
+import { tracingMiddleware } from '#runtime/tracing.ts';
+import type * as Auth from '#services/auth.ts';
 import { gatePathParameters, gateQuery } from './input-gate.ts';
 import { problemResponse } from './problem.ts';
 import { parseQuery } from './query.ts';
@@ -31,7 +31,7 @@ const takesBody = new Set(['POST', 'PUT', 'PATCH']);
  */
 let authModule: Promise<typeof Auth> | undefined;
 const authentication = (): Promise<typeof Auth> => {
-  authModule ??= import('../services/auth.ts');
+  authModule ??= import('#services/auth.ts');
   return authModule;
 };
 const slowRequestMs = 1_000;

@@ -1,6 +1,6 @@
-import type { FieldError } from '../domain/errors.ts';
-import { badRequest, invalidQuery, validationFailed } from '../domain/errors.ts';
-import { canonicalId } from '../domain/ids.ts';
+import type { FieldError } from '#domain/errors.ts';
+import { badRequest, invalidQuery, validationFailed } from '#domain/errors.ts';
+import { canonicalId } from '#domain/ids.ts';
 
 /**
  * The one gate every request's input passes before a handler sees it: bodies, query strings and

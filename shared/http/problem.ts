@@ -1,5 +1,5 @@
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { ProblemError } from '../domain/errors.ts';
+import { ProblemError } from '#domain/errors.ts';
 
 /** Seconds a client is asked to wait while a required dependency is unreachable. */
 export const unavailableRetryAfterSeconds = 2;

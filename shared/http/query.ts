@@ -1,8 +1,8 @@
 import * as z from 'zod/mini';
-import { decodeCursor, type KeysetPosition } from '../domain/cursor.ts';
-import type { FieldError } from '../domain/errors.ts';
-import { badRequest, invalidQuery } from '../domain/errors.ts';
-import { maxWaitSeconds } from '../domain/execution.ts';
+import { decodeCursor, type KeysetPosition } from '#domain/cursor.ts';
+import type { FieldError } from '#domain/errors.ts';
+import { badRequest, invalidQuery } from '#domain/errors.ts';
+import { maxWaitSeconds } from '#domain/execution.ts';
 
 /**
  * Query parameters as zod/mini schemas. Each parameter is a string in, a typed value out, with

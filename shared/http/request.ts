@@ -1,5 +1,5 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { malformedJson, payloadTooLarge, unsupportedMediaType } from '../domain/errors.ts';
+import { malformedJson, payloadTooLarge, unsupportedMediaType } from '#domain/errors.ts';
 import { gateJsonText, gateJsonValue } from './input-gate.ts';
 
 /** Our limit; API Gateway's own is 10 MB. */

@@ -2,7 +2,7 @@
  * API Gateway HTTP API route matching, shared by the local gateway and the deployed fallback function.
  * Pure: no I/O, no node:http. Templates are compiled once into a segment trie.
  */
-import type { FunctionName, RouteDef } from '../manifest.ts';
+import type { FunctionName, RouteDef } from '#manifest';
 
 export type RouteMatch =
   | { kind: 'route'; routeKey: string; function: FunctionName; pathParameters: Record<string, string> }

@@ -1,5 +1,5 @@
 import type * as z from 'zod/mini';
-import type { AuthMode, FunctionName, HttpMethod } from '../manifest.ts';
+import type { AuthMode, FunctionName, HttpMethod } from '#manifest';
 
 /**
  * One route, declared once: method, path, auth, the schemas of what it takes (path, query,

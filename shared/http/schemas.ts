@@ -1,8 +1,8 @@
 import * as z from 'zod/mini';
-import { agentResource, agentStatuses } from '../domain/agent.ts';
-import { executionStatuses } from '../domain/execution.ts';
-import { inlineStepTextChars, stepStatuses, workflowRunStatuses } from '../domain/workflow.ts';
-import type { QueueName } from '../manifest.ts';
+import { agentResource, agentStatuses } from '#domain/agent.ts';
+import { executionStatuses } from '#domain/execution.ts';
+import { inlineStepTextChars, stepStatuses, workflowRunStatuses } from '#domain/workflow.ts';
+import type { QueueName } from '#manifest';
 
 /**
  * What the API answers, as zod/mini schemas: the route definitions name them per status and

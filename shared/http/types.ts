@@ -1,5 +1,5 @@
 import type { Context } from 'aws-lambda';
-import type { Principal } from '../domain/tenant.ts';
+import type { Principal } from '#domain/tenant.ts';
 import type { KeyOf, RouteInput, RouteSpec } from './route.ts';
 
 /** A request as route handlers see it: parsed, authenticated, nothing AWS-specific. */

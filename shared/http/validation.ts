@@ -1,7 +1,7 @@
 import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
-import type { FieldError } from '../domain/errors.ts';
-import { validationFailed } from '../domain/errors.ts';
+import type { FieldError } from '#domain/errors.ts';
+import { validationFailed } from '#domain/errors.ts';
 
 // zod/mini ships without messages; the English locale is a few KB. A missing value is
 // "is required" (the field is named next to it), not "expected string, received undefined".

@@ -1,6 +1,6 @@
 import type { Tracer } from '@aws-lambda-powertools/tracer';
 import type middy from '@middy/core';
-import type { SqsCallOutcome, SqsCallTracer } from '../adapters/aws/sqs-api.ts';
+import type { SqsCallOutcome, SqsCallTracer } from '#adapters/aws/sqs-api.ts';
 
 /**
  * Powertools Tracer, loaded only where tracing is on: in Lambda (AWS_EXECUTION_ENV) unless

@@ -1,6 +1,6 @@
-import type { TwoTierCache } from '../adapters/cache/two-tier.ts';
-import type { AgentPatch, AgentRepository, ConditionalWrite } from '../adapters/postgres/agents.ts';
-import type { RowIdempotency } from '../adapters/postgres/idempotency.ts';
+import type { TwoTierCache } from '#adapters/cache/two-tier.ts';
+import type { AgentPatch, AgentRepository, ConditionalWrite } from '#adapters/postgres/agents.ts';
+import type { RowIdempotency } from '#adapters/postgres/idempotency.ts';
 import type {
   Agent,
   AgentListField,
@@ -8,12 +8,12 @@ import type {
   AgentSummary,
   CreateAgentBody,
   UpdateAgentBody,
-} from '../domain/agent.ts';
-import { conflict, notFound, preconditionFailed, validationFailed } from '../domain/errors.ts';
-import { configurationErrors } from '../domain/execution.ts';
-import { isUuid, newId } from '../domain/ids.ts';
-import { generateWebhookSecret, validateWebhookUrl } from '../domain/webhooks.ts';
-import { config } from '../runtime/config.ts';
+} from '#domain/agent.ts';
+import { conflict, notFound, preconditionFailed, validationFailed } from '#domain/errors.ts';
+import { configurationErrors } from '#domain/execution.ts';
+import { isUuid, newId } from '#domain/ids.ts';
+import { generateWebhookSecret, validateWebhookUrl } from '#domain/webhooks.ts';
+import { config } from '#runtime/config.ts';
 import { replayOrRefuse } from './idempotency.ts';
 
 /** Agents as the cache holds them: JSON, so dates travel as strings. */

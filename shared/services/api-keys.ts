@@ -1,7 +1,7 @@
-import { database } from '../adapters/postgres/db.ts';
-import type { ApiKeyListing } from '../adapters/postgres/tenants.ts';
-import { generateApiKey, isValidTenantName } from '../domain/tenant.ts';
-import { config } from '../runtime/config.ts';
+import { database } from '#adapters/postgres/db.ts';
+import type { ApiKeyListing } from '#adapters/postgres/tenants.ts';
+import { generateApiKey, isValidTenantName } from '#domain/tenant.ts';
+import { config } from '#runtime/config.ts';
 import { apiKeyCacheKey, revocationBoundSeconds, revokedKeyVersion } from './auth.ts';
 import { sharedCache, tenantRepository } from './container.ts';
 

@@ -1,7 +1,7 @@
-import { type JobQueue, jobQueue } from '../adapters/aws/job-queue.ts';
-import { jobTypes, newJob } from '../domain/jobs.ts';
-import type { Principal } from '../domain/tenant.ts';
-import { logger, metrics } from '../runtime/observability.ts';
+import { type JobQueue, jobQueue } from '#adapters/aws/job-queue.ts';
+import { jobTypes, newJob } from '#domain/jobs.ts';
+import type { Principal } from '#domain/tenant.ts';
+import { logger, metrics } from '#runtime/observability.ts';
 
 export interface AuditEntry {
   readonly action: string;

@@ -1,8 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { unauthorized } from '../domain/errors.ts';
-import type { Principal } from '../domain/tenant.ts';
-import { hashApiKey } from '../domain/tenant.ts';
-import { config } from '../runtime/config.ts';
+import { unauthorized } from '#domain/errors.ts';
+import type { Principal } from '#domain/tenant.ts';
+import { hashApiKey } from '#domain/tenant.ts';
+import { config } from '#runtime/config.ts';
 import { sharedCache, tenantRepository } from './container.ts';
 
 /** Cache key of an API key's principal, by hash so no key is ever a cache key. */

@@ -1,6 +1,6 @@
-import type { Queryable } from '../adapters/postgres/db.ts';
-import { firstUuidV7At } from '../adapters/postgres/retention.ts';
-import { logger, metrics } from '../runtime/observability.ts';
+import type { Queryable } from '#adapters/postgres/db.ts';
+import { firstUuidV7At } from '#adapters/postgres/retention.ts';
+import { logger, metrics } from '#runtime/observability.ts';
 
 /** What one warming touched. */
 export interface WarmingResult {

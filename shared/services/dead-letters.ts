@@ -1,9 +1,9 @@
 import type { Message, SQSClient } from '@aws-sdk/client-sqs';
-import { sqsClient, sqsCommands } from '../adapters/aws/clients.ts';
-import type { ExecutionRepository } from '../adapters/postgres/executions.ts';
-import { jobEnvelope, jobTypes } from '../domain/jobs.ts';
-import { type QueueName, queueResourceName, queues } from '../manifest.ts';
-import { config } from '../runtime/config.ts';
+import { sqsClient, sqsCommands } from '#adapters/aws/clients.ts';
+import type { ExecutionRepository } from '#adapters/postgres/executions.ts';
+import { jobEnvelope, jobTypes } from '#domain/jobs.ts';
+import { type QueueName, queueResourceName, queues } from '#manifest';
+import { config } from '#runtime/config.ts';
 
 /** Operator views of the queues and their DLQs: depth, in flight, age; peek; redrive. */
 

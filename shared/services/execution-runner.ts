@@ -1,10 +1,10 @@
-import type { ExecutionRepository } from '../adapters/postgres/executions.ts';
-import type { Execution } from '../domain/execution.ts';
-import { executionSettings } from '../domain/execution.ts';
-import { isUuid } from '../domain/ids.ts';
-import type { ProviderName } from '../domain/llm.ts';
-import { maxReceiveCount, queues } from '../manifest.ts';
-import { logger, metrics, metricsEnabled } from '../runtime/observability.ts';
+import type { ExecutionRepository } from '#adapters/postgres/executions.ts';
+import type { Execution } from '#domain/execution.ts';
+import { executionSettings } from '#domain/execution.ts';
+import { isUuid } from '#domain/ids.ts';
+import type { ProviderName } from '#domain/llm.ts';
+import { maxReceiveCount, queues } from '#manifest';
+import { logger, metrics, metricsEnabled } from '#runtime/observability.ts';
 import { type Answer, type AttemptKind, AttemptsSpent, attemptFailure } from './attempt-pipeline.ts';
 import { executeJob } from './executions.ts';
 

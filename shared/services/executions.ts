@@ -1,14 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { JobQueue } from '../adapters/aws/job-queue.ts';
-import type { ExecutionRepository } from '../adapters/postgres/executions.ts';
-import type { RowIdempotency } from '../adapters/postgres/idempotency.ts';
-import type { Agent } from '../domain/agent.ts';
-import { conflict, notFound } from '../domain/errors.ts';
-import type { CreateExecutionBody, Execution, ExecutionStatus } from '../domain/execution.ts';
-import { isFinished } from '../domain/execution.ts';
-import { isUuid, newId } from '../domain/ids.ts';
-import { jobTypes, newJob } from '../domain/jobs.ts';
-import { logger, metrics } from '../runtime/observability.ts';
+import type { JobQueue } from '#adapters/aws/job-queue.ts';
+import type { ExecutionRepository } from '#adapters/postgres/executions.ts';
+import type { RowIdempotency } from '#adapters/postgres/idempotency.ts';
+import type { Agent } from '#domain/agent.ts';
+import { conflict, notFound } from '#domain/errors.ts';
+import type { CreateExecutionBody, Execution, ExecutionStatus } from '#domain/execution.ts';
+import { isFinished } from '#domain/execution.ts';
+import { isUuid, newId } from '#domain/ids.ts';
+import { jobTypes, newJob } from '#domain/jobs.ts';
+import { logger, metrics } from '#runtime/observability.ts';
 import { orEarlier, replayOrRefuse } from './idempotency.ts';
 
 /** Finds an agent of a tenant (through the cache), or throws 404. */

@@ -1,13 +1,13 @@
-import type { Queryable } from '../adapters/postgres/db.ts';
+import type { Queryable } from '#adapters/postgres/db.ts';
 import {
   type Keyset,
   RetentionRepository,
   type RetentionTable,
   retentionTables,
-} from '../adapters/postgres/retention.ts';
-import { functions } from '../manifest.ts';
-import { config, type RuntimeConfig } from '../runtime/config.ts';
-import { logger, metrics } from '../runtime/observability.ts';
+} from '#adapters/postgres/retention.ts';
+import { functions } from '#manifest';
+import { config, type RuntimeConfig } from '#runtime/config.ts';
+import { logger, metrics } from '#runtime/observability.ts';
 
 export type RetentionDays = RuntimeConfig['retentionDays'];
 

@@ -1,5 +1,5 @@
-import type { JobQueue } from '../adapters/aws/job-queue.ts';
-import { logger, metrics } from '../runtime/observability.ts';
+import type { JobQueue } from '#adapters/aws/job-queue.ts';
+import { logger, metrics } from '#runtime/observability.ts';
 import type { AttemptKind, Completed, CompletionAnnouncer } from './attempt-pipeline.ts';
 
 export interface SweepResult {

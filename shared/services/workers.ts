@@ -1,16 +1,16 @@
 import { createHash } from 'node:crypto';
-import { jobQueue } from '../adapters/aws/job-queue.ts';
-import { type AuditEvent, AuditRepository } from '../adapters/postgres/audit.ts';
-import { database } from '../adapters/postgres/db.ts';
-import type { ExecutionSettings } from '../domain/execution.ts';
-import { toExecutionResource } from '../domain/execution.ts';
-import type { JobEnvelope } from '../domain/jobs.ts';
-import { NonRetryableError } from '../domain/jobs.ts';
-import { isProviderName, type ProviderName, providerNames } from '../domain/llm.ts';
-import { functions } from '../manifest.ts';
-import { ConfigError, config } from '../runtime/config.ts';
-import { logger, metrics } from '../runtime/observability.ts';
-import type { JobContext, JobHandlers } from '../workers/consumer.ts';
+import { jobQueue } from '#adapters/aws/job-queue.ts';
+import { type AuditEvent, AuditRepository } from '#adapters/postgres/audit.ts';
+import { database } from '#adapters/postgres/db.ts';
+import type { ExecutionSettings } from '#domain/execution.ts';
+import { toExecutionResource } from '#domain/execution.ts';
+import type { JobEnvelope } from '#domain/jobs.ts';
+import { NonRetryableError } from '#domain/jobs.ts';
+import { isProviderName, type ProviderName, providerNames } from '#domain/llm.ts';
+import { functions } from '#manifest';
+import { ConfigError, config } from '#runtime/config.ts';
+import { logger, metrics } from '#runtime/observability.ts';
+import type { JobContext, JobHandlers } from '#workers/consumer.ts';
 import { AttemptPipeline, type CompleteCall, CompletionAnnouncer } from './attempt-pipeline.ts';
 import {
   agentService,
@@ -48,11 +48,11 @@ const defaultProvider = (): ProviderName => {
 
 /** The provider chain, loaded on the first model call and kept (not re-imported per call). */
 let llmModules:
-  | Promise<[typeof import('../adapters/llm/chain.ts'), typeof import('../adapters/llm/registry.ts')]>
+  | Promise<[typeof import('#adapters/llm/chain.ts'), typeof import('#adapters/llm/registry.ts')]>
   | undefined;
 
 const completeWithChain: CompleteCall = async (settings: ExecutionSettings, request) => {
-  llmModules ??= Promise.all([import('../adapters/llm/chain.ts'), import('../adapters/llm/registry.ts')]);
+  llmModules ??= Promise.all([import('#adapters/llm/chain.ts'), import('#adapters/llm/registry.ts')]);
   const [{ completeWithFallback }, { providerFor }] = await llmModules;
   const result = await completeWithFallback(settings.targets, request, providerFor);
   if (result.attempts.length > 1) metrics.addMetric('LlmFallbacks', 'Count', result.attempts.length - 1);
@@ -150,7 +150,7 @@ const deliverEvent = async (event: {
   url: string;
   secret: string;
 }): Promise<void> => {
-  const { deliverWebhook } = await import('../adapters/webhooks/deliver.ts');
+  const { deliverWebhook } = await import('#adapters/webhooks/deliver.ts');
   const eventId = `${event.id}.${event.version}`;
   const body = JSON.stringify({
     id: eventId,
@@ -175,7 +175,7 @@ const deliverCompletionEvent = async (job: JobEnvelope): Promise<void> => {
   if (runId) {
     const target = await workflowRunRepository().webhookTarget(job.tenant_id, runId);
     if (!target) return; // The workflow's webhook was removed meanwhile: nothing to deliver.
-    const { toRunResource } = await import('../domain/workflow.ts');
+    const { toRunResource } = await import('#domain/workflow.ts');
     const { run, steps } = target;
     const data = toRunResource(run, steps);
     return deliverEvent({ ...target, ...run, type: `workflow_execution.${run.status}`, data });

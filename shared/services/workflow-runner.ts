@@ -1,19 +1,19 @@
-import type { JobQueue } from '../adapters/aws/job-queue.ts';
+import type { JobQueue } from '#adapters/aws/job-queue.ts';
 import type {
   ClaimedStep,
   FinishedRun,
   StepAnswer,
   WorkflowRunRepository,
-} from '../adapters/postgres/workflow-runs/index.ts';
-import { stepId } from '../adapters/postgres/workflow-runs/index.ts';
-import type { Agent } from '../domain/agent.ts';
-import { ProblemError } from '../domain/errors.ts';
-import { executionSettings } from '../domain/execution.ts';
-import { isUuid } from '../domain/ids.ts';
-import { NonRetryableError } from '../domain/jobs.ts';
-import type { ProviderName } from '../domain/llm.ts';
-import { retryDelaySeconds } from '../domain/retry.ts';
-import type { StepDefinition } from '../domain/workflow.ts';
+} from '#adapters/postgres/workflow-runs/index.ts';
+import { stepId } from '#adapters/postgres/workflow-runs/index.ts';
+import type { Agent } from '#domain/agent.ts';
+import { ProblemError } from '#domain/errors.ts';
+import { executionSettings } from '#domain/execution.ts';
+import { isUuid } from '#domain/ids.ts';
+import { NonRetryableError } from '#domain/jobs.ts';
+import type { ProviderName } from '#domain/llm.ts';
+import { retryDelaySeconds } from '#domain/retry.ts';
+import type { StepDefinition } from '#domain/workflow.ts';
 import {
   downstreamOf,
   RenderedInputTooLarge,
@@ -22,9 +22,9 @@ import {
   slowWorkflowMs,
   stepBackoff,
   stepLimits,
-} from '../domain/workflow.ts';
-import { config } from '../runtime/config.ts';
-import { metrics } from '../runtime/observability.ts';
+} from '#domain/workflow.ts';
+import { config } from '#runtime/config.ts';
+import { metrics } from '#runtime/observability.ts';
 import { type AttemptKind, AttemptsSpent } from './attempt-pipeline.ts';
 import { stepJob } from './workflows.ts';
 

@@ -1,14 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { JobQueue } from '../adapters/aws/job-queue.ts';
-import type { TwoTierCache } from '../adapters/cache/two-tier.ts';
-import type { RowIdempotency } from '../adapters/postgres/idempotency.ts';
-import type { WorkflowRunRepository } from '../adapters/postgres/workflow-runs/index.ts';
-import type { WorkflowPatch, WorkflowRepository, WorkflowWrite } from '../adapters/postgres/workflows.ts';
-import type { FieldError } from '../domain/errors.ts';
-import { conflict, notFound, preconditionFailed, validationFailed } from '../domain/errors.ts';
-import { isUuid, newId } from '../domain/ids.ts';
-import { jobTypes, newJob } from '../domain/jobs.ts';
-import { generateWebhookSecret, validateWebhookUrl } from '../domain/webhooks.ts';
+import type { JobQueue } from '#adapters/aws/job-queue.ts';
+import type { TwoTierCache } from '#adapters/cache/two-tier.ts';
+import type { RowIdempotency } from '#adapters/postgres/idempotency.ts';
+import type { WorkflowRunRepository } from '#adapters/postgres/workflow-runs/index.ts';
+import type { WorkflowPatch, WorkflowRepository, WorkflowWrite } from '#adapters/postgres/workflows.ts';
+import type { FieldError } from '#domain/errors.ts';
+import { conflict, notFound, preconditionFailed, validationFailed } from '#domain/errors.ts';
+import { isUuid, newId } from '#domain/ids.ts';
+import { jobTypes, newJob } from '#domain/jobs.ts';
+import { generateWebhookSecret, validateWebhookUrl } from '#domain/webhooks.ts';
 import type {
   CreateWorkflowBody,
   CreateWorkflowRunBody,
@@ -22,10 +22,10 @@ import type {
   WorkflowStats,
   WorkflowSummary,
   WorkflowWithSteps,
-} from '../domain/workflow.ts';
-import { buildDefinition, isRunFinished, isStepKey, missingInputs } from '../domain/workflow.ts';
-import { config } from '../runtime/config.ts';
-import { logger, metrics } from '../runtime/observability.ts';
+} from '#domain/workflow.ts';
+import { buildDefinition, isRunFinished, isStepKey, missingInputs } from '#domain/workflow.ts';
+import { config } from '#runtime/config.ts';
+import { logger, metrics } from '#runtime/observability.ts';
 import { orEarlier, replayOrRefuse } from './idempotency.ts';
 
 /** Workflows as the cache holds them: JSON, so dates travel as strings. */

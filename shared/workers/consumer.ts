@@ -2,15 +2,15 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { sqsApi } from '../adapters/aws/clients.ts';
-import type { JobEnvelope } from '../domain/jobs.ts';
-import { isRetryable, jobEnvelope, NonRetryableError, retryAfterOf } from '../domain/jobs.ts';
-import { isFinalAttempt, retryDelaySeconds } from '../domain/retry.ts';
-import type { JobDefOf, JobType, QueueName } from '../manifest.ts';
-import { jobs, queues } from '../manifest.ts';
-import { config } from '../runtime/config.ts';
-import { logger, metrics, metricsMiddleware } from '../runtime/observability.ts';
-import { tracingMiddleware } from '../runtime/tracing.ts';
+import { sqsApi } from '#adapters/aws/clients.ts';
+import type { JobEnvelope } from '#domain/jobs.ts';
+import { isRetryable, jobEnvelope, NonRetryableError, retryAfterOf } from '#domain/jobs.ts';
+import { isFinalAttempt, retryDelaySeconds } from '#domain/retry.ts';
+import type { JobDefOf, JobType, QueueName } from '#manifest';
+import { jobs, queues } from '#manifest';
+import { config } from '#runtime/config.ts';
+import { logger, metrics, metricsMiddleware } from '#runtime/observability.ts';
+import { tracingMiddleware } from '#runtime/tracing.ts';
 
 export interface JobContext {
   readonly queue: QueueName;

@@ -10,12 +10,12 @@ import { App, Stack } from 'aws-cdk-lib';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { functions } from '#manifest';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '../../bin/local-runtime/embedded-postgres.ts';
 import { productionBundleOptions } from '../../lib/bundling.ts';
 import { migrationFunction } from '../../lib/constructs/migrations.ts';
 import { projectRoot, SwitchyardFunction } from '../../lib/constructs/switchyard-function.ts';
 import { stageConfigFrom } from '../../lib/stage-config.ts';
-import { functions } from '../../shared/manifest.ts';
 
 const run = promisify(execFile);
 const migrationsSource = join(projectRoot, 'shared/adapters/postgres/migrations');

@@ -7,8 +7,6 @@ import { Aspects } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { functionAccess } from '../../lib/access.ts';
-import { localServiceDefaults, stageConfigFrom } from '../../lib/stage-config.ts';
 import {
   type FunctionName,
   fallbackFunction,
@@ -19,7 +17,9 @@ import {
   routeKey,
   routes,
   scheduledJobs,
-} from '../../shared/manifest.ts';
+} from '#manifest';
+import { functionAccess } from '../../lib/access.ts';
+import { localServiceDefaults, stageConfigFrom } from '../../lib/stage-config.ts';
 import { synthStack } from './synth.ts';
 import { TemplateView } from './template.ts';
 

@@ -1,8 +1,6 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { functionAccess, inVpc } from '../../lib/access.ts';
-import { stageConfigFrom } from '../../lib/stage-config.ts';
-import { jobEnvelope } from '../../shared/domain/jobs.ts';
+import { jobEnvelope } from '#domain/jobs.ts';
 import {
   type FunctionName,
   fallbackFunction,
@@ -12,7 +10,9 @@ import {
   queues,
   routeKey,
   routes,
-} from '../../shared/manifest.ts';
+} from '#manifest';
+import { functionAccess, inVpc } from '../../lib/access.ts';
+import { stageConfigFrom } from '../../lib/stage-config.ts';
 import { synthStack } from './synth.ts';
 import { TemplateView } from './template.ts';
 

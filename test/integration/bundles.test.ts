@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { functions } from '../../shared/manifest.ts';
+import { functions } from '#manifest';
 import { projectRoot, runToEnd } from '../support/processes.ts';
 
 /** The production bundles (npm run build) load and answer in a plain Node process, as in Lambda. */

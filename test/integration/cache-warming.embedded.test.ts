@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { database } from '../../shared/adapters/postgres/db.ts';
-import { warmCaches } from '../../shared/services/cache-warming.ts';
+import { database } from '#adapters/postgres/db.ts';
+import { warmCaches } from '#services/cache-warming.ts';
 import { createTestAgent, startTestApi, type TestApi } from '../support/api.ts';
 
 describe('cache warming on the embedded stand-ins', () => {

@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { MemoryCache } from '../../shared/adapters/cache/memory.ts';
-import { RedisCache } from '../../shared/adapters/cache/redis.ts';
-import { TwoTierCache } from '../../shared/adapters/cache/two-tier.ts';
+import { MemoryCache } from '#adapters/cache/memory.ts';
+import { RedisCache } from '#adapters/cache/redis.ts';
+import { TwoTierCache } from '#adapters/cache/two-tier.ts';
 import { describeRealServers, startRedis } from '../support/real-servers.ts';
 import { startTcpProxy } from '../support/tcp-proxy.ts';
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createDatabase, type Database } from '../../shared/adapters/postgres/db.ts';
+import { createDatabase, type Database } from '#adapters/postgres/db.ts';
 import { describeRealServers } from '../support/real-servers.ts';
 
 describeRealServers('database transactions on PostgreSQL 15', (servers) => {

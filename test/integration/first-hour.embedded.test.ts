@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resetProviders } from '../../shared/adapters/llm/registry.ts';
+import { resetProviders } from '#adapters/llm/registry.ts';
 import { startTestApi, type TestApi } from '../support/api.ts';
 
 interface Problem {

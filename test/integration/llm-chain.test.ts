@@ -2,17 +2,17 @@ import { once } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { type ChainResult, completeWithFallback, LlmChainError } from '../../shared/adapters/llm/chain.ts';
-import { createLocalProvider, localFailureModels } from '../../shared/adapters/llm/local.ts';
-import { createOpenAiProvider } from '../../shared/adapters/llm/openai.ts';
-import { providerFor, resetProviders } from '../../shared/adapters/llm/registry.ts';
+import { type ChainResult, completeWithFallback, LlmChainError } from '#adapters/llm/chain.ts';
+import { createLocalProvider, localFailureModels } from '#adapters/llm/local.ts';
+import { createOpenAiProvider } from '#adapters/llm/openai.ts';
+import { providerFor, resetProviders } from '#adapters/llm/registry.ts';
 import {
   LlmError,
   type LlmProvider,
   type LlmRequest,
   type ProviderName,
   type ProviderTarget,
-} from '../../shared/domain/llm.ts';
+} from '#domain/llm.ts';
 import { failureOf } from '../support/llm.ts';
 
 // The registry reads an API key from Secrets Manager through Powertools; no AWS here.

@@ -2,8 +2,8 @@ import { once } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import { type AddressInfo, createServer as createTcpServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createOpenAiProvider } from '../../shared/adapters/llm/openai.ts';
-import { LlmError } from '../../shared/domain/llm.ts';
+import { createOpenAiProvider } from '#adapters/llm/openai.ts';
+import { LlmError } from '#domain/llm.ts';
 import { failureOf, llmRequest } from '../support/llm.ts';
 
 /**

@@ -2,6 +2,8 @@ import { Agent, request as httpRequest } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it, type MockInstance, vi } from 'vitest';
+import { createRouteTable } from '#http/route-table.ts';
+import type { FunctionName, RouteDef } from '#manifest';
 import {
   type ApiHandler,
   type LocalGateway,
@@ -9,8 +11,6 @@ import {
   type RequestLogEntry,
   startLocalGateway,
 } from '../../bin/local-runtime/gateway.ts';
-import { createRouteTable } from '../../shared/http/route-table.ts';
-import type { FunctionName, RouteDef } from '../../shared/manifest.ts';
 
 const route = (method: RouteDef['method'], path: string, fn: FunctionName): RouteDef => ({
   method,

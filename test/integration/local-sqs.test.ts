@@ -20,6 +20,8 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SqsApi, SqsError } from '#adapters/aws/sqs-api.ts';
+import { idempotencyTableName, maxReceiveCount, type QueueDef, queueResourceName, queues } from '#manifest';
 import { ensureIdempotencyTable, startLocalDynamo } from '../../bin/local-runtime/dynamodb.ts';
 import {
   ensureQueues,
@@ -34,14 +36,6 @@ import {
   SqsEventSourcePoller,
   type SqsEventSourcePollerOptions,
 } from '../../bin/local-runtime/sqs-poller.ts';
-import { SqsApi, SqsError } from '../../shared/adapters/aws/sqs-api.ts';
-import {
-  idempotencyTableName,
-  maxReceiveCount,
-  type QueueDef,
-  queueResourceName,
-  queues,
-} from '../../shared/manifest.ts';
 
 const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
 const region = 'us-east-1';

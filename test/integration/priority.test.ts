@@ -1,11 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context, SQSRecord } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { jobQueue } from '#adapters/aws/job-queue.ts';
+import { database } from '#adapters/postgres/db.ts';
+import { jobTypes, newJob } from '#domain/jobs.ts';
+import { createQueueConsumer } from '#workers/consumer.ts';
 import { InvalidBatchResponseError } from '../../bin/local-runtime/sqs-poller.ts';
-import { jobQueue } from '../../shared/adapters/aws/job-queue.ts';
-import { database } from '../../shared/adapters/postgres/db.ts';
-import { jobTypes, newJob } from '../../shared/domain/jobs.ts';
-import { createQueueConsumer } from '../../shared/workers/consumer.ts';
 import { adminKey, createTestAgent, startTestApi, type TestApi } from '../support/api.ts';
 
 interface ExecutionBody {

@@ -1,9 +1,9 @@
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type AgentPageQuery, AgentRepository } from '../../shared/adapters/postgres/agents.ts';
-import type { Database, Queryable } from '../../shared/adapters/postgres/db.ts';
-import { migrate } from '../../shared/adapters/postgres/migrate.ts';
-import { agentListFields } from '../../shared/domain/agent.ts';
+import { type AgentPageQuery, AgentRepository } from '#adapters/postgres/agents.ts';
+import type { Database, Queryable } from '#adapters/postgres/db.ts';
+import { migrate } from '#adapters/postgres/migrate.ts';
+import { agentListFields } from '#domain/agent.ts';
 import { describeRealServers } from '../support/real-servers.ts';
 
 interface PlanNode {

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Queryable } from '../../shared/adapters/postgres/db.ts';
-import { RetentionRepository, type RetentionTable } from '../../shared/adapters/postgres/retention.ts';
+import type { Queryable } from '#adapters/postgres/db.ts';
+import { RetentionRepository, type RetentionTable } from '#adapters/postgres/retention.ts';
 import { startTestApi, type TestApi } from '../support/api.ts';
 import { describeRealServers } from '../support/real-servers.ts';
 import { retentionContract, retentionTestEnv } from '../support/retention-contract.ts';

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { resetProviders } from '../../shared/adapters/llm/registry.ts';
+import { resetProviders } from '#adapters/llm/registry.ts';
 import { adminKey, startTestApi, type TestApi } from '../support/api.ts';
 import { runToEnd } from '../support/processes.ts';
 import { describeRealServers } from '../support/real-servers.ts';

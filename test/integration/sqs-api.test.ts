@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SqsApi, SqsError } from '#adapters/aws/sqs-api.ts';
+import { type QueueDef, queues } from '#manifest';
 import { ensureQueues, type LocalServer, startLocalSqs } from '../../bin/local-runtime/sqs.ts';
-import { SqsApi, SqsError } from '../../shared/adapters/aws/sqs-api.ts';
-import { type QueueDef, queues } from '../../shared/manifest.ts';
 
 const credentials = {
   accessKeyId: 'AKIDEXAMPLE',

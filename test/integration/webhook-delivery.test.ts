@@ -8,8 +8,8 @@ import {
   deliverWebhook,
   type ResolveAll,
   WebhookDeliveryError,
-} from '../../shared/adapters/webhooks/deliver.ts';
-import { generateWebhookSecret, verifyWebhookSignature } from '../../shared/domain/webhooks.ts';
+} from '#adapters/webhooks/deliver.ts';
+import { generateWebhookSecret, verifyWebhookSignature } from '#domain/webhooks.ts';
 
 interface Received {
   readonly method: string;

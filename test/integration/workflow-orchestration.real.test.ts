@@ -1,24 +1,21 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { JobQueue } from '../../shared/adapters/aws/job-queue.ts';
-import { MemoryCache } from '../../shared/adapters/cache/memory.ts';
-import { TwoTierCache } from '../../shared/adapters/cache/two-tier.ts';
-import { AgentRepository } from '../../shared/adapters/postgres/agents.ts';
-import { createDatabase, type Database } from '../../shared/adapters/postgres/db.ts';
-import {
-  type StepAnswer,
-  WorkflowRunRepository,
-} from '../../shared/adapters/postgres/workflow-runs/index.ts';
-import { WorkflowRepository } from '../../shared/adapters/postgres/workflows.ts';
-import { notFound } from '../../shared/domain/errors.ts';
-import { newId } from '../../shared/domain/ids.ts';
-import type { JobEnvelope } from '../../shared/domain/jobs.ts';
-import type { LlmResult } from '../../shared/domain/llm.ts';
-import { buildDefinition, type StepBody, type StepDefinition } from '../../shared/domain/workflow.ts';
-import { AttemptPipeline, CompletionAnnouncer } from '../../shared/services/attempt-pipeline.ts';
-import { sweepKind } from '../../shared/services/sweeper.ts';
-import { stepAttempts } from '../../shared/services/workflow-runner.ts';
-import { stepJob } from '../../shared/services/workflows.ts';
-import type { JobContext } from '../../shared/workers/consumer.ts';
+import type { JobQueue } from '#adapters/aws/job-queue.ts';
+import { MemoryCache } from '#adapters/cache/memory.ts';
+import { TwoTierCache } from '#adapters/cache/two-tier.ts';
+import { AgentRepository } from '#adapters/postgres/agents.ts';
+import { createDatabase, type Database } from '#adapters/postgres/db.ts';
+import { type StepAnswer, WorkflowRunRepository } from '#adapters/postgres/workflow-runs/index.ts';
+import { WorkflowRepository } from '#adapters/postgres/workflows.ts';
+import { notFound } from '#domain/errors.ts';
+import { newId } from '#domain/ids.ts';
+import type { JobEnvelope } from '#domain/jobs.ts';
+import type { LlmResult } from '#domain/llm.ts';
+import { buildDefinition, type StepBody, type StepDefinition } from '#domain/workflow.ts';
+import { AttemptPipeline, CompletionAnnouncer } from '#services/attempt-pipeline.ts';
+import { sweepKind } from '#services/sweeper.ts';
+import { stepAttempts } from '#services/workflow-runner.ts';
+import { stepJob } from '#services/workflows.ts';
+import type { JobContext } from '#workers/consumer.ts';
 import { createTestAgent, startTestApi, type TestApi } from '../support/api.ts';
 import { describeRealServers } from '../support/real-servers.ts';
 

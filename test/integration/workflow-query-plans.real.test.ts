@@ -1,9 +1,9 @@
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { Database } from '../../shared/adapters/postgres/db.ts';
-import { migrate } from '../../shared/adapters/postgres/migrate.ts';
-import { WorkflowRunRepository } from '../../shared/adapters/postgres/workflow-runs/index.ts';
-import { WorkflowRepository } from '../../shared/adapters/postgres/workflows.ts';
+import type { Database } from '#adapters/postgres/db.ts';
+import { migrate } from '#adapters/postgres/migrate.ts';
+import { WorkflowRunRepository } from '#adapters/postgres/workflow-runs/index.ts';
+import { WorkflowRepository } from '#adapters/postgres/workflows.ts';
 import { describeRealServers } from '../support/real-servers.ts';
 import {
   captureStatements,

@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { inlineStepTextChars } from '../../shared/domain/workflow.ts';
+import { inlineStepTextChars } from '#domain/workflow.ts';
 import { createTestAgent, type TestApi } from './api.ts';
 
 interface StepBody {

@@ -1,11 +1,11 @@
 import { expect, it } from 'vitest';
-import { jobQueue } from '../../shared/adapters/aws/job-queue.ts';
-import { database } from '../../shared/adapters/postgres/db.ts';
-import { ExecutionRepository } from '../../shared/adapters/postgres/executions.ts';
-import { newId } from '../../shared/domain/ids.ts';
-import { jobTypes, newJob } from '../../shared/domain/jobs.ts';
-import { verifyWebhookSignature } from '../../shared/domain/webhooks.ts';
-import { executeJob } from '../../shared/services/executions.ts';
+import { jobQueue } from '#adapters/aws/job-queue.ts';
+import { database } from '#adapters/postgres/db.ts';
+import { ExecutionRepository } from '#adapters/postgres/executions.ts';
+import { newId } from '#domain/ids.ts';
+import { jobTypes, newJob } from '#domain/jobs.ts';
+import { verifyWebhookSignature } from '#domain/webhooks.ts';
+import { executeJob } from '#services/executions.ts';
 import { acmeKey, adminKey, globexKey, queriesOf, type TestApi } from './api.ts';
 import { startWebhookReceiver } from './webhook-receiver.ts';
 

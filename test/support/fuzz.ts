@@ -1,7 +1,7 @@
 import { request as httpRequest } from 'node:http';
 import { expect } from 'vitest';
-import { encodeCursor } from '../../shared/domain/cursor.ts';
-import { type RouteDef, routes } from '../../shared/manifest.ts';
+import { encodeCursor } from '#domain/cursor.ts';
+import { type RouteDef, routes } from '#manifest';
 import { acmeKey, adminKey, createTestAgent, globexKey, type TestApi } from './api.ts';
 
 /**

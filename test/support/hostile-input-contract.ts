@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { encodeCursor } from '../../shared/domain/cursor.ts';
+import { encodeCursor } from '#domain/cursor.ts';
 import { createTestAgent, globexKey, type TestApi } from './api.ts';
 
 interface Problem {

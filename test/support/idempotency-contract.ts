@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeleteItemCommand, DynamoDBClient, ScanCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { database } from '#adapters/postgres/db.ts';
+import { resetConfig } from '#runtime/config.ts';
 import type { LocalRuntime } from '../../bin/local-runtime/runtime.ts';
 import { startLocalRuntime } from '../../bin/local-runtime/runtime.ts';
-import { database } from '../../shared/adapters/postgres/db.ts';
-import { resetConfig } from '../../shared/runtime/config.ts';
 import { acmeKey, globexKey } from './api.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,4 +1,4 @@
-import type { LlmRequest } from '../../shared/domain/llm.ts';
+import type { LlmRequest } from '#domain/llm.ts';
 
 /** The error a promise rejects with; fails the test if it resolves. */
 export const failureOf = async (promise: Promise<unknown>): Promise<unknown> =>

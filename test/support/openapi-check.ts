@@ -1,8 +1,8 @@
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
-import { buildOpenApiDocument } from '../../shared/http/openapi.ts';
-import { createRouteTable } from '../../shared/http/route-table.ts';
-import { routes } from '../../shared/manifest.ts';
+import { buildOpenApiDocument } from '#http/openapi.ts';
+import { createRouteTable } from '#http/route-table.ts';
+import { routes } from '#manifest';
 
 /**
  * Checks a response against /openapi.json (the document the API serves, built the same way):

@@ -1,11 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect, it } from 'vitest';
-import { jobQueue } from '../../shared/adapters/aws/job-queue.ts';
-import { database, type Queryable } from '../../shared/adapters/postgres/db.ts';
-import type { RetentionTable } from '../../shared/adapters/postgres/retention.ts';
-import { jobTypes, newJob } from '../../shared/domain/jobs.ts';
-import { config } from '../../shared/runtime/config.ts';
-import { type RetentionDays, type RetentionReport, runRetention } from '../../shared/services/retention.ts';
+import { jobQueue } from '#adapters/aws/job-queue.ts';
+import { database, type Queryable } from '#adapters/postgres/db.ts';
+import type { RetentionTable } from '#adapters/postgres/retention.ts';
+import { jobTypes, newJob } from '#domain/jobs.ts';
+import { config } from '#runtime/config.ts';
+import { type RetentionDays, type RetentionReport, runRetention } from '#services/retention.ts';
 import {
   clearRetentionTables,
   mergeRows,

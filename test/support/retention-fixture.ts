@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { Queryable } from '../../shared/adapters/postgres/db.ts';
-import { utcDay } from '../../shared/adapters/postgres/retention.ts';
-import type { RetentionDays } from '../../shared/services/retention.ts';
+import type { Queryable } from '#adapters/postgres/db.ts';
+import { utcDay } from '#adapters/postgres/retention.ts';
+import type { RetentionDays } from '#services/retention.ts';
 
 /**
  * Rows on both sides of each retention cutoff, inserted with SQL: agent executions and

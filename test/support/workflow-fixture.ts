@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { Database, Queryable } from '../../shared/adapters/postgres/db.ts';
+import type { Database, Queryable } from '#adapters/postgres/db.ts';
 
 /**
  * Workflows and their runs inserted with set-based SQL (INSERT … SELECT over generate_series),

@@ -1,7 +1,7 @@
 import { expect, it } from 'vitest';
-import { database } from '../../shared/adapters/postgres/db.ts';
-import { WorkflowRunRepository } from '../../shared/adapters/postgres/workflow-runs/index.ts';
-import { verifyWebhookSignature } from '../../shared/domain/webhooks.ts';
+import { database } from '#adapters/postgres/db.ts';
+import { WorkflowRunRepository } from '#adapters/postgres/workflow-runs/index.ts';
+import { verifyWebhookSignature } from '#domain/webhooks.ts';
 import { acmeKey, globexKey, queriesOf, type TestApi } from './api.ts';
 import { startWebhookReceiver } from './webhook-receiver.ts';
 

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import type { JobQueue } from '../../shared/adapters/aws/job-queue.ts';
-import { MemoryCache } from '../../shared/adapters/cache/memory.ts';
-import { TwoTierCache } from '../../shared/adapters/cache/two-tier.ts';
-import type { ExecutionError } from '../../shared/domain/execution.ts';
-import { type JobEnvelope, NonRetryableError, newJob } from '../../shared/domain/jobs.ts';
-import type { LlmResult } from '../../shared/domain/llm.ts';
+import type { JobQueue } from '#adapters/aws/job-queue.ts';
+import { MemoryCache } from '#adapters/cache/memory.ts';
+import { TwoTierCache } from '#adapters/cache/two-tier.ts';
+import type { ExecutionError } from '#domain/execution.ts';
+import { type JobEnvelope, NonRetryableError, newJob } from '#domain/jobs.ts';
+import type { LlmResult } from '#domain/llm.ts';
 import {
   type AttemptKind,
   AttemptPipeline,
@@ -12,8 +12,8 @@ import {
   attemptFailure,
   type Completed,
   CompletionAnnouncer,
-} from '../../shared/services/attempt-pipeline.ts';
-import type { JobContext } from '../../shared/workers/consumer.ts';
+} from '#services/attempt-pipeline.ts';
+import type { JobContext } from '#workers/consumer.ts';
 
 type Claim = { id: string; attempt: number };
 type Done = Completed;

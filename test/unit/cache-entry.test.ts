@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { CacheEntry } from '../../shared/adapters/cache/entry.ts';
-import { decodeEntry, encodeEntry } from '../../shared/adapters/cache/entry.ts';
+import type { CacheEntry } from '#adapters/cache/entry.ts';
+import { decodeEntry, encodeEntry } from '#adapters/cache/entry.ts';
 
 describe('encodeEntry / decodeEntry', () => {
   it('puts the version first, before a "|", readable without decoding JSON', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../shared/runtime/config.ts';
+import { ConfigError, loadConfig } from '#runtime/config.ts';
 
 const base = { DATABASE_URL: 'postgres://user:pw@localhost:5432/switchyard' };
 

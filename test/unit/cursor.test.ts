@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeCursor, encodeCursor } from '../../shared/domain/cursor.ts';
+import { decodeCursor, encodeCursor } from '#domain/cursor.ts';
 
 const id = '0190a5f4-7b2c-7d3e-8f40-123456789abc';
 

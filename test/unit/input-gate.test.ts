@@ -1,16 +1,16 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
-import { cursorTimeBounds, decodeCursor, encodeCursor } from '../../shared/domain/cursor.ts';
-import { ProblemError } from '../../shared/domain/errors.ts';
-import { canonicalId } from '../../shared/domain/ids.ts';
+import { cursorTimeBounds, decodeCursor, encodeCursor } from '#domain/cursor.ts';
+import { ProblemError } from '#domain/errors.ts';
+import { canonicalId } from '#domain/ids.ts';
 import {
   bodyProblems,
   gatePathParameters,
   gateQuery,
   inputLimits,
   jsonDepthExceeds,
-} from '../../shared/http/input-gate.ts';
-import { parseJsonBody } from '../../shared/http/request.ts';
+} from '#http/input-gate.ts';
+import { parseJsonBody } from '#http/request.ts';
 
 const id = '0190a5f4-7b2c-7d3e-8f40-123456789abc';
 

@@ -1,9 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { type FunctionAccess, functionAccess } from '../../lib/access.ts';
-import { eventSchedule } from '../../lib/constructs/schedules.ts';
-import { SqsJobQueue } from '../../shared/adapters/aws/job-queue.ts';
-import type { SqsApi, SqsBatchEntry } from '../../shared/adapters/aws/sqs-api.ts';
-import { jobTypes, newJob } from '../../shared/domain/jobs.ts';
+import { SqsJobQueue } from '#adapters/aws/job-queue.ts';
+import type { SqsApi, SqsBatchEntry } from '#adapters/aws/sqs-api.ts';
+import { jobTypes, newJob } from '#domain/jobs.ts';
 import {
   type JobDef,
   jobDefOf,
@@ -12,8 +10,10 @@ import {
   type QueueName,
   queues,
   scheduledJobs,
-} from '../../shared/manifest.ts';
-import { dispatchOf, type JobHandlers } from '../../shared/workers/consumer.ts';
+} from '#manifest';
+import { dispatchOf, type JobHandlers } from '#workers/consumer.ts';
+import { type FunctionAccess, functionAccess } from '../../lib/access.ts';
+import { eventSchedule } from '../../lib/constructs/schedules.ts';
 
 const declared: readonly JobDef[] = Object.values(jobs);
 const consumerOf = (queue: QueueName) => queues.find((q) => q.name === queue)!.consumer;

@@ -15,8 +15,8 @@ import {
   ValidationException,
 } from '@aws-sdk/client-bedrock-runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type BedrockConverseClient, createBedrockProvider } from '../../shared/adapters/llm/bedrock.ts';
-import { LlmError } from '../../shared/domain/llm.ts';
+import { type BedrockConverseClient, createBedrockProvider } from '#adapters/llm/bedrock.ts';
+import { LlmError } from '#domain/llm.ts';
 import { failureOf, llmRequest } from '../support/llm.ts';
 
 /** A stand-in for BedrockRuntimeClient: records what it was sent and answers as scripted. */

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createLocalProvider, localFailureModels } from '../../shared/adapters/llm/local.ts';
-import { LlmError, type LlmRequest } from '../../shared/domain/llm.ts';
+import { createLocalProvider, localFailureModels } from '#adapters/llm/local.ts';
+import { LlmError, type LlmRequest } from '#domain/llm.ts';
 import { failureOf, llmRequest } from '../support/llm.ts';
 
 const request = llmRequest('echo-1', 'summarise the quarterly numbers please');

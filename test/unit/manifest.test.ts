@@ -10,7 +10,7 @@ import {
   queues,
   routeKey,
   routes,
-} from '../../shared/manifest.ts';
+} from '#manifest';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const functionNames = Object.keys(functions);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { CacheEntry } from '../../shared/adapters/cache/entry.ts';
-import { MemoryCache } from '../../shared/adapters/cache/memory.ts';
+import type { CacheEntry } from '#adapters/cache/entry.ts';
+import { MemoryCache } from '#adapters/cache/memory.ts';
 
 const entry = (version: number, value: unknown = { v: version }): CacheEntry => ({ version, value });
 const t0 = 1_700_000_000_000;

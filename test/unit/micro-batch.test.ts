@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MicroBatcher } from '../../shared/runtime/micro-batch.ts';
+import { MicroBatcher } from '#runtime/micro-batch.ts';
 
 /** A batcher that doubles numbers, refuses negatives, and records the batches it ran. */
 const doubler = (maxSize: number) => {

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { buildOpenApiDocument } from '../../shared/http/openapi.ts';
-import { routes } from '../../shared/manifest.ts';
+import { buildOpenApiDocument } from '#http/openapi.ts';
+import { routes } from '#manifest';
 
 const run = promisify(execFile);
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { poolTarget } from '../../shared/adapters/postgres/db.ts';
+import { poolTarget } from '#adapters/postgres/db.ts';
 
 describe('poolTarget', () => {
   it('uses the URL as it is without a secret', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ifMatchVersions, versionEtag } from '../../shared/http/preconditions.ts';
-import { etagMatches, preferredEncoding } from '../../shared/http/respond.ts';
+import { ifMatchVersions, versionEtag } from '#http/preconditions.ts';
+import { etagMatches, preferredEncoding } from '#http/respond.ts';
 
 describe('versionEtag', () => {
   it('is a strong, quoted ETag naming the version', () => {

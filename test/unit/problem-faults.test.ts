@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { notFound } from '../../shared/domain/errors.ts';
-import { classifyError, problemResponse, unavailableRetryAfterSeconds } from '../../shared/http/problem.ts';
+import { notFound } from '#domain/errors.ts';
+import { classifyError, problemResponse, unavailableRetryAfterSeconds } from '#http/problem.ts';
 
 const withCode = (code: string, message = 'failed'): Error => Object.assign(new Error(message), { code });
 

@@ -7,8 +7,8 @@ import {
   ProblemError,
   unauthorized,
   validationFailed,
-} from '../../shared/domain/errors.ts';
-import { problemResponse } from '../../shared/http/problem.ts';
+} from '#domain/errors.ts';
+import { problemResponse } from '#http/problem.ts';
 
 const bodyOf = (result: ReturnType<typeof problemResponse>): Record<string, unknown> => {
   expect(typeof result.body).toBe('string');

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import * as z from 'zod/mini';
-import { encodeCursor } from '../../shared/domain/cursor.ts';
-import { ProblemError } from '../../shared/domain/errors.ts';
+import { encodeCursor } from '#domain/cursor.ts';
+import { ProblemError } from '#domain/errors.ts';
 import {
   cursorParam,
   dayParam,
@@ -10,7 +10,7 @@ import {
   oneOfParam,
   parseQuery,
   queryDocOf,
-} from '../../shared/http/query.ts';
+} from '#http/query.ts';
 
 const limit = { min: 1, max: 100, fallback: 20 };
 const allowed = ['id', 'name', 'model', 'status'] as const;

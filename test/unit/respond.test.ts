@@ -1,7 +1,7 @@
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { compressionThresholdBytes, finalizeResponse } from '../../shared/http/respond.ts';
-import type { ApiResponse } from '../../shared/http/types.ts';
+import { compressionThresholdBytes, finalizeResponse } from '#http/respond.ts';
+import type { ApiResponse } from '#http/types.ts';
 
 const get = (headers: Record<string, string | undefined> = {}) => ({ method: 'GET', headers });
 

@@ -1,7 +1,7 @@
 import { UUID } from 'uuidv7';
 import { describe, expect, it } from 'vitest';
-import { firstUuidV7At, utcDay } from '../../shared/adapters/postgres/retention.ts';
-import { newId } from '../../shared/domain/ids.ts';
+import { firstUuidV7At, utcDay } from '#adapters/postgres/retention.ts';
+import { newId } from '#domain/ids.ts';
 
 /** Byte order, as PostgreSQL compares uuids: for canonical lower-case hex, string order. */
 const sortsBelow = (a: string, b: string) => a < b;

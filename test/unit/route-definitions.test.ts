@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { createApiHandler } from '../../shared/http/api-handler.ts';
-import { activityRoutes } from '../../shared/http/routes/activity.ts';
-import { routeKey, routes } from '../../shared/manifest.ts';
+import { createApiHandler } from '#http/api-handler.ts';
+import { activityRoutes } from '#http/routes/activity.ts';
+import { routeKey, routes } from '#manifest';
 
 const ok = async () => ({ status: 200 });
 

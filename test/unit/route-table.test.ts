@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createRouteTable, type RouteInput } from '../../shared/http/route-table.ts';
-import { routes } from '../../shared/manifest.ts';
+import { createRouteTable, type RouteInput } from '#http/route-table.ts';
+import { routes } from '#manifest';
 
 const table = createRouteTable(routes);
 

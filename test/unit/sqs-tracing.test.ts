@@ -3,7 +3,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { SqsApi as SqsApiClass } from '../../shared/adapters/aws/sqs-api.ts';
+import type { SqsApi as SqsApiClass } from '#adapters/aws/sqs-api.ts';
 
 const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' };
 const queueUrl = 'http://127.0.0.1/000000000000/high';
@@ -40,8 +40,8 @@ const load = async (env: Record<string, string>) => {
   vi.unstubAllEnvs();
   for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);
   const [{ SqsApi }, tracing, { Tracer }, xray] = await Promise.all([
-    import('../../shared/adapters/aws/sqs-api.ts'),
-    import('../../shared/runtime/tracing.ts'),
+    import('#adapters/aws/sqs-api.ts'),
+    import('#runtime/tracing.ts'),
     import('@aws-lambda-powertools/tracer'),
     import('aws-xray-sdk-core'),
   ]);

@@ -4,7 +4,7 @@
 // statement, as every transaction that changes a run's steps does (no deadlock, exact fan-in).
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { migrationsDir } from '../../shared/adapters/postgres/migrate.ts';
+import { migrationsDir } from '#adapters/postgres/migrate.ts';
 
 const migration = readFileSync(`${migrationsDir}/0005_step_functions.sql`, 'utf8');
 

@@ -6,7 +6,7 @@ import {
   hashApiKey,
   isValidTenantName,
   parseApiKeysSetting,
-} from '../../shared/domain/tenant.ts';
+} from '#domain/tenant.ts';
 
 describe('parseApiKeysSetting', () => {
   it('parses tenant:key pairs', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { tracingEnabled } from '../../shared/runtime/tracing.ts';
+import { tracingEnabled } from '#runtime/tracing.ts';
 
 describe('tracingEnabled', () => {
   it('traces in Lambda unless turned off', () => {

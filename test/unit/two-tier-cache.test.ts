@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { type CacheEntry, decodeStamped, encodeEntry } from '../../shared/adapters/cache/entry.ts';
-import { MemoryCache } from '../../shared/adapters/cache/memory.ts';
-import type { L2Write, RedisCache } from '../../shared/adapters/cache/redis.ts';
-import { TwoTierCache } from '../../shared/adapters/cache/two-tier.ts';
+import { type CacheEntry, decodeStamped, encodeEntry } from '#adapters/cache/entry.ts';
+import { MemoryCache } from '#adapters/cache/memory.ts';
+import type { L2Write, RedisCache } from '#adapters/cache/redis.ts';
+import { TwoTierCache } from '#adapters/cache/two-tier.ts';
 
 /** L2 as RedisCache behaves: generation-stamped entries, setIfNewer, and an on/off switch. */
 class FakeL2 {

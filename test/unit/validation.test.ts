@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { createAgentBody, updateAgentBody } from '../../shared/domain/agent.ts';
-import type { FieldError } from '../../shared/domain/errors.ts';
-import { ProblemError } from '../../shared/domain/errors.ts';
-import { toFieldErrors, validateBody } from '../../shared/http/validation.ts';
+import { createAgentBody, updateAgentBody } from '#domain/agent.ts';
+import type { FieldError } from '#domain/errors.ts';
+import { ProblemError } from '#domain/errors.ts';
+import { toFieldErrors, validateBody } from '#http/validation.ts';
 
 const valid = { name: 'Support bot', model: 'gpt-4o', system_prompt: 'You are helpful.' };
 

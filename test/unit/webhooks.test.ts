@@ -6,7 +6,7 @@ import {
   signWebhook,
   validateWebhookUrl,
   verifyWebhookSignature,
-} from '../../shared/domain/webhooks.ts';
+} from '#domain/webhooks.ts';
 
 const secret = 'whsec_test_secret';
 const body = '{"event":"execution.completed","id":"evt_1"}';

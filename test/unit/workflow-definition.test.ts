@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { FieldError } from '../../shared/domain/errors.ts';
-import { ProblemError } from '../../shared/domain/errors.ts';
-import { retryDelaySeconds } from '../../shared/domain/retry.ts';
-import type { StepBody, StepDefinition, StepRun, WorkflowRun } from '../../shared/domain/workflow.ts';
+import type { FieldError } from '#domain/errors.ts';
+import { ProblemError } from '#domain/errors.ts';
+import { retryDelaySeconds } from '#domain/retry.ts';
+import type { StepBody, StepDefinition, StepRun, WorkflowRun } from '#domain/workflow.ts';
 import {
   buildDefinition,
   createWorkflowBody,
@@ -15,8 +15,8 @@ import {
   stepBackoff,
   toRunResource,
   toStatsResource,
-} from '../../shared/domain/workflow.ts';
-import { validateBody } from '../../shared/http/validation.ts';
+} from '#domain/workflow.ts';
+import { validateBody } from '#http/validation.ts';
 
 const step = (key: string, dependsOn: string[] = [], input = '{{input}}'): StepBody => ({
   key,

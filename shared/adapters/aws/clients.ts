@@ -1,6 +1,6 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import { sqsCallTracer } from '../../runtime/tracing.ts';
+import { sqsCallTracer } from '#runtime/tracing.ts';
 import { SqsApi } from './sqs-api.ts';
 
 /**

@@ -1,7 +1,7 @@
-import type { JobEnvelope } from '../../domain/jobs.ts';
-import { jobDefOf, type QueueName } from '../../manifest.ts';
-import { config } from '../../runtime/config.ts';
-import { MicroBatcher } from '../../runtime/micro-batch.ts';
+import type { JobEnvelope } from '#domain/jobs.ts';
+import { jobDefOf, type QueueName } from '#manifest';
+import { config } from '#runtime/config.ts';
+import { MicroBatcher } from '#runtime/micro-batch.ts';
 import { sqsApi } from './clients.ts';
 import type { SqsApi, SqsBatchEntry } from './sqs-api.ts';
 

@@ -1,5 +1,5 @@
-import { metrics, throttledWarn } from '../../runtime/observability.ts';
-import { currentScope, outsideScope } from '../../runtime/request-scope.ts';
+import { metrics, throttledWarn } from '#runtime/observability.ts';
+import { currentScope, outsideScope } from '#runtime/request-scope.ts';
 import type { CacheEntry } from './entry.ts';
 import type { MemoryCache } from './memory.ts';
 import type { L2Write, RedisCache } from './redis.ts';

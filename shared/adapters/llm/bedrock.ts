@@ -1,5 +1,5 @@
 import type { ConverseCommand, ConverseCommandOutput } from '@aws-sdk/client-bedrock-runtime';
-import { LlmError, type LlmProvider, type LlmRequest, type LlmResult } from '../../domain/llm.ts';
+import { LlmError, type LlmProvider, type LlmRequest, type LlmResult } from '#domain/llm.ts';
 import { abortReason, type Deadline, startDeadline } from './deadline.ts';
 import { estimateTokens, inputText } from './input.ts';
 import { parseRetryAfter } from './retry-after.ts';

@@ -5,7 +5,7 @@ import {
   type LlmResult,
   type ProviderName,
   type ProviderTarget,
-} from '../../domain/llm.ts';
+} from '#domain/llm.ts';
 import { abortReason } from './deadline.ts';
 
 /** One target tried: how long it took and, if it failed, why. */

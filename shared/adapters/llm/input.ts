@@ -1,4 +1,4 @@
-import type { LlmRequest } from '../../domain/llm.ts';
+import type { LlmRequest } from '#domain/llm.ts';
 
 /** The execution input as the text sent to a model: a string as is, an object as its JSON text. */
 export const inputText = (input: LlmRequest['input']): string =>

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LlmError, type LlmProvider, type LlmRequest, type LlmResult } from '../../domain/llm.ts';
+import { LlmError, type LlmProvider, type LlmRequest, type LlmResult } from '#domain/llm.ts';
 import { abortReason } from './deadline.ts';
 import { inputText } from './input.ts';
 

@@ -1,6 +1,6 @@
 import type { Dispatcher } from 'undici';
 import * as z from 'zod/mini';
-import { LlmError, type LlmProvider, type LlmRequest, type LlmResult } from '../../domain/llm.ts';
+import { LlmError, type LlmProvider, type LlmRequest, type LlmResult } from '#domain/llm.ts';
 import { abortReason, type Deadline, startDeadline } from './deadline.ts';
 import { estimateTokens, inputText } from './input.ts';
 import { parseRetryAfter } from './retry-after.ts';

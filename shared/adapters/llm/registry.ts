@@ -1,5 +1,5 @@
-import type { LlmProvider, ProviderName } from '../../domain/llm.ts';
-import { LlmError } from '../../domain/llm.ts';
+import type { LlmProvider, ProviderName } from '#domain/llm.ts';
+import { LlmError } from '#domain/llm.ts';
 import { createBedrockProvider } from './bedrock.ts';
 import { createLocalProvider } from './local.ts';
 import { createOpenAiProvider } from './openai.ts';

@@ -1,4 +1,4 @@
-import type { Agent, AgentListField, AgentStatus, AgentSummary } from '../../domain/agent.ts';
+import type { Agent, AgentListField, AgentStatus, AgentSummary } from '#domain/agent.ts';
 import type { Database } from './db.ts';
 import type { KeyedInsert, RowIdempotency } from './idempotency.ts';
 

@@ -1,6 +1,6 @@
 import pg from 'pg';
-import { ConfigError, config } from '../../runtime/config.ts';
-import { currentScope } from '../../runtime/request-scope.ts';
+import { ConfigError, config } from '#runtime/config.ts';
+import { currentScope } from '#runtime/request-scope.ts';
 
 /** What repositories need of a database: a query, and a transaction. */
 export interface Queryable {

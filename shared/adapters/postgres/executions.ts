@@ -1,4 +1,4 @@
-import type { Execution, ExecutionError, ExecutionStatus } from '../../domain/execution.ts';
+import type { Execution, ExecutionError, ExecutionStatus } from '#domain/execution.ts';
 import type { Queryable } from './db.ts';
 import type { KeyedInsert, RowIdempotency } from './idempotency.ts';
 import { findByKey, type KeyedTable, keyedInsertResults } from './keyed-insert.ts';

@@ -1,11 +1,11 @@
-import { MicroBatcher } from '../../runtime/micro-batch.ts';
+import { MicroBatcher } from '#runtime/micro-batch.ts';
 import {
   chargeQuery,
   currentScope,
   outsideScope,
   type RequestScope,
   runInScope,
-} from '../../runtime/request-scope.ts';
+} from '#runtime/request-scope.ts';
 
 interface Pending<Item> {
   readonly item: Item;

@@ -1,6 +1,6 @@
-import { newId } from '../../domain/ids.ts';
-import type { Principal } from '../../domain/tenant.ts';
-import { apiKeyPrefix, hashApiKey } from '../../domain/tenant.ts';
+import { newId } from '#domain/ids.ts';
+import type { Principal } from '#domain/tenant.ts';
+import { apiKeyPrefix, hashApiKey } from '#domain/tenant.ts';
 import type { Queryable } from './db.ts';
 
 export interface ApiKeyListing {

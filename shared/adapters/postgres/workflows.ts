@@ -5,7 +5,7 @@ import type {
   WorkflowStats,
   WorkflowSummary,
   WorkflowWithSteps,
-} from '../../domain/workflow.ts';
+} from '#domain/workflow.ts';
 import type { Database, Queryable } from './db.ts';
 import type { RowIdempotency } from './idempotency.ts';
 

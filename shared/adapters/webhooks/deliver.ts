@@ -16,7 +16,7 @@ import {
   validateWebhookUrl,
   webhookEventIdHeader,
   webhookSignatureHeader,
-} from '../../domain/webhooks.ts';
+} from '#domain/webhooks.ts';
 
 export const webhookUserAgent = 'Switchyard-Webhooks/1';
 const defaultTimeoutMs = 10_000;

@@ -5,7 +5,7 @@ import {
   agentStatuses,
   createAgentBody,
   updateAgentBody,
-} from '../../domain/agent.ts';
+} from '#domain/agent.ts';
 import { cursorParam, fieldsParam, integerParam, oneOfParam } from '../query.ts';
 import { defineRoutes } from '../route.ts';
 import { schemas } from '../schemas.ts';

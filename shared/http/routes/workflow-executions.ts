@@ -1,5 +1,5 @@
 import * as z from 'zod/mini';
-import { createWorkflowRunBody, workflowPageLimit, workflowRunStatuses } from '../../domain/workflow.ts';
+import { createWorkflowRunBody, workflowPageLimit, workflowRunStatuses } from '#domain/workflow.ts';
 import { cursorParam, integerParam, oneOfParam, waitParam } from '../query.ts';
 import { defineRoutes } from '../route.ts';
 import { schemas } from '../schemas.ts';

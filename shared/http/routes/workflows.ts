@@ -1,5 +1,5 @@
 import * as z from 'zod/mini';
-import { createWorkflowBody, updateWorkflowBody, workflowPageLimit } from '../../domain/workflow.ts';
+import { createWorkflowBody, updateWorkflowBody, workflowPageLimit } from '#domain/workflow.ts';
 import { cursorParam, integerParam, oneOfParam, textParam } from '../query.ts';
 import { defineRoutes } from '../route.ts';
 import { schemas } from '../schemas.ts';

@@ -1,7 +1,7 @@
-import type { ExecutionError } from '../../../domain/execution.ts';
-import { isUuid } from '../../../domain/ids.ts';
-import type { StepFailureMode } from '../../../domain/workflow.ts';
-import { stepOutputPattern } from '../../../domain/workflow.ts';
+import type { ExecutionError } from '#domain/execution.ts';
+import { isUuid } from '#domain/ids.ts';
+import type { StepFailureMode } from '#domain/workflow.ts';
+import { stepOutputPattern } from '#domain/workflow.ts';
 import type { Database } from '../db.ts';
 import { type CompletedCall, callColumns } from '../executions.ts';
 import { settleRuns } from './finish.ts';

@@ -1,4 +1,4 @@
-import type { WorkflowRun } from '../../../domain/workflow.ts';
+import type { WorkflowRun } from '#domain/workflow.ts';
 import type { Database } from '../db.ts';
 import { rollUpStats } from './finish.ts';
 import { type RunRow, runColumns, toRun } from './rows.ts';

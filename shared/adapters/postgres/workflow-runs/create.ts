@@ -1,4 +1,4 @@
-import type { StepDefinition, StepFailureMode, WorkflowRun } from '../../../domain/workflow.ts';
+import type { StepDefinition, StepFailureMode, WorkflowRun } from '#domain/workflow.ts';
 import type { Database } from '../db.ts';
 import type { KeyedInsert, RowIdempotency } from '../idempotency.ts';
 import { findByKey as findKeyed, type KeyedTable, keyedInsertResults } from '../keyed-insert.ts';

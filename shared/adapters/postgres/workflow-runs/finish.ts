@@ -1,4 +1,4 @@
-import { slowWorkflowMs } from '../../../domain/workflow.ts';
+import { slowWorkflowMs } from '#domain/workflow.ts';
 import type { Queryable } from '../db.ts';
 import { rollupShard } from '../executions.ts';
 import { qualified } from '../sql.ts';

@@ -1,4 +1,4 @@
-import type { WorkflowRun } from '../../../domain/workflow.ts';
+import type { WorkflowRun } from '#domain/workflow.ts';
 import type { Database } from '../db.ts';
 import type { KeyedInsert } from '../idempotency.ts';
 import { sharedStatement } from '../shared-statement.ts';

@@ -1,4 +1,4 @@
-import type { StepRun, WorkflowRun, WorkflowRunStatus } from '../../../domain/workflow.ts';
+import type { StepRun, WorkflowRun, WorkflowRunStatus } from '#domain/workflow.ts';
 import type { Database } from '../db.ts';
 import { qualified, readPage } from '../sql.ts';
 import { type RunRow, runColumns, type StepRow, stepsJson, toRun, toStepRun } from './rows.ts';

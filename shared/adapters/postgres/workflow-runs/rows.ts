@@ -1,12 +1,12 @@
-import type { ExecutionError } from '../../../domain/execution.ts';
+import type { ExecutionError } from '#domain/execution.ts';
 import type {
   StepFailureMode,
   StepRun,
   StepStatus,
   WorkflowRun,
   WorkflowRunStatus,
-} from '../../../domain/workflow.ts';
-import { inlineStepTextChars } from '../../../domain/workflow.ts';
+} from '#domain/workflow.ts';
+import { inlineStepTextChars } from '#domain/workflow.ts';
 
 // The rows of runs and steps as they come from the database, and what the repository makes of them.
 
