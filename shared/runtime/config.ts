@@ -39,6 +39,14 @@ export interface RuntimeConfig {
    * timeout + 30 s (90 s), so only a dead worker loses it. Shorter only for tests.
    */
   readonly claimLeaseSeconds: number | undefined;
+  /** The provider of agents that name none; an unknown name fails at the first model call. */
+  readonly defaultProvider: string;
+  /** How long a queued execution or step waits before the sweeper re-sends it. */
+  readonly sweeperStaleSeconds: number;
+  /** Locally, the SQS stand-in's inspection endpoint (queue ages); in AWS, CloudWatch answers. */
+  readonly sqsInspectionUrl: string | undefined;
+  /** In AWS the database password comes from this secret (RDS Proxy, rotated). */
+  readonly databaseSecretArn: string | undefined;
   readonly queueUrls: Readonly<Record<'high' | 'default' | 'low', string | undefined>>;
   /** Where non-retryable messages go at once, and what operators inspect and redrive. */
   readonly dlqUrls: Readonly<Record<'high' | 'default' | 'low', string | undefined>>;
@@ -98,6 +106,10 @@ export const loadConfig = (env: Env = process.env): RuntimeConfig => {
     },
     serverTiming: boolFrom(env, 'SWITCHYARD_SERVER_TIMING', false),
     maxStepInputBytes: intFrom(env, 'SWITCHYARD_MAX_STEP_INPUT_BYTES', 256 * 1024, 1024, 4 * 1024 * 1024),
+    defaultProvider: env['SWITCHYARD_DEFAULT_PROVIDER'] || 'local',
+    sweeperStaleSeconds: intFrom(env, 'SWEEPER_STALE_SECONDS', 300, 0, 86_400),
+    sqsInspectionUrl: env['SWITCHYARD_SQS_INSPECTION_URL'] || undefined,
+    databaseSecretArn: env['DATABASE_SECRET_ARN'] || undefined,
     claimLeaseSeconds: env['SWITCHYARD_CLAIM_LEASE_SECONDS']
       ? intFrom(env, 'SWITCHYARD_CLAIM_LEASE_SECONDS', 90, 5, 3_600)
       : undefined,

@@ -35,7 +35,7 @@ const urlsOf = (queue: QueueName): { url: string; dlqUrl: string } => {
  * ApproximateAgeOfOldestMessage in AWS.
  */
 const oldestAgeSeconds = async (name: string): Promise<number | null> => {
-  const inspection = process.env['SWITCHYARD_SQS_INSPECTION_URL'];
+  const inspection = config().sqsInspectionUrl;
   if (inspection) {
     const response = await fetch(`${inspection}/_fauxqs/queues/${encodeURIComponent(name)}`);
     if (!response.ok) return null;

@@ -35,8 +35,7 @@ const claimLeaseSeconds = (): number =>
   config().claimLeaseSeconds ?? functions.workerHigh.timeoutSeconds + 30;
 
 const defaultProvider = (): ProviderName => {
-  const configured = process.env['SWITCHYARD_DEFAULT_PROVIDER'];
-  if (!configured) return 'local';
+  const configured = config().defaultProvider;
   if (!isProviderName(configured)) {
     // A typo must not quietly run the fake model.
     throw new ConfigError(
@@ -241,7 +240,7 @@ const sweep = async (job: JobEnvelope): Promise<void> => {
   // A local start asks for every row queued before it began: its in-process queue was empty.
   const before = Date.parse(job.ids['queued_before'] ?? '');
   const staleSeconds = Number.isNaN(before)
-    ? Number(process.env['SWEEPER_STALE_SECONDS'] ?? 300)
+    ? config().sweeperStaleSeconds
     : Math.max(0, Math.ceil((Date.now() - before) / 1000));
   executions ??= executionWork();
   steps ??= stepWork();

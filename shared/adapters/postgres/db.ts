@@ -126,7 +126,7 @@ export const database = (): Database => {
     shared = createDatabase({
       connectionString: databaseUrl,
       max: dbPoolMax,
-      ...(process.env['DATABASE_SECRET_ARN'] && { secretArn: process.env['DATABASE_SECRET_ARN'] }),
+      ...(config().databaseSecretArn && { secretArn: config().databaseSecretArn }),
     });
   }
   return shared;

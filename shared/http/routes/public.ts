@@ -3,7 +3,7 @@ import { schemas } from '../schemas.ts';
 import { json } from './responses.ts';
 
 export const healthRoutes = /* @__PURE__ */ defineRoutes('health', () => {
-  const { healthSchema, openApiDocumentSchema } = schemas;
+  const { healthSchema } = schemas;
   return [
     {
       method: 'GET',
@@ -19,7 +19,7 @@ export const healthRoutes = /* @__PURE__ */ defineRoutes('health', () => {
 });
 
 export const openApiRoutes = /* @__PURE__ */ defineRoutes('openapi', () => {
-  const { healthSchema, openApiDocumentSchema } = schemas;
+  const { openApiDocumentSchema } = schemas;
   return [
     {
       method: 'GET',
