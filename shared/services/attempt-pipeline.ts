@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import type { JobQueue } from '#adapters/aws/job-queue.ts';
 import type { TwoTierCache } from '#adapters/cache/two-tier.ts';
 import type { ExecutionError, ExecutionSettings } from '#domain/execution.ts';
 import { attemptError } from '#domain/execution.ts';
@@ -9,6 +8,7 @@ import type { LlmRequest, LlmResult } from '#domain/llm.ts';
 import { costUsd } from '#domain/pricing.ts';
 import { logger, metrics } from '#runtime/observability.ts';
 import type { JobContext } from '#workers/consumer.ts';
+import type { JobQueue } from './ports.ts';
 
 /**
  * The one life of a model-calling unit of work — an agent execution, a workflow step:

@@ -1,7 +1,8 @@
-import { type JobQueue, jobQueue } from '#adapters/aws/job-queue.ts';
+import { jobQueue } from '#adapters/aws/job-queue.ts';
 import { jobTypes, newJob } from '#domain/jobs.ts';
 import type { Principal } from '#domain/tenant.ts';
 import { logger, metrics } from '#runtime/observability.ts';
+import type { JobQueue } from './ports.ts';
 
 export interface AuditEntry {
   readonly action: string;

@@ -1,5 +1,4 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { JobQueue } from '#adapters/aws/job-queue.ts';
 import type { ExecutionRepository } from '#adapters/postgres/executions.ts';
 import type { RowIdempotency } from '#adapters/postgres/idempotency.ts';
 import type { Agent } from '#domain/agent.ts';
@@ -10,6 +9,7 @@ import { isUuid, newId } from '#domain/ids.ts';
 import { jobTypes, newJob } from '#domain/jobs.ts';
 import { logger, metrics } from '#runtime/observability.ts';
 import { orEarlier, replayOrRefuse } from './idempotency.ts';
+import type { JobQueue } from './ports.ts';
 
 /** Finds an agent of a tenant (through the cache), or throws 404. */
 export type AgentLookup = (tenantId: string, agentId: string) => Promise<Agent>;

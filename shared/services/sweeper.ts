@@ -1,6 +1,6 @@
-import type { JobQueue } from '#adapters/aws/job-queue.ts';
 import { logger, metrics } from '#runtime/observability.ts';
 import type { AttemptKind, Completed, CompletionAnnouncer } from './attempt-pipeline.ts';
+import type { JobQueue } from './ports.ts';
 
 export interface SweepResult {
   readonly resent: number;

@@ -1,4 +1,3 @@
-import type { JobQueue } from '#adapters/aws/job-queue.ts';
 import type {
   ClaimedStep,
   FinishedRun,
@@ -26,6 +25,7 @@ import {
 import { config } from '#runtime/config.ts';
 import { metrics } from '#runtime/observability.ts';
 import { type AttemptKind, AttemptsSpent } from './attempt-pipeline.ts';
+import type { JobQueue } from './ports.ts';
 import { stepJob } from './workflows.ts';
 
 type StepKey = { executionId: string; key: string; tenantId: string };

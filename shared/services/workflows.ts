@@ -1,5 +1,4 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { JobQueue } from '#adapters/aws/job-queue.ts';
 import type { TwoTierCache } from '#adapters/cache/two-tier.ts';
 import type { RowIdempotency } from '#adapters/postgres/idempotency.ts';
 import type { WorkflowRunRepository } from '#adapters/postgres/workflow-runs/index.ts';
@@ -27,6 +26,7 @@ import { buildDefinition, isRunFinished, isStepKey, missingInputs } from '#domai
 import { config } from '#runtime/config.ts';
 import { logger, metrics } from '#runtime/observability.ts';
 import { orEarlier, replayOrRefuse } from './idempotency.ts';
+import type { JobQueue } from './ports.ts';
 
 /** Workflows as the cache holds them: JSON, so dates travel as strings. */
 type Cached<T> = Omit<T, 'createdAt' | 'updatedAt'> & { createdAt: string; updatedAt: string };

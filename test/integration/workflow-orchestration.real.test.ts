@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { JobQueue } from '#adapters/aws/job-queue.ts';
 import { MemoryCache } from '#adapters/cache/memory.ts';
 import { TwoTierCache } from '#adapters/cache/two-tier.ts';
 import { AgentRepository } from '#adapters/postgres/agents.ts';
@@ -12,6 +11,7 @@ import type { JobEnvelope } from '#domain/jobs.ts';
 import type { LlmResult } from '#domain/llm.ts';
 import { buildDefinition, type StepBody, type StepDefinition } from '#domain/workflow.ts';
 import { AttemptPipeline, CompletionAnnouncer } from '#services/attempt-pipeline.ts';
+import type { JobQueue } from '#services/ports.ts';
 import { sweepKind } from '#services/sweeper.ts';
 import { stepAttempts } from '#services/workflow-runner.ts';
 import { stepJob } from '#services/workflows.ts';

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import type { JobQueue } from '#adapters/aws/job-queue.ts';
 import { MemoryCache } from '#adapters/cache/memory.ts';
 import { TwoTierCache } from '#adapters/cache/two-tier.ts';
 import type { ExecutionError } from '#domain/execution.ts';
@@ -13,6 +12,7 @@ import {
   type Completed,
   CompletionAnnouncer,
 } from '#services/attempt-pipeline.ts';
+import type { JobQueue } from '#services/ports.ts';
 import type { JobContext } from '#workers/consumer.ts';
 
 type Claim = { id: string; attempt: number };

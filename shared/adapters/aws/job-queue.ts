@@ -2,18 +2,9 @@ import type { JobEnvelope } from '#domain/jobs.ts';
 import { jobDefOf, type QueueName } from '#manifest';
 import { config } from '#runtime/config.ts';
 import { MicroBatcher } from '#runtime/micro-batch.ts';
+import type { EnqueueOptions, JobQueue } from '#services/ports.ts';
 import { sqsApi } from './clients.ts';
 import type { SqsApi, SqsBatchEntry } from './sqs-api.ts';
-
-export interface EnqueueOptions {
-  /** Not visible to consumers before this (SQS caps it at 900 s). */
-  readonly delaySeconds?: number;
-}
-
-/** What services need of the queues: put jobs on them, each on the queue its type is declared on. */
-export interface JobQueue {
-  enqueue(job: JobEnvelope, options?: EnqueueOptions): Promise<void>;
-}
 
 /** The queue a job travels on: its type's (shared/manifest.ts `jobs`). An unknown type is a bug, not a message. */
 export const queueOf = (job: Pick<JobEnvelope, 'type'>): QueueName => {
