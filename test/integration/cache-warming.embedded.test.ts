@@ -1,18 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { database } from '#adapters/postgres/db.ts';
 import { warmCaches } from '#services/cache-warming.ts';
-import { createTestAgent, startTestApi, type TestApi } from '../support/api.ts';
+import { createTestAgent, useTestApi } from '../support/api.ts';
 
 describe('cache warming on the embedded stand-ins', () => {
-  let api: TestApi;
-  beforeAll(async () => {
-    api = await startTestApi();
-  });
-  afterAll(async () => {
-    await api?.stop();
-  });
+  const testApi = useTestApi();
 
   it('reads the agents and workflows executed in the window, busiest first, and nothing else', async () => {
+    const api = testApi();
     const busy = await createTestAgent(api);
     const quiet = await createTestAgent(api);
     const idle = await createTestAgent(api);

@@ -1,22 +1,9 @@
-import { afterAll, beforeAll } from 'vitest';
-import { startTestApi, type TestApi } from '../support/api.ts';
+import { realServersEnv, useTestApi } from '../support/api.ts';
 import { executionsContract } from '../support/executions-contract.ts';
 import { describeRealServers } from '../support/real-servers.ts';
 
 describeRealServers('executions on PostgreSQL 15 and Redis 7', (servers) => {
-  let api: TestApi;
-  beforeAll(async () => {
-    api = await startTestApi(
-      {
-        DATABASE_URL: servers.postgresUrl,
-        REDIS_URL: servers.redisUrl,
-        SWITCHYARD_WEBHOOKS_ALLOW_PRIVATE: 'true',
-      },
-      { workers: true },
-    );
-  });
-  afterAll(async () => {
-    await api?.stop();
-  });
-  executionsContract(() => api);
+  executionsContract(
+    useTestApi(realServersEnv(servers, { SWITCHYARD_WEBHOOKS_ALLOW_PRIVATE: 'true' }), { workers: true }),
+  );
 });

@@ -3,20 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '../../bin/local-runtime/embedded-postgres.ts';
-import { startTestApi, type TestApi } from '../support/api.ts';
+import { startTestApi, type TestApi, useTestApi } from '../support/api.ts';
 import { checkDatabaseDown } from '../support/database-down-contract.ts';
 import { hostileInputContract } from '../support/hostile-input-contract.ts';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
 
 describe('hostile input on the embedded runtime (PGlite)', () => {
-  let api: TestApi;
-  beforeAll(async () => {
-    api = await startTestApi();
-  });
-  afterAll(async () => {
-    await api?.stop();
-  });
-  hostileInputContract(() => api);
+  hostileInputContract(useTestApi());
 });
 
 describe('the embedded runtime with its database unreachable (PGlite behind a proxy)', () => {

@@ -1,19 +1,12 @@
 import { afterAll, beforeAll, describe, it } from 'vitest';
-import { startTestApi, type TestApi } from '../support/api.ts';
+import { realServersEnv, startTestApi, type TestApi, useTestApi } from '../support/api.ts';
 import { checkDatabaseDown } from '../support/database-down-contract.ts';
 import { hostileInputContract } from '../support/hostile-input-contract.ts';
 import { describeRealServers, type RunningServer, startPostgres } from '../support/real-servers.ts';
 
 describeRealServers('hostile input and a database outage on PostgreSQL 15 and Redis 7', (servers) => {
   describe('hostile input', () => {
-    let api: TestApi;
-    beforeAll(async () => {
-      api = await startTestApi({ DATABASE_URL: servers.postgresUrl, REDIS_URL: servers.redisUrl });
-    });
-    afterAll(async () => {
-      await api?.stop();
-    });
-    hostileInputContract(() => api);
+    hostileInputContract(useTestApi(realServersEnv(servers)));
   });
 
   describe('PostgreSQL stopped under the running API', () => {

@@ -1,9 +1,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import type { LocalRuntime } from '../../bin/local-runtime/runtime.ts';
 import { startLocalRuntime } from '../../bin/local-runtime/runtime.ts';
 import { checkAgainstOpenApi } from './openapi-check.ts';
+import type { RealServers } from './real-servers.ts';
 
 /** Two tenants with known keys, as `SWITCHYARD_API_KEYS` sets them up. */
 export const acmeKey = 'acme-test-key-0123456789abcdef';
@@ -89,3 +91,33 @@ export const createTestAgent = async (
   if (response.status !== 201) throw new Error(`creating an agent answered ${response.status}`);
   return ((await response.json()) as { id: string }).id;
 };
+
+/**
+ * The local runtime for the enclosing describe block: started before its tests, stopped after.
+ * `env` is read when the block starts (real servers' URLs exist only then).
+ */
+export const useTestApi = (
+  env: () => Record<string, string> = () => ({}),
+  options: { workers?: boolean } = {},
+): (() => TestApi) => {
+  let api: TestApi | undefined;
+  beforeAll(async () => {
+    api = await startTestApi(env(), options);
+  });
+  afterAll(async () => {
+    await api?.stop();
+  });
+  return () => {
+    if (!api) throw new Error('the test API has not started');
+    return api;
+  };
+};
+
+/** The runtime's settings for the block's throwaway PostgreSQL 15 and Redis 7, plus `extra`. */
+export const realServersEnv =
+  (servers: RealServers, extra: Record<string, string> = {}) =>
+  (): Record<string, string> => ({
+    DATABASE_URL: servers.postgresUrl,
+    REDIS_URL: servers.redisUrl,
+    ...extra,
+  });
