@@ -59,16 +59,16 @@ describe('loadConfig', () => {
   });
 
   it('treats empty strings as unset', () => {
-    const config = loadConfig({
-      ...base,
-      REDIS_URL: '',
-      SWITCHYARD_ADMIN_KEY: '',
-      DB_POOL_MAX: '',
-      CACHE_L1_TTL_MS: '',
-      SWITCHYARD_SERVER_TIMING: '',
-      QUEUE_URL_HIGH: '',
-      IDEMPOTENCY_TABLE: '',
-    });
+    const blank = [
+      'REDIS_URL',
+      'SWITCHYARD_ADMIN_KEY',
+      'DB_POOL_MAX',
+      'CACHE_L1_TTL_MS',
+      'SWITCHYARD_SERVER_TIMING',
+      'QUEUE_URL_HIGH',
+      'IDEMPOTENCY_TABLE',
+    ];
+    const config = loadConfig({ ...base, ...Object.fromEntries(blank.map((name) => [name, ''])) });
     expect(config.redisUrl).toBeUndefined();
     expect(config.adminKey).toBeUndefined();
     expect(config.dbPoolMax).toBe(5);
@@ -103,21 +103,21 @@ describe('loadConfig', () => {
     });
   });
 
-  it.each([
-    ['DB_POOL_MAX', '0', 'from 1 to 100'],
-    ['DB_POOL_MAX', '101', 'from 1 to 100'],
-    ['DB_POOL_MAX', 'ten', 'from 1 to 100'],
-    ['DB_POOL_MAX', '2.5', 'from 1 to 100'],
-    ['CACHE_L1_TTL_MS', '-1', 'from 0 to 300000'],
-    ['CACHE_L1_TTL_MS', '300001', 'from 0 to 300000'],
-    ['CACHE_L1_MAX_ENTRIES', '1000001', 'from 0 to 1000000'],
-    ['CACHE_L2_TTL_SECONDS', '0', 'from 1 to 86400'],
-    ['CACHE_NEGATIVE_TTL_SECONDS', '3601', 'from 1 to 3600'],
-    ['CACHE_NEGATIVE_TTL_SECONDS', 'abc', 'from 1 to 3600'],
-    ['RETENTION_DAYS_EXECUTIONS', '0', 'from 1 to 36500'],
-    ['RETENTION_DAYS_WORKFLOW_EXECUTIONS', '7.5', 'from 1 to 36500'],
-    ['RETENTION_DAYS_AUDIT', 'forever', 'from 1 to 36500'],
-  ])('rejects %s=%j, naming the variable, the range and the value', (name, value, range) => {
+  /** Each bounded setting, its range as the message words it, and values outside that range. */
+  const outOfRange: [name: string, range: string, values: string[]][] = [
+    ['DB_POOL_MAX', 'from 1 to 100', ['0', '101', 'ten', '2.5']],
+    ['CACHE_L1_TTL_MS', 'from 0 to 300000', ['-1', '300001']],
+    ['CACHE_L1_MAX_ENTRIES', 'from 0 to 1000000', ['1000001']],
+    ['CACHE_L2_TTL_SECONDS', 'from 1 to 86400', ['0']],
+    ['CACHE_NEGATIVE_TTL_SECONDS', 'from 1 to 3600', ['3601', 'abc']],
+    ['RETENTION_DAYS_EXECUTIONS', 'from 1 to 36500', ['0']],
+    ['RETENTION_DAYS_WORKFLOW_EXECUTIONS', 'from 1 to 36500', ['7.5']],
+    ['RETENTION_DAYS_AUDIT', 'from 1 to 36500', ['forever']],
+  ];
+
+  it.each(
+    outOfRange.flatMap(([name, range, values]) => values.map((value) => [name, value, range] as const)),
+  )('rejects %s=%j, naming the variable, the range and the value', (name, value, range) => {
     const error = configError({ ...base, [name]: value });
     expect(error.message).toContain(name);
     expect(error.message).toContain(range);
@@ -130,20 +130,17 @@ describe('loadConfig', () => {
     expect(loadConfig({ ...base, CACHE_L1_TTL_MS: '300000' }).cache.l1TtlMs).toBe(300_000);
   });
 
-  it.each([
-    ['1', true],
-    ['true', true],
-    ['TRUE', true],
-    ['yes', true],
-    ['on', true],
-    ['0', false],
-    ['false', false],
-    ['False', false],
-    ['no', false],
-    ['off', false],
-  ])('reads SWITCHYARD_SERVER_TIMING=%j as %s', (value, expected) => {
-    expect(loadConfig({ ...base, SWITCHYARD_SERVER_TIMING: value }).serverTiming).toBe(expected);
-  });
+  const booleanWords: [words: string[], value: boolean][] = [
+    [['1', 'true', 'TRUE', 'yes', 'on'], true],
+    [['0', 'false', 'False', 'no', 'off'], false],
+  ];
+
+  it.each(booleanWords.flatMap(([words, value]) => words.map((word) => [word, value] as const)))(
+    'reads SWITCHYARD_SERVER_TIMING=%j as %s',
+    (value, expected) => {
+      expect(loadConfig({ ...base, SWITCHYARD_SERVER_TIMING: value }).serverTiming).toBe(expected);
+    },
+  );
 
   it('rejects booleans it cannot read, naming the variable and the value as written', () => {
     const error = configError({ ...base, SWITCHYARD_SERVER_TIMING: 'Maybe' });
@@ -157,17 +154,14 @@ describe('loadConfig', () => {
   });
 
   it('reads the queue URLs by priority', () => {
+    const url = (priority: string) => `https://sqs.us-east-1.amazonaws.com/123/switchyard-prod-${priority}`;
     const config = loadConfig({
       ...base,
-      QUEUE_URL_HIGH: 'https://sqs.us-east-1.amazonaws.com/123/switchyard-prod-high',
-      QUEUE_URL_DEFAULT: 'https://sqs.us-east-1.amazonaws.com/123/switchyard-prod-default',
-      QUEUE_URL_LOW: 'https://sqs.us-east-1.amazonaws.com/123/switchyard-prod-low',
+      QUEUE_URL_HIGH: url('high'),
+      QUEUE_URL_DEFAULT: url('default'),
+      QUEUE_URL_LOW: url('low'),
     });
-    expect(config.queueUrls).toEqual({
-      high: 'https://sqs.us-east-1.amazonaws.com/123/switchyard-prod-high',
-      default: 'https://sqs.us-east-1.amazonaws.com/123/switchyard-prod-default',
-      low: 'https://sqs.us-east-1.amazonaws.com/123/switchyard-prod-low',
-    });
+    expect(config.queueUrls).toEqual({ high: url('high'), default: url('default'), low: url('low') });
     expect(loadConfig({ ...base, QUEUE_URL_LOW: 'http://localhost:4566/low' }).queueUrls).toEqual({
       high: undefined,
       default: undefined,
