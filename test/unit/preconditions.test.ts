@@ -49,99 +49,131 @@ describe('ifMatchVersions', () => {
   });
 });
 
-describe('etagMatches (If-None-Match)', () => {
-  const etag = '"v3"';
+/** A rule and the answers that show it: each header with what it must give. */
+type Rule<T> = [rule: string, cases: [header: string | undefined, expected: T][]];
 
-  it('never matches without a header', () => {
-    expect(etagMatches(undefined, etag)).toBe(false);
-    expect(etagMatches('', etag)).toBe(false);
-  });
+describe('etagMatches (If-None-Match) against "v3"', () => {
+  const rules: Rule<boolean>[] = [
+    [
+      'never matches without a header',
+      [
+        [undefined, false],
+        ['', false],
+      ],
+    ],
+    [
+      'matches * and the exact tag',
+      [
+        ['*', true],
+        ['"v3"', true],
+      ],
+    ],
+    [
+      'matches a tag anywhere in a list',
+      [
+        ['"v1", "v3"', true],
+        ['"v3","v9"', true],
+        ['"v1", "v2"', false],
+      ],
+    ],
+    ['matches the weak form of the tag (If-None-Match uses the weak comparison)', [['W/"v3"', true]]],
+    [
+      'does not match other versions, unquoted tags or prefixes',
+      [
+        ['"v33"', false],
+        ['v3', false],
+        ['"v"', false],
+        ['W/"v4"', false],
+      ],
+    ],
+  ];
 
-  it('matches * and the exact tag', () => {
-    expect(etagMatches('*', etag)).toBe(true);
-    expect(etagMatches('"v3"', etag)).toBe(true);
-  });
-
-  it('matches a tag anywhere in a list', () => {
-    expect(etagMatches('"v1", "v3"', etag)).toBe(true);
-    expect(etagMatches('"v3","v9"', etag)).toBe(true);
-    expect(etagMatches('"v1", "v2"', etag)).toBe(false);
-  });
-
-  it('matches the weak form of the tag (If-None-Match uses the weak comparison)', () => {
-    expect(etagMatches('W/"v3"', etag)).toBe(true);
-  });
-
-  it('does not match other versions, unquoted tags or prefixes', () => {
-    expect(etagMatches('"v33"', etag)).toBe(false);
-    expect(etagMatches('v3', etag)).toBe(false);
-    expect(etagMatches('"v"', etag)).toBe(false);
-    expect(etagMatches('W/"v4"', etag)).toBe(false);
+  it.each(rules)('%s', (_rule, cases) => {
+    for (const [header, expected] of cases) expect(etagMatches(header, '"v3"'), header).toBe(expected);
   });
 });
 
 describe('preferredEncoding', () => {
-  it('is undefined without a header', () => {
-    expect(preferredEncoding(undefined)).toBeUndefined();
-    expect(preferredEncoding('')).toBeUndefined();
-  });
+  const rules: Rule<'br' | 'gzip' | undefined>[] = [
+    [
+      'is undefined without a header',
+      [
+        [undefined, undefined],
+        ['', undefined],
+      ],
+    ],
+    [
+      'prefers br over gzip at equal q',
+      [
+        ['gzip, br', 'br'],
+        ['br, gzip', 'br'],
+        ['gzip, deflate, br, zstd', 'br'],
+        ['gzip;q=0.5, br;q=0.5', 'br'],
+      ],
+    ],
+    [
+      'chooses gzip when br has the lower q',
+      [
+        ['br;q=0.5, gzip', 'gzip'],
+        ['br;q=0.1, gzip;q=0.9', 'gzip'],
+      ],
+    ],
+    ['chooses br when gzip has the lower q', [['br;q=0.9, gzip;q=0.1', 'br']]],
+    [
+      'uses whichever one is offered',
+      [
+        ['gzip', 'gzip'],
+        ['br', 'br'],
+        ['deflate, gzip', 'gzip'],
+      ],
+    ],
+    [
+      'honours q=0 as a refusal',
+      [
+        ['br;q=0, gzip', 'gzip'],
+        ['gzip;q=0, br;q=0', undefined],
+        ['br;q=0', undefined],
+        ['gzip;q=0.0', undefined],
+      ],
+    ],
+    [
+      'treats * as any encoding not listed',
+      [
+        ['*', 'br'],
+        ['br;q=0, *', 'gzip'],
+        ['gzip;q=0, *;q=0.5', 'br'],
+        ['*;q=0', undefined],
+        ['gzip, *;q=0', 'gzip'],
+      ],
+    ],
+    [
+      'is undefined when only identity (or unknown codings) is acceptable',
+      [
+        ['identity', undefined],
+        ['identity;q=1, *;q=0', undefined],
+        ['deflate, zstd', undefined],
+      ],
+    ],
+    [
+      'is case-insensitive and tolerates spaces after separators',
+      [
+        ['GZIP', 'gzip'],
+        ['BR;Q=0, Gzip', 'gzip'],
+        ['br; q=0.2,  gzip; q=0.8', 'gzip'],
+      ],
+    ],
+    ['treats an unreadable q as a refusal', [['br;q=abc, gzip', 'gzip']]],
+    [
+      'tolerates whitespace before the ";" (RFC 9110 weight = OWS ";" OWS "q=" qvalue)',
+      [
+        ['gzip ;q=0.5', 'gzip'],
+        // A refusal written with OWS must still be a refusal, not overridden by *.
+        ['*, br ;q=0', 'gzip'],
+      ],
+    ],
+  ];
 
-  it('prefers br over gzip at equal q', () => {
-    expect(preferredEncoding('gzip, br')).toBe('br');
-    expect(preferredEncoding('br, gzip')).toBe('br');
-    expect(preferredEncoding('gzip, deflate, br, zstd')).toBe('br');
-    expect(preferredEncoding('gzip;q=0.5, br;q=0.5')).toBe('br');
-  });
-
-  it('chooses gzip when br has the lower q', () => {
-    expect(preferredEncoding('br;q=0.5, gzip')).toBe('gzip');
-    expect(preferredEncoding('br;q=0.1, gzip;q=0.9')).toBe('gzip');
-  });
-
-  it('chooses br when gzip has the lower q', () => {
-    expect(preferredEncoding('br;q=0.9, gzip;q=0.1')).toBe('br');
-  });
-
-  it('uses whichever one is offered', () => {
-    expect(preferredEncoding('gzip')).toBe('gzip');
-    expect(preferredEncoding('br')).toBe('br');
-    expect(preferredEncoding('deflate, gzip')).toBe('gzip');
-  });
-
-  it('honours q=0 as a refusal', () => {
-    expect(preferredEncoding('br;q=0, gzip')).toBe('gzip');
-    expect(preferredEncoding('gzip;q=0, br;q=0')).toBeUndefined();
-    expect(preferredEncoding('br;q=0')).toBeUndefined();
-    expect(preferredEncoding('gzip;q=0.0')).toBeUndefined();
-  });
-
-  it('treats * as any encoding not listed', () => {
-    expect(preferredEncoding('*')).toBe('br');
-    expect(preferredEncoding('br;q=0, *')).toBe('gzip');
-    expect(preferredEncoding('gzip;q=0, *;q=0.5')).toBe('br');
-    expect(preferredEncoding('*;q=0')).toBeUndefined();
-    expect(preferredEncoding('gzip, *;q=0')).toBe('gzip');
-  });
-
-  it('is undefined when only identity (or unknown codings) is acceptable', () => {
-    expect(preferredEncoding('identity')).toBeUndefined();
-    expect(preferredEncoding('identity;q=1, *;q=0')).toBeUndefined();
-    expect(preferredEncoding('deflate, zstd')).toBeUndefined();
-  });
-
-  it('is case-insensitive and tolerates spaces after separators', () => {
-    expect(preferredEncoding('GZIP')).toBe('gzip');
-    expect(preferredEncoding('BR;Q=0, Gzip')).toBe('gzip');
-    expect(preferredEncoding('br; q=0.2,  gzip; q=0.8')).toBe('gzip');
-  });
-
-  it('treats an unreadable q as a refusal', () => {
-    expect(preferredEncoding('br;q=abc, gzip')).toBe('gzip');
-  });
-
-  it('tolerates whitespace before the ";" (RFC 9110 weight = OWS ";" OWS "q=" qvalue)', () => {
-    expect(preferredEncoding('gzip ;q=0.5')).toBe('gzip');
-    // A refusal written with OWS must still be a refusal, not overridden by *.
-    expect(preferredEncoding('*, br ;q=0')).toBe('gzip');
+  it.each(rules)('%s', (_rule, cases) => {
+    for (const [header, expected] of cases) expect(preferredEncoding(header), header).toBe(expected);
   });
 });
