@@ -67,6 +67,27 @@ const loader = (version: number, value: string) => {
   return { load, calls };
 };
 
+/** A container that wrote version 1 of `key` to L2, then put version 2 while L2 was down (still down). */
+const afterFailedPut = async (key: string, first: string, second: string) => {
+  const l2 = new FakeL2();
+  const writer = containerOn(l2);
+  await writer.put(key, 1, first);
+  l2.down = true;
+  await writer.put(key, 2, second);
+  return { l2, writer };
+};
+
+/** A container that put versions 2, 4 and 3 of 'k' (in that order) while L2 was down (still down). */
+const afterOutOfOrderPuts = async () => {
+  const l2 = new FakeL2();
+  const writer = containerOn(l2);
+  l2.down = true;
+  await writer.put('k', 2, 'two');
+  await writer.put('k', 4, 'four');
+  await writer.put('k', 3, 'three'); // out of order: the newest deferred one wins
+  return { l2, writer };
+};
+
 describe('entry encoding with a generation', () => {
   it('stamps the generation after the version, and reads old unstamped entries as generation 0', () => {
     expect(encodeEntry({ version: 3, value: 'x' }, 7)).toBe('3:7|"x"');
@@ -91,11 +112,7 @@ describe('TwoTierCache across an L2 outage', () => {
   });
 
   it('writes a put that failed once L2 is back, so L2 never serves what it replaced', async () => {
-    const l2 = new FakeL2();
-    const writer = containerOn(l2);
-    await writer.put('agent', 1, 'active');
-    l2.down = true;
-    await writer.put('agent', 2, 'paused');
+    const { l2, writer } = await afterFailedPut('agent', 'active', 'paused');
     expect(writer.degraded).toBe(true);
     expect(l2.version('agent')).toBe(1);
     l2.back();
@@ -108,11 +125,7 @@ describe('TwoTierCache across an L2 outage', () => {
   });
 
   it('does not trust L2 while its own puts are not written: it writes them first, or reads the database', async () => {
-    const l2 = new FakeL2();
-    const writer = containerOn(l2);
-    await writer.put('agent', 1, 'active');
-    l2.down = true;
-    await writer.put('agent', 2, 'paused');
+    const { l2, writer } = await afterFailedPut('agent', 'active', 'paused');
     // L2 answers again but no reconnection was seen (a hung node that resumed).
     l2.down = false;
     const source = loader(2, 'paused');
@@ -130,23 +143,13 @@ describe('TwoTierCache across an L2 outage', () => {
   });
 
   it('never writes an older version over a newer one written meanwhile, and keeps the newest deferred put', async () => {
-    const l2 = new FakeL2();
-    const writer = containerOn(l2);
-    l2.down = true;
-    await writer.put('k', 2, 'two');
-    await writer.put('k', 4, 'four');
-    await writer.put('k', 3, 'three'); // out of order: the newest deferred one wins
+    const { l2, writer } = await afterOutOfOrderPuts();
     l2.down = false;
     await containerOn(l2).put('k', 5, 'five'); // another container, after the outage
     expect(await writer.settle(1_000)).toBe(true);
     expect(l2.version('k')).toBe(5);
 
-    const other = new FakeL2();
-    const again = containerOn(other);
-    other.down = true;
-    await again.put('k', 2, 'two');
-    await again.put('k', 4, 'four');
-    await again.put('k', 3, 'three');
+    const { l2: other, writer: again } = await afterOutOfOrderPuts();
     expect(await again.settle(0)).toBe(false);
     other.down = false;
     expect(await again.settle(1_000)).toBe(true);
@@ -179,11 +182,7 @@ describe('TwoTierCache across an L2 outage', () => {
   });
 
   it('retries in the background, so L2 is repaired even if the container serves nothing more', async () => {
-    const l2 = new FakeL2();
-    const writer = containerOn(l2);
-    await writer.put('k', 1, 'one');
-    l2.down = true;
-    await writer.put('k', 2, 'two');
+    const { l2, writer } = await afterFailedPut('k', 'one', 'two');
     l2.down = false; // no reconnection event, no further request
     await sleep(400);
     expect(l2.version('k')).toBe(2);
