@@ -462,6 +462,9 @@ export interface WorkflowRun {
   readonly completedAt: Date | null;
 }
 
+/** A step's identity within a batch of steps (of any runs). */
+export const stepId = (executionId: string, key: string): string => `${executionId}/${key}`;
+
 /** A workflow run slower than this raises an alert on the default queue. */
 export const slowWorkflowMs = 120_000;
 

@@ -1,6 +1,3 @@
-import type { TwoTierCache } from '#adapters/cache/two-tier.ts';
-import type { AgentPatch, AgentRepository, ConditionalWrite } from '#adapters/postgres/agents.ts';
-import type { RowIdempotency } from '#adapters/postgres/idempotency.ts';
 import type {
   Agent,
   AgentListField,
@@ -15,6 +12,7 @@ import { isUuid, newId } from '#domain/ids.ts';
 import { generateWebhookSecret, validateWebhookUrl } from '#domain/webhooks.ts';
 import { config } from '#runtime/config.ts';
 import { replayOrRefuse } from './idempotency.ts';
+import type { AgentPatch, AgentStore, ConditionalWrite, RowIdempotency, VersionedCache } from './ports.ts';
 
 /** Agents as the cache holds them: JSON, so dates travel as strings. */
 interface CachedAgent extends Omit<Agent, 'createdAt' | 'updatedAt'> {
@@ -66,8 +64,8 @@ export interface AgentPage {
  */
 export class AgentService {
   constructor(
-    private readonly repository: AgentRepository,
-    private readonly cache: TwoTierCache,
+    private readonly repository: AgentStore,
+    private readonly cache: VersionedCache,
   ) {}
 
   /**
@@ -182,7 +180,7 @@ export class AgentService {
     return { items, next };
   }
 
-  private settle(result: ConditionalWrite): Agent {
+  private settle(result: ConditionalWrite<{ agent: Agent }>): Agent {
     if (result.kind === 'not-found') throw notFound('agent');
     if (result.kind === 'stale') throw preconditionFailed();
     return result.agent;

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import type { TwoTierCache } from '#adapters/cache/two-tier.ts';
 import type { ExecutionError, ExecutionSettings } from '#domain/execution.ts';
 import { attemptError } from '#domain/execution.ts';
 import type { JobEnvelope } from '#domain/jobs.ts';
@@ -8,7 +7,7 @@ import type { LlmRequest, LlmResult } from '#domain/llm.ts';
 import { costUsd } from '#domain/pricing.ts';
 import { logger, metrics } from '#runtime/observability.ts';
 import type { JobContext } from '#workers/consumer.ts';
-import type { JobQueue } from './ports.ts';
+import type { JobQueue, VersionedCache } from './ports.ts';
 
 /**
  * The one life of a model-calling unit of work — an agent execution, a workflow step:
@@ -172,7 +171,7 @@ const watchCall = (
  */
 const answerCall = async (
   complete: CompleteCall,
-  cache: TwoTierCache,
+  cache: VersionedCache,
   request: ModelRequest,
   watch: () => CallWatch,
 ): Promise<Answer> => {
@@ -380,7 +379,7 @@ export class AttemptPipeline<Key, Claim, Answered, Done extends Completed> {
     private readonly kind: AttemptKind<Key, Claim, Answered, Done>,
     private readonly announcer: CompletionAnnouncer<Done>,
     private readonly complete: CompleteCall,
-    private readonly cache: TwoTierCache,
+    private readonly cache: VersionedCache,
     private readonly queue: JobQueue,
     private readonly options: {
       leaseSeconds: number;

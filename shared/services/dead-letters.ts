@@ -1,9 +1,9 @@
 import type { Message, SQSClient } from '@aws-sdk/client-sqs';
 import { sqsClient, sqsCommands } from '#adapters/aws/clients.ts';
-import type { ExecutionRepository } from '#adapters/postgres/executions.ts';
 import { jobEnvelope, jobTypes } from '#domain/jobs.ts';
 import { type QueueName, queueResourceName, queues } from '#manifest';
 import { config } from '#runtime/config.ts';
+import type { ExecutionRedrive } from './ports.ts';
 
 /** Operator views of the queues and their DLQs: depth, in flight, age; peek; redrive. */
 
@@ -163,7 +163,7 @@ export const peekDeadLetters = async (queue: QueueName, limit: number): Promise<
  */
 export const redriveDeadLetters = async (
   queue: QueueName,
-  executions: ExecutionRepository,
+  executions: ExecutionRedrive,
   limit = 1_000,
 ): Promise<{ moved: number; executionsRequeued: number }> => {
   const { client, commands } = await sqs();

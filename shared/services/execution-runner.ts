@@ -1,4 +1,3 @@
-import type { ExecutionRepository } from '#adapters/postgres/executions.ts';
 import type { Execution } from '#domain/execution.ts';
 import { executionSettings } from '#domain/execution.ts';
 import { isUuid } from '#domain/ids.ts';
@@ -7,6 +6,7 @@ import { maxReceiveCount, queues } from '#manifest';
 import { logger, metrics, metricsEnabled } from '#runtime/observability.ts';
 import { type Answer, type AttemptKind, AttemptsSpent, attemptFailure } from './attempt-pipeline.ts';
 import { executeJob } from './executions.ts';
+import type { ExecutionAttemptStore } from './ports.ts';
 
 /** Seed 000: an execution slower than this raises an alert on the default queue. */
 export const slowExecutionMs = 30_000;
@@ -48,7 +48,7 @@ const tokensByModel = (executions: readonly Execution[]): void => {
  * hot path reads nothing else: one claim and one completion statement a batch.
  */
 export const executionAttempts = (
-  repository: ExecutionRepository,
+  repository: ExecutionAttemptStore,
   options: { defaultProvider: () => ProviderName },
 ): AttemptKind<{ tenantId: string; id: string }, Claimed, Answered, FinishedExecution> => {
   /** Only on the rare re-announce paths; the claim answers it on the hot path. */

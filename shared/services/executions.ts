@@ -1,6 +1,4 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ExecutionRepository } from '#adapters/postgres/executions.ts';
-import type { RowIdempotency } from '#adapters/postgres/idempotency.ts';
 import type { Agent } from '#domain/agent.ts';
 import { conflict, notFound } from '#domain/errors.ts';
 import type { CreateExecutionBody, Execution, ExecutionStatus } from '#domain/execution.ts';
@@ -9,7 +7,7 @@ import { isUuid, newId } from '#domain/ids.ts';
 import { jobTypes, newJob } from '#domain/jobs.ts';
 import { logger, metrics } from '#runtime/observability.ts';
 import { orEarlier, replayOrRefuse } from './idempotency.ts';
-import type { JobQueue } from './ports.ts';
+import type { ExecutionStore, JobQueue, RowIdempotency } from './ports.ts';
 
 /** Finds an agent of a tenant (through the cache), or throws 404. */
 export type AgentLookup = (tenantId: string, agentId: string) => Promise<Agent>;
@@ -30,7 +28,7 @@ export const executeJob = (execution: Pick<Execution, 'id' | 'tenantId'>, trace?
  */
 export class ExecutionService {
   constructor(
-    private readonly repository: ExecutionRepository,
+    private readonly repository: ExecutionStore,
     private readonly queue: JobQueue,
     private readonly findAgent: AgentLookup,
   ) {}

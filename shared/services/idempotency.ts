@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
 import type { Context } from 'aws-lambda';
-import type { KeyedInsert, RowIdempotency } from '#adapters/postgres/idempotency.ts';
 import { ProblemError } from '#domain/errors.ts';
 import type { ApiRequest, ApiResponse } from '#http/types.ts';
 import { config } from '#runtime/config.ts';
 import { logger, metrics } from '#runtime/observability.ts';
+import type { KeyedInsert, RowIdempotency } from './ports.ts';
 
 const keyPattern = /^[\x21-\x7e]{1,255}$/;
 

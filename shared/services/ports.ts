@@ -1,9 +1,27 @@
+import type { Agent, AgentListField, AgentStatus, AgentSummary } from '#domain/agent.ts';
+import type { KeysetPosition } from '#domain/cursor.ts';
+import type { Execution, ExecutionError, ExecutionStatus } from '#domain/execution.ts';
 import type { JobEnvelope } from '#domain/jobs.ts';
+import type {
+  StepDefinition,
+  StepFailureMode,
+  StepRun,
+  Workflow,
+  WorkflowRun,
+  WorkflowRunStatus,
+  WorkflowStats,
+  WorkflowSummary,
+  WorkflowWithSteps,
+} from '#domain/workflow.ts';
 
 /**
- * Ports the services declare and the adapters implement: a service names what it needs, not
- * which adapter provides it. (The repositories are still typed by their PostgreSQL classes.)
+ * Ports the services declare and the adapters implement: a service names what it needs (only
+ * the operations it calls), not which adapter provides it. The PostgreSQL repositories
+ * implement the stores; the SQS adapter the job queue; the two-tier cache the cache.
  */
+
+// ---------------------------------------------------------------------------------------
+// Queues and cache.
 
 export interface EnqueueOptions {
   /** Not visible to consumers before this (SQS caps it at 900 s). */
@@ -13,4 +31,326 @@ export interface EnqueueOptions {
 /** What services need of the queues: put jobs on them, each on the queue its type is declared on. */
 export interface JobQueue {
   enqueue(job: JobEnvelope, options?: EnqueueOptions): Promise<void>;
+}
+
+/** What a loader finds: the value with its version, or null (none; remembered as a miss). */
+export type CacheLoader<T> = () => Promise<{ version: number; value: T } | null>;
+
+/** A cache of versioned values: a newer version is never overwritten by an older one. */
+export interface VersionedCache {
+  /** The cached value, or what `load` finds (then cached); null for none. */
+  get<T>(key: string, load: CacheLoader<T>): Promise<T | null>;
+  /** Stores a version of the value (null: gone). */
+  put<T>(key: string, version: number, value: T | null, ttlSeconds?: number): Promise<void>;
+  /** The cached value, if any, without loading. */
+  peek<T>(key: string): Promise<T | undefined>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Creations under an Idempotency-Key.
+
+/**
+ * An `Idempotency-Key` stored with the row a creating request wrote (migration 0006), unique
+ * per tenant and scope: the durable tier behind the DynamoDB records.
+ */
+export interface RowIdempotency {
+  readonly key: string;
+  /** SHA-256 of the request body as canonical JSON: the same key with another body is refused. */
+  readonly requestHash: string;
+}
+
+/** What an insert under a key did: wrote the row, or found the one an earlier request wrote. */
+export type KeyedInsert<T> =
+  | { readonly kind: 'created'; readonly row: T }
+  | { readonly kind: 'existing'; readonly row: T; readonly requestHash: string | null };
+
+/** A write conditional on the row (not deleted) and, under If-Match, on its version. */
+export type ConditionalWrite<Done> = ({ kind: 'done' } & Done) | { kind: 'not-found' } | { kind: 'stale' };
+
+// ---------------------------------------------------------------------------------------
+// Agents (AgentService).
+
+export interface AgentPageQuery {
+  readonly tenantId: string;
+  readonly limit: number;
+  readonly fields: ReadonlySet<AgentListField>;
+  readonly status?: AgentStatus;
+  readonly after?: KeysetPosition;
+}
+
+export interface AgentPatch {
+  readonly name?: string;
+  readonly model?: string;
+  readonly systemPrompt?: string;
+  readonly configuration?: Record<string, unknown>;
+  readonly status?: AgentStatus;
+  /** A new webhook with its new secret, or null to remove it. */
+  readonly webhook?: { readonly url: string; readonly secret: string } | null;
+}
+
+/** An agent as its creation wrote it, with the webhook secret it set (a replay shows it again). */
+export type CreatedAgent = Agent & { webhookSecret: string | null };
+
+export interface AgentStore {
+  /** Inserts an agent; under an Idempotency-Key already used, answers that request's agent. */
+  insertOrFind(
+    agent: Agent,
+    webhookSecret: string | null,
+    idempotency?: RowIdempotency,
+  ): Promise<KeyedInsert<CreatedAgent>>;
+  findById(tenantId: string, id: string): Promise<Agent | null>;
+  update(
+    tenantId: string,
+    id: string,
+    patch: AgentPatch,
+    expectedVersions: readonly number[] | undefined,
+  ): Promise<ConditionalWrite<{ agent: Agent }>>;
+  /** Refused while the current version of a live workflow runs the agent. */
+  softDelete(
+    tenantId: string,
+    id: string,
+    expectedVersions: readonly number[] | undefined,
+  ): Promise<
+    ConditionalWrite<{ agent: Agent }> | { kind: 'in-use'; workflows: { id: string; name: string }[] }
+  >;
+  page(query: AgentPageQuery): Promise<AgentSummary[]>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Agent executions (ExecutionService, the execution attempts, the dead-letter redrive).
+
+export interface NewExecution {
+  readonly id: string;
+  readonly tenantId: string;
+  readonly agentId: string;
+  readonly input: string | Record<string, unknown>;
+  readonly metadata: Record<string, unknown> | null;
+  readonly model: string;
+  readonly systemPrompt: string;
+  readonly configuration: Record<string, unknown>;
+  readonly queuedAt: Date;
+  /** The request's Idempotency-Key: one execution per (tenant, agent, key). */
+  readonly idempotency?: RowIdempotency;
+}
+
+/** A model's answer as recorded, with what it cost. */
+export interface CompletedCall {
+  readonly output: string;
+  readonly provider: string;
+  readonly modelUsed: string;
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+  readonly costUsd: number;
+  readonly cached: boolean;
+}
+
+/** Why a claim did not start an attempt. */
+export type ClaimRefusal =
+  | { kind: 'missing' }
+  | { kind: 'finished'; status: ExecutionStatus; announced: boolean }
+  /** Held by an attempt whose lease has this long to run (0: queued, or the lease just ran out). */
+  | { kind: 'leased'; secondsLeft: number };
+
+/** A page of one parent's children, newest first, after a keyset position. */
+export interface ChildPageQuery<Status> {
+  readonly tenantId: string;
+  readonly limit: number;
+  readonly status?: Status;
+  readonly after?: KeysetPosition;
+}
+
+/** A cancellation: the cancelled resource, `finished` (too late), or null (no such resource). */
+export type Cancellation<T> = T | 'finished' | null;
+
+export interface ExecutionStore {
+  /** Inserts an execution; under an Idempotency-Key already used, answers the earlier one. */
+  insertOrFind(execution: NewExecution): Promise<KeyedInsert<Execution>>;
+  findByKey(tenantId: string, agentId: string, key: string): Promise<KeyedInsert<Execution> | undefined>;
+  findById(tenantId: string, id: string): Promise<Execution | null>;
+  page(query: ChildPageQuery<ExecutionStatus> & { readonly agentId: string }): Promise<Execution[]>;
+  cancel(tenantId: string, id: string): Promise<Cancellation<Execution>>;
+}
+
+/** What the attempts of agent executions need: claims, completions, the sweeper's takes. */
+export interface ExecutionAttemptStore {
+  findById(tenantId: string, id: string): Promise<Execution | null>;
+  claimMany(
+    keys: readonly { tenantId: string; id: string }[],
+    leaseSeconds: number,
+  ): Promise<Map<string, { execution: Execution; hasWebhook: boolean }>>;
+  claimRefusal(tenantId: string, id: string): Promise<ClaimRefusal>;
+  release(claims: readonly { id: string; attempt: number }[]): Promise<void>;
+  /**
+   * Records answers that still own their execution; `silentUnderMs`: with no webhook to
+   * call, a run shorter than this is marked announced in the same statement.
+   */
+  succeedMany(
+    answers: readonly { id: string; attempt: number; call: CompletedCall; silentUnderMs: number | null }[],
+  ): Promise<Map<string, Execution & { announced: boolean }>>;
+  fail(id: string, error: ExecutionError, attempt?: number): Promise<Execution | null>;
+  requeue(id: string, attempt: number, error: ExecutionError): Promise<boolean>;
+  statusOf(tenantId: string, id: string): Promise<ExecutionStatus | null>;
+  agentHasWebhook(agentId: string): Promise<boolean>;
+  markAnnounced(ids: readonly string[]): Promise<void>;
+  takeStuck(
+    staleSeconds: number,
+    limit: number,
+  ): Promise<{ id: string; tenantId: string; attempts: number }[]>;
+  takeUnannounced(staleSeconds: number, limit: number): Promise<{ id: string; tenantId: string }[]>;
+}
+
+/** What the dead-letter redrive needs: the executions of the moved messages queued again. */
+export interface ExecutionRedrive {
+  /** The ids requeued. */
+  redrive(ids: readonly string[]): Promise<string[]>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Workflows (WorkflowService).
+
+export interface WorkflowPatch {
+  readonly name?: string;
+  readonly description?: string | null;
+  readonly onStepFailure?: StepFailureMode;
+  readonly webhook?: { url: string; secret: string } | null;
+  readonly steps?: readonly StepDefinition[];
+}
+
+export type WorkflowWrite =
+  | ConditionalWrite<{ workflow: WorkflowWithSteps }>
+  | { kind: 'missing-agents'; agentIds: string[] };
+
+/** The workflow an earlier request created under the same Idempotency-Key. */
+export interface EarlierWorkflow {
+  readonly kind: 'existing';
+  readonly workflow: WorkflowWithSteps;
+  /** Its webhook secret, shown again by a replay of the creation that set it. */
+  readonly webhookSecret: string | null;
+  readonly requestHash: string | null;
+}
+
+export interface WorkflowStore {
+  /** A workflow with its first version's steps; under a key already used, the earlier one. */
+  insert(
+    workflow: Omit<Workflow, 'version' | 'stepCount'>,
+    steps: readonly StepDefinition[],
+    webhookSecret: string | null,
+    idempotency?: RowIdempotency,
+  ): Promise<WorkflowWrite | EarlierWorkflow>;
+  findByKey(tenantId: string, key: string): Promise<EarlierWorkflow | undefined>;
+  findById(tenantId: string, id: string): Promise<Workflow | null>;
+  findWithSteps(tenantId: string, id: string): Promise<WorkflowWithSteps | null>;
+  stepsOfVersion(workflowId: string, version: number): Promise<StepDefinition[]>;
+  update(
+    tenantId: string,
+    id: string,
+    patch: WorkflowPatch,
+    expectedVersions: readonly number[] | undefined,
+  ): Promise<WorkflowWrite>;
+  softDelete(
+    tenantId: string,
+    id: string,
+    expectedVersions: readonly number[] | undefined,
+  ): Promise<ConditionalWrite<{ version: number }>>;
+  page(query: {
+    tenantId: string;
+    limit: number;
+    q?: string;
+    after?: KeysetPosition;
+  }): Promise<WorkflowSummary[]>;
+  stats(tenantId: string, workflowId?: string): Promise<WorkflowStats[]>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Workflow runs (WorkflowService, the step attempts).
+
+export interface NewRun {
+  readonly id: string;
+  readonly tenantId: string;
+  readonly workflowId: string;
+  readonly workflowVersion: number;
+  readonly onStepFailure: StepFailureMode;
+  readonly input: string | Record<string, unknown>;
+  readonly metadata: Record<string, unknown> | null;
+  readonly steps: readonly StepDefinition[];
+  readonly createdAt: Date;
+  /** The request's Idempotency-Key: one run per (tenant, workflow, key). */
+  readonly idempotency?: RowIdempotency;
+}
+
+export interface WorkflowRunStore {
+  /** A run and all its steps; under an Idempotency-Key already used, answers the earlier run. */
+  createOrFind(run: NewRun): Promise<KeyedInsert<WorkflowRun>>;
+  findByKey(tenantId: string, workflowId: string, key: string): Promise<KeyedInsert<WorkflowRun> | undefined>;
+  findById(tenantId: string, id: string): Promise<{ run: WorkflowRun; steps: StepRun[] | undefined } | null>;
+  findStep(tenantId: string, runId: string, key: string): Promise<StepRun | null>;
+  page(query: ChildPageQuery<WorkflowRunStatus> & { readonly workflowId: string }): Promise<WorkflowRun[]>;
+  cancel(tenantId: string, id: string): Promise<Cancellation<WorkflowRun>>;
+}
+
+/** A run that finished, with what its announcement needs. */
+export type FinishedRun = WorkflowRun & { hasWebhook: boolean; announced: boolean };
+
+/** A step of a run: what its job names. */
+export interface StepKey {
+  readonly executionId: string;
+  readonly key: string;
+  readonly tenantId: string;
+}
+
+/** A step attempt the claim started, with what running it needs. */
+export interface ClaimedStep {
+  readonly executionId: string;
+  readonly key: string;
+  readonly attempt: number;
+  readonly agentId: string;
+  readonly tenantId: string;
+  readonly workflowId: string;
+  readonly workflowVersion: number;
+  readonly onStepFailure: StepFailureMode;
+  readonly input: string | Record<string, unknown>;
+  /** Outputs of the finished steps its template reads, by key. */
+  readonly outputs: Readonly<Record<string, string | null>>;
+}
+
+export interface StepAnswer {
+  readonly executionId: string;
+  readonly key: string;
+  readonly attempt: number;
+  readonly renderedInput: string;
+  readonly model: string;
+  readonly call: CompletedCall;
+  /** Steps that depend on this one (from the pinned definition). */
+  readonly dependents: readonly string[];
+}
+
+/** A step attempt: which step, and which of its attempts. */
+type StepAttempt = { executionId: string; key: string; attempt: number };
+
+/** What the attempts of workflow steps need: claims, completions, the sweeper's takes. */
+export interface StepAttemptStore {
+  /** Claimed steps by step id (`stepId`). */
+  claim(
+    keys: readonly { executionId: string; key: string }[],
+    leaseSeconds: number,
+  ): Promise<Map<string, ClaimedStep>>;
+  /** Seconds left on the live leases of steps that could not be claimed, by step id. */
+  leaseSecondsLeft(keys: readonly { executionId: string; key: string }[]): Promise<Map<string, number>>;
+  /** Records answers that still own their step: the steps done (by id), those released, the runs finished. */
+  complete(
+    answers: readonly StepAnswer[],
+  ): Promise<{ done: Set<string>; released: StepKey[]; finished: FinishedRun[] }>;
+  release(steps: readonly StepAttempt[]): Promise<void>;
+  /** Queued again, due after the backoff; false if the attempt no longer owns the step. */
+  retry(step: StepAttempt, error: ExecutionError, delaySeconds: number): Promise<boolean>;
+  fail(
+    step: { executionId: string; key: string; attempt?: number },
+    error: ExecutionError,
+    mode: StepFailureMode,
+    downstream: readonly string[],
+  ): Promise<{ failed: boolean; finished: FinishedRun[] }>;
+  statusOf(runId: string): Promise<WorkflowRunStatus | null>;
+  markAnnounced(ids: readonly string[]): Promise<void>;
+  takeStuckSteps(staleSeconds: number, limit: number): Promise<StepKey[]>;
+  takeUnannounced(staleSeconds: number, limit: number): Promise<FinishedRun[]>;
 }

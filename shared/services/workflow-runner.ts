@@ -1,10 +1,3 @@
-import type {
-  ClaimedStep,
-  FinishedRun,
-  StepAnswer,
-  WorkflowRunRepository,
-} from '#adapters/postgres/workflow-runs/index.ts';
-import { stepId } from '#adapters/postgres/workflow-runs/index.ts';
 import type { Agent } from '#domain/agent.ts';
 import { ProblemError } from '#domain/errors.ts';
 import { executionSettings } from '#domain/execution.ts';
@@ -20,15 +13,14 @@ import {
   renderTemplate,
   slowWorkflowMs,
   stepBackoff,
+  stepId,
   stepLimits,
 } from '#domain/workflow.ts';
 import { config } from '#runtime/config.ts';
 import { metrics } from '#runtime/observability.ts';
 import { type AttemptKind, AttemptsSpent } from './attempt-pipeline.ts';
-import type { JobQueue } from './ports.ts';
+import type { ClaimedStep, FinishedRun, JobQueue, StepAnswer, StepAttemptStore, StepKey } from './ports.ts';
 import { stepJob } from './workflows.ts';
-
-type StepKey = { executionId: string; key: string; tenantId: string };
 
 /** A claimed step with its definition and rendered input, ready to call its agent. */
 interface PreparedStep {
@@ -48,7 +40,7 @@ interface PreparedStep {
  * finished (fan-in, exactly once) and finishes runs; the finished runs are what is announced.
  */
 export const stepAttempts = (deps: {
-  runs: WorkflowRunRepository;
+  runs: StepAttemptStore;
   queue: JobQueue;
   stepsOfVersion: (workflowId: string, version: number) => Promise<StepDefinition[]>;
   findAgent: (tenantId: string, agentId: string) => Promise<Agent>;

@@ -1,8 +1,4 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { TwoTierCache } from '#adapters/cache/two-tier.ts';
-import type { RowIdempotency } from '#adapters/postgres/idempotency.ts';
-import type { WorkflowRunRepository } from '#adapters/postgres/workflow-runs/index.ts';
-import type { WorkflowPatch, WorkflowRepository, WorkflowWrite } from '#adapters/postgres/workflows.ts';
 import type { FieldError } from '#domain/errors.ts';
 import { conflict, notFound, preconditionFailed, validationFailed } from '#domain/errors.ts';
 import { isUuid, newId } from '#domain/ids.ts';
@@ -26,7 +22,15 @@ import { buildDefinition, isRunFinished, isStepKey, missingInputs } from '#domai
 import { config } from '#runtime/config.ts';
 import { logger, metrics } from '#runtime/observability.ts';
 import { orEarlier, replayOrRefuse } from './idempotency.ts';
-import type { JobQueue } from './ports.ts';
+import type {
+  JobQueue,
+  RowIdempotency,
+  VersionedCache,
+  WorkflowPatch,
+  WorkflowRunStore,
+  WorkflowStore,
+  WorkflowWrite,
+} from './ports.ts';
 
 /** Workflows as the cache holds them: JSON, so dates travel as strings. */
 type Cached<T> = Omit<T, 'createdAt' | 'updatedAt'> & { createdAt: string; updatedAt: string };
@@ -98,10 +102,10 @@ const newWebhook = (url: string): { url: string; secret: string } => {
  */
 export class WorkflowService {
   constructor(
-    private readonly workflows: WorkflowRepository,
-    private readonly runs: WorkflowRunRepository,
+    private readonly workflows: WorkflowStore,
+    private readonly runs: WorkflowRunStore,
     private readonly queue: JobQueue,
-    private readonly cache: TwoTierCache,
+    private readonly cache: VersionedCache,
   ) {}
 
   /**

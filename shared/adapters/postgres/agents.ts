@@ -1,6 +1,18 @@
 import type { Agent, AgentListField, AgentStatus, AgentSummary } from '#domain/agent.ts';
+import type {
+  AgentPageQuery,
+  AgentPatch,
+  AgentStore,
+  ConditionalWrite,
+  CreatedAgent,
+  KeyedInsert,
+  RowIdempotency,
+} from '#services/ports.ts';
 import type { Database } from './db.ts';
-import type { KeyedInsert, RowIdempotency } from './idempotency.ts';
+
+export type { AgentPageQuery } from '#services/ports.ts';
+
+type AgentWrite = ConditionalWrite<{ agent: Agent }>;
 
 interface AgentRow {
   id: string;
@@ -45,27 +57,7 @@ const listColumnSql: Record<Exclude<AgentListField, 'execution_count' | 'last_ex
   updated_at: 'a.updated_at',
 };
 
-export interface AgentPageQuery {
-  readonly tenantId: string;
-  readonly limit: number;
-  readonly fields: ReadonlySet<AgentListField>;
-  readonly status?: AgentStatus;
-  readonly after?: { readonly createdAt: Date; readonly id: string };
-}
-
-export interface AgentPatch {
-  readonly name?: string;
-  readonly model?: string;
-  readonly systemPrompt?: string;
-  readonly configuration?: Record<string, unknown>;
-  readonly status?: AgentStatus;
-  /** A new webhook with its new secret, or null to remove it. */
-  readonly webhook?: { readonly url: string; readonly secret: string } | null;
-}
-
-export type ConditionalWrite = { kind: 'done'; agent: Agent } | { kind: 'not-found' } | { kind: 'stale' };
-
-export class AgentRepository {
+export class AgentRepository implements AgentStore {
   constructor(private readonly db: Database) {}
 
   async insert(agent: Agent, webhookSecret: string | null): Promise<Agent> {
@@ -81,7 +73,7 @@ export class AgentRepository {
     agent: Agent,
     webhookSecret: string | null,
     idempotency?: RowIdempotency,
-  ): Promise<KeyedInsert<Agent & { webhookSecret: string | null }>> {
+  ): Promise<KeyedInsert<CreatedAgent>> {
     const rows = await this.db.query<AgentRow>(
       `INSERT INTO agents (id, tenant_id, name, model, system_prompt, configuration, status, version,
                            created_at, updated_at, webhook_url, webhook_secret, idempotency_key, request_hash)
@@ -113,10 +105,7 @@ export class AgentRepository {
   }
 
   /** The agent an Idempotency-Key created, deleted or not, with its webhook secret. */
-  async findByKey(
-    tenantId: string,
-    key: string,
-  ): Promise<KeyedInsert<Agent & { webhookSecret: string | null }> | undefined> {
+  async findByKey(tenantId: string, key: string): Promise<KeyedInsert<CreatedAgent> | undefined> {
     const rows = await this.db.query<
       AgentRow & { webhook_secret: string | null; request_hash: string | null }
     >(
@@ -151,7 +140,7 @@ export class AgentRepository {
     id: string,
     patch: AgentPatch,
     expectedVersions: readonly number[] | undefined,
-  ): Promise<ConditionalWrite> {
+  ): Promise<AgentWrite> {
     const rows = await this.db.query<AgentRow>(
       `UPDATE agents SET
           name = COALESCE($3, name),
@@ -193,7 +182,7 @@ export class AgentRepository {
     tenantId: string,
     id: string,
     expectedVersions: readonly number[] | undefined,
-  ): Promise<ConditionalWrite | { kind: 'in-use'; workflows: { id: string; name: string }[] }> {
+  ): Promise<AgentWrite | { kind: 'in-use'; workflows: { id: string; name: string }[] }> {
     return this.db.transaction(async (tx) => {
       const locked = await tx.query<{ version: number }>(
         'SELECT version FROM agents WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL FOR UPDATE',
@@ -222,7 +211,7 @@ export class AgentRepository {
     tenantId: string,
     id: string,
     expectedVersions: readonly number[] | undefined,
-  ): Promise<ConditionalWrite> {
+  ): Promise<AgentWrite> {
     if (expectedVersions === undefined) return { kind: 'not-found' };
     const rows = await this.db.query<{ exists: boolean }>(
       'SELECT EXISTS (SELECT 1 FROM agents WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL) AS exists',

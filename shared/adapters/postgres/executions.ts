@@ -1,6 +1,14 @@
 import type { Execution, ExecutionError, ExecutionStatus } from '#domain/execution.ts';
+import type {
+  ClaimRefusal,
+  CompletedCall,
+  ExecutionAttemptStore,
+  ExecutionRedrive,
+  ExecutionStore,
+  KeyedInsert,
+  NewExecution,
+} from '#services/ports.ts';
 import type { Queryable } from './db.ts';
-import type { KeyedInsert, RowIdempotency } from './idempotency.ts';
 import { findByKey, type KeyedTable, keyedInsertResults } from './keyed-insert.ts';
 import { sharedStatement } from './shared-statement.ts';
 import { qualified, readPage, takeStuckStatement } from './sql.ts';
@@ -60,30 +68,6 @@ const toExecution = (row: ExecutionRow): Execution => ({
   completedAt: row.completed_at,
 });
 
-export interface NewExecution {
-  readonly id: string;
-  readonly tenantId: string;
-  readonly agentId: string;
-  readonly input: string | Record<string, unknown>;
-  readonly metadata: Record<string, unknown> | null;
-  readonly model: string;
-  readonly systemPrompt: string;
-  readonly configuration: Record<string, unknown>;
-  readonly queuedAt: Date;
-  /** The request's Idempotency-Key: one execution per (tenant, agent, key). */
-  readonly idempotency?: RowIdempotency;
-}
-
-export interface CompletedCall {
-  readonly output: string;
-  readonly provider: string;
-  readonly modelUsed: string;
-  readonly inputTokens: number;
-  readonly outputTokens: number;
-  readonly costUsd: number;
-  readonly cached: boolean;
-}
-
 /** The sweeper's take (`takeStuckStatement`): touched by `updated_at`. */
 const takeStuckExecutions = takeStuckStatement({
   table: 'executions',
@@ -118,13 +102,6 @@ export const callColumns = (calls: readonly CompletedCall[]): unknown[][] => [
   calls.map((c) => c.costUsd),
   calls.map((c) => c.cached),
 ];
-
-/** Why a claim did not start an attempt. */
-export type ClaimRefusal =
-  | { kind: 'missing' }
-  | { kind: 'finished'; status: ExecutionStatus; announced: boolean }
-  /** Held by an attempt whose lease has this long to run (0: queued, or the lease just ran out). */
-  | { kind: 'leased'; secondsLeft: number };
 
 /**
  * The shard of a daily rollup row this connection adds to (migration 0004): concurrent
@@ -165,7 +142,7 @@ export const rollUpUsage = (outcome: 'succeeded' | 'failed') => `
  * a cancellation racing a worker, or two workers on one message resolve in Postgres:
  * the statement that does not match changes nothing.
  */
-export class ExecutionRepository {
+export class ExecutionRepository implements ExecutionStore, ExecutionAttemptStore, ExecutionRedrive {
   /**
    * Accepts that arrive together (concurrent requests in one process) share one INSERT. One
    * under an Idempotency-Key that an earlier request already used is not inserted: the

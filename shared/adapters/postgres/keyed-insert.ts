@@ -1,5 +1,5 @@
+import type { KeyedInsert, RowIdempotency } from '#services/ports.ts';
 import type { Queryable } from './db.ts';
-import type { KeyedInsert, RowIdempotency } from './idempotency.ts';
 import { qualified } from './sql.ts';
 
 /**

@@ -6,8 +6,14 @@ import type {
   WorkflowSummary,
   WorkflowWithSteps,
 } from '#domain/workflow.ts';
+import type {
+  EarlierWorkflow,
+  RowIdempotency,
+  WorkflowPatch,
+  WorkflowStore,
+  WorkflowWrite,
+} from '#services/ports.ts';
 import type { Database, Queryable } from './db.ts';
-import type { RowIdempotency } from './idempotency.ts';
 
 interface WorkflowRow {
   id: string;
@@ -71,31 +77,6 @@ export const toStepDefinition = (step: StepJson): StepDefinition => ({
   timeoutSeconds: step.timeout_seconds,
 });
 
-export interface WorkflowPatch {
-  readonly name?: string;
-  readonly description?: string | null;
-  readonly onStepFailure?: StepFailureMode;
-  readonly webhook?: { url: string; secret: string } | null;
-  readonly steps?: readonly StepDefinition[];
-}
-
-export type WorkflowWrite =
-  | { kind: 'done'; workflow: WorkflowWithSteps }
-  | { kind: 'not-found' }
-  | { kind: 'stale' }
-  | { kind: 'missing-agents'; agentIds: string[] };
-
-/** A creation: as any write, or the workflow an earlier request created under the same Idempotency-Key. */
-export type WorkflowInsert =
-  | WorkflowWrite
-  | {
-      kind: 'existing';
-      workflow: WorkflowWithSteps;
-      /** Its webhook secret, shown again by a replay of the creation that set it. */
-      webhookSecret: string | null;
-      requestHash: string | null;
-    };
-
 /**
  * The agents of a definition, locked against deletion until the transaction commits
  * (FOR SHARE): an agent deleted meanwhile is reported missing, never referenced.
@@ -141,7 +122,7 @@ const insertSteps = (tx: Queryable, workflowId: string, version: number, steps: 
   );
 
 /** Workflow definitions, their versions, lists and statistics. */
-export class WorkflowRepository {
+export class WorkflowRepository implements WorkflowStore {
   constructor(private readonly db: Database) {}
 
   /**
@@ -154,7 +135,7 @@ export class WorkflowRepository {
     steps: readonly StepDefinition[],
     webhookSecret: string | null,
     idempotency?: RowIdempotency,
-  ): Promise<WorkflowInsert> {
+  ): Promise<WorkflowWrite | EarlierWorkflow> {
     const written = await this.db.transaction(async (tx): Promise<WorkflowWrite | { kind: 'taken' }> => {
       const missing = await lockAgents(tx, workflow.tenantId, steps);
       if (missing.length > 0) return { kind: 'missing-agents', agentIds: missing };
@@ -191,10 +172,7 @@ export class WorkflowRepository {
   }
 
   /** The workflow an Idempotency-Key created (deleted or not), with its current steps. */
-  async findByKey(
-    tenantId: string,
-    key: string,
-  ): Promise<Extract<WorkflowInsert, { kind: 'existing' }> | undefined> {
+  async findByKey(tenantId: string, key: string): Promise<EarlierWorkflow | undefined> {
     const rows = await this.db.query<
       WorkflowRow & { steps: StepJson[] | null; webhook_secret: string | null; request_hash: string | null }
     >(

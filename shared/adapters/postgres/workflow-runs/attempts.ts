@@ -1,39 +1,14 @@
 import type { ExecutionError } from '#domain/execution.ts';
 import { isUuid } from '#domain/ids.ts';
 import type { StepFailureMode } from '#domain/workflow.ts';
-import { stepOutputPattern } from '#domain/workflow.ts';
+import { stepId, stepOutputPattern } from '#domain/workflow.ts';
+import type { ClaimedStep, FinishedRun, StepAnswer, StepKey } from '#services/ports.ts';
 import type { Database } from '../db.ts';
-import { type CompletedCall, callColumns } from '../executions.ts';
+import { callColumns } from '../executions.ts';
 import { settleRuns } from './finish.ts';
-import { type FinishedRun, type FinishedRunRow, stepId, toFinishedRun } from './rows.ts';
+import { type FinishedRunRow, toFinishedRun } from './rows.ts';
 
 // A step attempt's life: claimed (with a lease), then completed, released, retried or failed.
-
-/** A step attempt the claim started, with what running it needs. */
-export interface ClaimedStep {
-  readonly executionId: string;
-  readonly key: string;
-  readonly attempt: number;
-  readonly agentId: string;
-  readonly tenantId: string;
-  readonly workflowId: string;
-  readonly workflowVersion: number;
-  readonly onStepFailure: StepFailureMode;
-  readonly input: string | Record<string, unknown>;
-  /** Outputs of the finished steps its template reads, by key. */
-  readonly outputs: Readonly<Record<string, string | null>>;
-}
-
-export interface StepAnswer {
-  readonly executionId: string;
-  readonly key: string;
-  readonly attempt: number;
-  readonly renderedInput: string;
-  readonly model: string;
-  readonly call: CompletedCall;
-  /** Steps that depend on this one (from the pinned definition). */
-  readonly dependents: readonly string[];
-}
 
 /**
  * The statement that locks runs in id order, opening every transaction that changes a
@@ -109,7 +84,7 @@ export async function complete(
   answers: readonly StepAnswer[],
 ): Promise<{
   done: Set<string>;
-  released: { executionId: string; key: string; tenantId: string }[];
+  released: StepKey[];
   finished: FinishedRun[];
 }> {
   if (answers.length === 0) return { done: new Set(), released: [], finished: [] };

@@ -1,24 +1,10 @@
-import type { StepDefinition, StepFailureMode, WorkflowRun } from '#domain/workflow.ts';
+import type { WorkflowRun } from '#domain/workflow.ts';
+import type { KeyedInsert, NewRun } from '#services/ports.ts';
 import type { Database } from '../db.ts';
-import type { KeyedInsert, RowIdempotency } from '../idempotency.ts';
 import { findByKey as findKeyed, type KeyedTable, keyedInsertResults } from '../keyed-insert.ts';
 import { type RunRow, runColumns, toRun } from './rows.ts';
 
 // Starting runs: a run and all its steps in one statement, once per Idempotency-Key.
-
-export interface NewRun {
-  readonly id: string;
-  readonly tenantId: string;
-  readonly workflowId: string;
-  readonly workflowVersion: number;
-  readonly onStepFailure: StepFailureMode;
-  readonly input: string | Record<string, unknown>;
-  readonly metadata: Record<string, unknown> | null;
-  readonly steps: readonly StepDefinition[];
-  readonly createdAt: Date;
-  /** The request's Idempotency-Key: one run per (tenant, workflow, key). */
-  readonly idempotency?: RowIdempotency;
-}
 
 /** Runs per shared start statement (each brings its steps). */
 export const createBatchLimit = 16;

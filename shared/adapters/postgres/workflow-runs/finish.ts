@@ -1,8 +1,9 @@
 import { slowWorkflowMs } from '#domain/workflow.ts';
+import type { FinishedRun } from '#services/ports.ts';
 import type { Queryable } from '../db.ts';
 import { rollupShard } from '../executions.ts';
 import { qualified } from '../sql.ts';
-import { type FinishedRun, type FinishedRunRow, runColumns, toFinishedRun } from './rows.ts';
+import { type FinishedRunRow, runColumns, toFinishedRun } from './rows.ts';
 
 // Finishing runs: when their last open step is done (a failure here; completions in
 // complete_workflow_steps, migration 0005) or when they are cancelled.

@@ -1,16 +1,14 @@
 import type { WorkflowRun } from '#domain/workflow.ts';
+import type { KeyedInsert, NewRun, StepAttemptStore, WorkflowRunStore } from '#services/ports.ts';
 import type { Database } from '../db.ts';
-import type { KeyedInsert } from '../idempotency.ts';
 import { sharedStatement } from '../shared-statement.ts';
 import { claim, complete, fail, leaseSecondsLeft, release, retry } from './attempts.ts';
 import { cancel } from './cancel.ts';
-import { createBatchLimit, createMany, findByKey, type NewRun } from './create.ts';
+import { createBatchLimit, createMany, findByKey } from './create.ts';
 import { findById, findStep, page, statusOf, webhookTarget } from './read.ts';
 import { markAnnounced, takeStuckSteps, takeUnannounced } from './sweep.ts';
 
-export type { ClaimedStep, StepAnswer } from './attempts.ts';
-export type { NewRun } from './create.ts';
-export { type FinishedRun, stepId } from './rows.ts';
+export type { StepAnswer } from '#services/ports.ts';
 
 /** An operation's arguments after the database it runs on. */
 type Args<Operation> = Operation extends (db: Database, ...args: infer Rest) => unknown ? Rest : never;
@@ -23,7 +21,7 @@ type Args<Operation> = Operation extends (db: Database, ...args: infer Rest) => 
  * step attempt's claim, completion, release, retry and failure), cancel.ts, sweep.ts (what the
  * sweeper takes up); the claim and the completion call functions of migration 0005.
  */
-export class WorkflowRunRepository {
+export class WorkflowRunRepository implements WorkflowRunStore, StepAttemptStore {
   constructor(private readonly db: Database) {}
 
   /**

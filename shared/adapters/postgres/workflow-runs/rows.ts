@@ -7,6 +7,7 @@ import type {
   WorkflowRunStatus,
 } from '#domain/workflow.ts';
 import { inlineStepTextChars } from '#domain/workflow.ts';
+import type { FinishedRun } from '#services/ports.ts';
 
 // The rows of runs and steps as they come from the database, and what the repository makes of them.
 
@@ -117,9 +118,6 @@ export const toStepRun = (row: StepRow): StepRun => ({
   outputTruncated: row.output_truncated === true,
 });
 
-/** A run that this transaction finished, with what its announcement needs. */
-export type FinishedRun = WorkflowRun & { hasWebhook: boolean; announced: boolean };
-
 /** A finished run's row, with what its announcement needs. */
 export type FinishedRunRow = RunRow & { has_webhook: boolean; announced: boolean };
 
@@ -128,6 +126,3 @@ export const toFinishedRun = (row: FinishedRunRow): FinishedRun => ({
   hasWebhook: row.has_webhook,
   announced: row.announced,
 });
-
-/** A step's identity within a batch. */
-export const stepId = (executionId: string, key: string): string => `${executionId}/${key}`;

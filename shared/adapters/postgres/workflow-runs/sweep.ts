@@ -1,6 +1,7 @@
+import type { FinishedRun } from '#services/ports.ts';
 import type { Database } from '../db.ts';
 import { qualified, takeStuckStatement } from '../sql.ts';
-import { type FinishedRun, type FinishedRunRow, runColumns, toFinishedRun } from './rows.ts';
+import { type FinishedRunRow, runColumns, toFinishedRun } from './rows.ts';
 
 // What the sweeper takes up: steps nobody works on, and finished runs not yet announced.
 
