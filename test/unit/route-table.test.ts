@@ -84,34 +84,23 @@ describe('createRouteTable precedence', () => {
   ];
   const t = createRouteTable(fixture);
 
+  /** The template `path` matches under `method`, and the parameters it reads. */
+  const expectMatch = (method: string, path: string, routeKey: string, pathParameters: object = {}) =>
+    expect(t.match(method, path)).toMatchObject({ routeKey, pathParameters });
+
   it('prefers a literal segment over a parameter, whatever the declaration order', () => {
-    expect(t.match('GET', '/v1/agents/me')).toMatchObject({
-      routeKey: 'GET /v1/agents/me',
-      pathParameters: {},
-    });
-    expect(t.match('GET', '/v1/agents/you')).toMatchObject({
-      routeKey: 'GET /v1/agents/{id}',
-      pathParameters: { id: 'you' },
-    });
+    expectMatch('GET', '/v1/agents/me', 'GET /v1/agents/me');
+    expectMatch('GET', '/v1/agents/you', 'GET /v1/agents/{id}', { id: 'you' });
   });
 
   it('backtracks into a parameter branch when the literal branch does not match', () => {
-    expect(t.match('GET', '/v1/agents/search')).toMatchObject({
-      routeKey: 'GET /v1/agents/{id}',
-      pathParameters: { id: 'search' },
-    });
-    expect(t.match('GET', '/v1/tools/search')).toMatchObject({
-      routeKey: 'GET /v1/{kind}/search',
-      pathParameters: { kind: 'tools' },
-    });
+    expectMatch('GET', '/v1/agents/search', 'GET /v1/agents/{id}', { id: 'search' });
+    expectMatch('GET', '/v1/tools/search', 'GET /v1/{kind}/search', { kind: 'tools' });
   });
 
   it('uses the less specific template when only it has the method', () => {
-    expect(t.match('GET', '/items/special')).toMatchObject({
-      routeKey: 'GET /items/{id}',
-      pathParameters: { id: 'special' },
-    });
-    expect(t.match('POST', '/items/special')).toMatchObject({ routeKey: 'POST /items/special' });
+    expectMatch('GET', '/items/special', 'GET /items/{id}', { id: 'special' });
+    expectMatch('POST', '/items/special', 'POST /items/special');
   });
 
   it('lists the methods of every matching template in allow', () => {
