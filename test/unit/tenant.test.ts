@@ -9,38 +9,34 @@ import {
 } from '#domain/tenant.ts';
 
 describe('parseApiKeysSetting', () => {
-  it('parses tenant:key pairs', () => {
-    expect(parseApiKeysSetting('acme:key1,globex:key2')).toEqual([
-      { tenant: 'acme', key: 'key1' },
-      { tenant: 'globex', key: 'key2' },
-    ]);
-  });
-
-  it('trims whitespace around pairs, tenants and keys', () => {
-    expect(parseApiKeysSetting('  acme : key1 ,\n globex:key2\t')).toEqual([
-      { tenant: 'acme', key: 'key1' },
-      { tenant: 'globex', key: 'key2' },
-    ]);
+  it.each([
+    ['parses tenant:key pairs', 'acme:key1,globex:key2', ['acme', 'key1'], ['globex', 'key2']],
+    [
+      'trims whitespace around pairs, tenants and keys',
+      '  acme : key1 ,\n globex:key2\t',
+      ['acme', 'key1'],
+      ['globex', 'key2'],
+    ],
+    [
+      'keeps everything after the first ":" as the key',
+      'acme:a:b:c,globex:sy_x:y',
+      ['acme', 'a:b:c'],
+      ['globex', 'sy_x:y'],
+    ],
+    [
+      'accepts tenant names of lower-case letters, digits, - and _',
+      'a-1_b:k,0team:k2',
+      ['a-1_b', 'k'],
+      ['0team', 'k2'],
+    ],
+  ])('%s', (_rule, setting, ...pairs) => {
+    expect(parseApiKeysSetting(setting)).toEqual(pairs.map(([tenant, key]) => ({ tenant, key })));
   });
 
   it('ignores a trailing comma and empty entries', () => {
     expect(parseApiKeysSetting('acme:key1,')).toEqual([{ tenant: 'acme', key: 'key1' }]);
     expect(parseApiKeysSetting('acme:key1,, ,globex:key2')).toHaveLength(2);
     expect(parseApiKeysSetting('')).toEqual([]);
-  });
-
-  it('keeps everything after the first ":" as the key', () => {
-    expect(parseApiKeysSetting('acme:a:b:c,globex:sy_x:y')).toEqual([
-      { tenant: 'acme', key: 'a:b:c' },
-      { tenant: 'globex', key: 'sy_x:y' },
-    ]);
-  });
-
-  it('accepts tenant names of lower-case letters, digits, - and _', () => {
-    expect(parseApiKeysSetting('a-1_b:k,0team:k2')).toEqual([
-      { tenant: 'a-1_b', key: 'k' },
-      { tenant: '0team', key: 'k2' },
-    ]);
   });
 
   it('rejects a pair without a key', () => {
