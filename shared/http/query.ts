@@ -141,6 +141,14 @@ export const cursorParam = (description = 'next_cursor of the previous page') =>
     { schema: { type: 'string' }, description },
   );
 
+/** The query of a keyset-paged list: `limit` (the page size) and `cursor`, then the list's own filters. */
+export const pageQuery = <Filters extends Record<string, z.ZodMiniType> = Record<never, never>>(
+  limit: { readonly min: number; readonly max: number; readonly fallback: number },
+  filters: Filters = {} as Filters,
+): z.ZodMiniObject<
+  NoInfer<{ limit: ReturnType<typeof integerParam>; cursor: ReturnType<typeof cursorParam> } & Filters>
+> => z.object({ limit: integerParam(limit, 'Page size'), cursor: cursorParam(), ...filters });
+
 /** `?wait=N` of a starting POST: hold the request up to N seconds (0–20) for the result. */
 export const waitParam = (what: string) =>
   integerParam(

@@ -1,5 +1,5 @@
 import * as z from 'zod/mini';
-import { cursorParam, dayParam, integerParam } from '../query.ts';
+import { dayParam, pageQuery } from '../query.ts';
 import { defineRoutes } from '../route.ts';
 import { schemas } from '../schemas.ts';
 import { json } from './responses.ts';
@@ -45,10 +45,7 @@ export const activityRoutes = /* @__PURE__ */ defineRoutes('activity', () => {
       path: '/v1/audit',
       auth: 'tenant',
       summary: "The tenant's audit trail",
-      query: z.object({
-        limit: integerParam({ min: 1, max: 100, fallback: 50 }, 'Page size'),
-        cursor: cursorParam(),
-      }),
+      query: pageQuery({ min: 1, max: 100, fallback: 50 }),
       responses: { 200: json('A page of audit events, newest first', pageOf(auditItemSchema)) },
     },
   ] as const;

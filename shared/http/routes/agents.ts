@@ -1,4 +1,3 @@
-import * as z from 'zod/mini';
 import {
   agentListFields,
   agentPageLimit,
@@ -6,10 +5,10 @@ import {
   createAgentBody,
   updateAgentBody,
 } from '#domain/agent.ts';
-import { cursorParam, fieldsParam, integerParam, oneOfParam } from '../query.ts';
+import { fieldsParam, oneOfParam, pageQuery } from '../query.ts';
 import { defineRoutes } from '../route.ts';
 import { schemas } from '../schemas.ts';
-import { json, problem, versionedAndDated } from './responses.ts';
+import { created, json, problem, versionedAndDated } from './responses.ts';
 
 export const agentRoutes = /* @__PURE__ */ defineRoutes('agents', () => {
   const { agentListItem, agentSchema, pageOf } = schemas;
@@ -21,18 +20,14 @@ export const agentRoutes = /* @__PURE__ */ defineRoutes('agents', () => {
       summary: 'Create an agent',
       body: createAgentBody,
       idempotent: true,
-      responses: {
-        201: json('The agent', agentSchema, ['Location', ...versionedAndDated, 'Idempotency-Key']),
-      },
+      responses: { 201: created('The agent', agentSchema) },
     },
     {
       method: 'GET',
       path: '/v1/agents',
       auth: 'tenant',
       summary: 'List agents',
-      query: z.object({
-        limit: integerParam(agentPageLimit, 'Page size'),
-        cursor: cursorParam(),
+      query: pageQuery(agentPageLimit, {
         fields: fieldsParam(
           agentListFields,
           'id',

@@ -1,9 +1,9 @@
 import * as z from 'zod/mini';
 import { createExecutionBody, executionStatuses } from '#domain/execution.ts';
-import { cursorParam, integerParam, oneOfParam, waitParam } from '../query.ts';
+import { oneOfParam, pageQuery, waitParam } from '../query.ts';
 import { defineRoutes } from '../route.ts';
 import { schemas } from '../schemas.ts';
-import { json, problem, versioned } from './responses.ts';
+import { json, problem, started, versioned } from './responses.ts';
 
 export const executionRoutes = /* @__PURE__ */ defineRoutes('executions', () => {
   const { executionSchema, pageOf } = schemas;
@@ -17,12 +17,7 @@ export const executionRoutes = /* @__PURE__ */ defineRoutes('executions', () => 
       body: createExecutionBody,
       idempotent: true,
       responses: {
-        200: json('Finished within ?wait=N', executionSchema, ['Location', ...versioned, 'Idempotency-Key']),
-        202: json('Accepted: queued or running', executionSchema, [
-          'Location',
-          ...versioned,
-          'Idempotency-Key',
-        ]),
+        ...started(executionSchema),
         409: problem('The agent is paused; resume it to execute it'),
       },
     },
@@ -31,11 +26,10 @@ export const executionRoutes = /* @__PURE__ */ defineRoutes('executions', () => 
       path: '/v1/agents/{id}/executions',
       auth: 'tenant',
       summary: "List an agent's executions",
-      query: z.object({
-        limit: integerParam({ min: 1, max: 100, fallback: 20 }, 'Page size'),
-        cursor: cursorParam(),
-        status: oneOfParam(executionStatuses, 'Filter by status'),
-      }),
+      query: pageQuery(
+        { min: 1, max: 100, fallback: 20 },
+        { status: oneOfParam(executionStatuses, 'Filter by status') },
+      ),
       responses: { 200: json('A page of executions, newest first', pageOf(executionSchema)) },
     },
     {

@@ -1,9 +1,9 @@
 import * as z from 'zod/mini';
 import { createWorkflowRunBody, workflowPageLimit, workflowRunStatuses } from '#domain/workflow.ts';
-import { cursorParam, integerParam, oneOfParam, waitParam } from '../query.ts';
+import { oneOfParam, pageQuery, waitParam } from '../query.ts';
 import { defineRoutes } from '../route.ts';
 import { schemas } from '../schemas.ts';
-import { json, problem, versioned } from './responses.ts';
+import { json, problem, started, versioned } from './responses.ts';
 
 export const workflowExecutionRoutes = /* @__PURE__ */ defineRoutes('workflowExecutions', () => {
   const { pageOf, stepRunSchema, workflowRunSchema } = schemas;
@@ -17,16 +17,7 @@ export const workflowExecutionRoutes = /* @__PURE__ */ defineRoutes('workflowExe
       body: createWorkflowRunBody,
       idempotent: true,
       responses: {
-        200: json('Finished within ?wait=N', workflowRunSchema, [
-          'Location',
-          ...versioned,
-          'Idempotency-Key',
-        ]),
-        202: json('Accepted: queued or running', workflowRunSchema, [
-          'Location',
-          ...versioned,
-          'Idempotency-Key',
-        ]),
+        ...started(workflowRunSchema),
         409: problem('An agent of the workflow is paused'),
       },
     },
@@ -35,11 +26,7 @@ export const workflowExecutionRoutes = /* @__PURE__ */ defineRoutes('workflowExe
       path: '/v1/workflows/{id}/executions',
       auth: 'tenant',
       summary: "List a workflow's executions",
-      query: z.object({
-        limit: integerParam(workflowPageLimit, 'Page size'),
-        cursor: cursorParam(),
-        status: oneOfParam(workflowRunStatuses, 'Filter by status'),
-      }),
+      query: pageQuery(workflowPageLimit, { status: oneOfParam(workflowRunStatuses, 'Filter by status') }),
       responses: { 200: json('A page of workflow executions, newest first', pageOf(workflowRunSchema)) },
     },
     {

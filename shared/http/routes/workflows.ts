@@ -1,9 +1,9 @@
 import * as z from 'zod/mini';
 import { createWorkflowBody, updateWorkflowBody, workflowPageLimit } from '#domain/workflow.ts';
-import { cursorParam, integerParam, oneOfParam, textParam } from '../query.ts';
+import { oneOfParam, pageQuery, textParam } from '../query.ts';
 import { defineRoutes } from '../route.ts';
 import { schemas } from '../schemas.ts';
-import { json, versionedAndDated } from './responses.ts';
+import { created, json, versionedAndDated } from './responses.ts';
 
 export const workflowRoutes = /* @__PURE__ */ defineRoutes('workflows', () => {
   const { pageOf, workflowListItem, workflowSchema, workflowStatsSchema } = schemas;
@@ -15,18 +15,14 @@ export const workflowRoutes = /* @__PURE__ */ defineRoutes('workflows', () => {
       summary: 'Create a workflow',
       body: createWorkflowBody,
       idempotent: true,
-      responses: {
-        201: json('The workflow', workflowSchema, ['Location', ...versionedAndDated, 'Idempotency-Key']),
-      },
+      responses: { 201: created('The workflow', workflowSchema) },
     },
     {
       method: 'GET',
       path: '/v1/workflows',
       auth: 'tenant',
       summary: 'List workflows (q: case-insensitive name prefix)',
-      query: z.object({
-        limit: integerParam(workflowPageLimit, 'Page size'),
-        cursor: cursorParam(),
+      query: pageQuery(workflowPageLimit, {
         q: textParam({ maxLength: 200 }, 'Case-insensitive name prefix'),
       }),
       responses: { 200: json('A page of workflows', pageOf(workflowListItem)) },
