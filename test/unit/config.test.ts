@@ -1,18 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '#runtime/config.ts';
+import { thrownBy } from '../support/problems.ts';
 
 const base = { DATABASE_URL: 'postgres://user:pw@localhost:5432/switchyard' };
 
 /** The ConfigError loading `env` throws, failing the test if it throws nothing. */
-const configError = (env: Record<string, string | undefined>): ConfigError => {
-  try {
-    loadConfig(env);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return error as ConfigError;
-  }
-  throw new Error('loadConfig did not throw');
-};
+const configError = (env: Record<string, string | undefined>): ConfigError =>
+  thrownBy(ConfigError, () => loadConfig(env));
 
 describe('loadConfig', () => {
   it('reads DATABASE_URL, leaving it undefined when unset or empty (only querying functions need it)', () => {

@@ -11,6 +11,7 @@ import {
   parseQuery,
   queryDocOf,
 } from '#http/query.ts';
+import { thrownBy } from '../support/problems.ts';
 
 const limit = { min: 1, max: 100, fallback: 20 };
 const allowed = ['id', 'name', 'model', 'status'] as const;
@@ -25,17 +26,11 @@ const schema = z.object({
 
 /** The field errors of the 400 `parseQuery` throws, failing the test if it throws nothing. */
 const errorsOf = (query: Record<string, string>) => {
-  try {
-    parseQuery(schema, query);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ProblemError);
-    const problem = error as ProblemError;
-    expect(problem.status).toBe(400);
-    expect(problem.type).toBe('https://switchyard.dev/problems/invalid-query');
-    expect(problem.title).toBe('Invalid query parameters');
-    return problem.extra.errors;
-  }
-  throw new Error('parseQuery did not throw');
+  const problem = thrownBy(ProblemError, () => parseQuery(schema, query));
+  expect(problem.status).toBe(400);
+  expect(problem.type).toBe('https://switchyard.dev/problems/invalid-query');
+  expect(problem.title).toBe('Invalid query parameters');
+  return problem.extra.errors;
 };
 
 describe('integerParam', () => {

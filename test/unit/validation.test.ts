@@ -1,30 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { createAgentBody, updateAgentBody } from '#domain/agent.ts';
-import type { FieldError } from '#domain/errors.ts';
-import { ProblemError } from '#domain/errors.ts';
 import { toFieldErrors, validateBody } from '#http/validation.ts';
+import { fieldsOf, validationErrors } from '../support/problems.ts';
 
 const valid = { name: 'Support bot', model: 'gpt-4o', system_prompt: 'You are helpful.' };
-
-/** The field errors of the 422 `validateBody` throws, failing the test if it throws nothing else. */
-const fieldErrors = (
-  schema: typeof createAgentBody | typeof updateAgentBody,
-  body: unknown,
-): FieldError[] => {
-  try {
-    validateBody(schema, body);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ProblemError);
-    const problem = error as ProblemError;
-    expect(problem.status).toBe(422);
-    expect(problem.type).toBe('https://switchyard.dev/problems/validation-failed');
-    expect(problem.extra.errors?.length).toBeGreaterThan(0);
-    return [...(problem.extra.errors ?? [])];
-  }
-  throw new Error('validateBody did not throw');
-};
-
-const fieldsOf = (errors: FieldError[]) => errors.map((error) => error.field);
 
 describe('validateBody with createAgentBody', () => {
   it('accepts a valid body without configuration', () => {
@@ -46,7 +25,7 @@ describe('validateBody with createAgentBody', () => {
   });
 
   it('reports each unknown field on its own', () => {
-    const errors = fieldErrors(createAgentBody, { ...valid, tenant_id: 't', id: 'x' });
+    const errors = validationErrors(createAgentBody, { ...valid, tenant_id: 't', id: 'x' });
     expect(errors).toEqual([
       { field: 'tenant_id', detail: 'unknown field' },
       { field: 'id', detail: 'unknown field' },
@@ -54,19 +33,19 @@ describe('validateBody with createAgentBody', () => {
   });
 
   it('reports every missing required field by name', () => {
-    const errors = fieldErrors(createAgentBody, {});
+    const errors = validationErrors(createAgentBody, {});
     expect(fieldsOf(errors).sort()).toEqual(['model', 'name', 'system_prompt']);
     for (const error of errors) expect(error.detail).toBe('is required');
   });
 
   it('reports missing and unknown fields together', () => {
-    const errors = fieldErrors(createAgentBody, { name: 'x', model: 'm', colour: 'red' });
+    const errors = validationErrors(createAgentBody, { name: 'x', model: 'm', colour: 'red' });
     expect(errors).toContainEqual({ field: 'colour', detail: 'unknown field' });
     expect(fieldsOf(errors)).toContain('system_prompt');
   });
 
   it('reports wrong types with the expected and received types', () => {
-    const errors = fieldErrors(createAgentBody, {
+    const errors = validationErrors(createAgentBody, {
       name: 1,
       model: true,
       system_prompt: 'p',
@@ -81,7 +60,7 @@ describe('validateBody with createAgentBody', () => {
 
   it('reports a wrong type once, without length complaints about the wrong type', () => {
     // An array has a length, but "Too small: expected array to have >=1 items" is noise for a string field.
-    const errors = fieldErrors(createAgentBody, { name: [], model: 'm', system_prompt: [] });
+    const errors = validationErrors(createAgentBody, { name: [], model: 'm', system_prompt: [] });
     expect(errors).toEqual([
       { field: 'name', detail: 'Invalid input: expected string, received array' },
       { field: 'system_prompt', detail: 'Invalid input: expected string, received array' },
@@ -90,7 +69,7 @@ describe('validateBody with createAgentBody', () => {
 
   it('rejects an empty or blank name', () => {
     for (const name of ['', '   ', '\n\t']) {
-      const errors = fieldErrors(createAgentBody, { ...valid, name });
+      const errors = validationErrors(createAgentBody, { ...valid, name });
       expect(errors).toEqual([
         { field: 'name', detail: 'Too small: expected string to have >=1 characters' },
       ]);
@@ -98,7 +77,7 @@ describe('validateBody with createAgentBody', () => {
   });
 
   it('rejects a name over 200 characters', () => {
-    const errors = fieldErrors(createAgentBody, { ...valid, name: 'n'.repeat(201) });
+    const errors = validationErrors(createAgentBody, { ...valid, name: 'n'.repeat(201) });
     expect(errors).toEqual([{ field: 'name', detail: 'Too big: expected string to have <=200 characters' }]);
     expect(validateBody(createAgentBody, { ...valid, name: 'n'.repeat(200) }).name).toHaveLength(200);
   });
@@ -109,7 +88,7 @@ describe('validateBody with createAgentBody', () => {
     ['null', null],
     ['a number', 3],
   ])('rejects %s as the body with a (body) field error', (_, body) => {
-    const errors = fieldErrors(createAgentBody, body);
+    const errors = validationErrors(createAgentBody, body);
     expect(errors).toHaveLength(1);
     expect(errors[0]?.field).toBe('(body)');
     expect(errors[0]?.detail).toMatch(/^Invalid input: expected object, received \w+$/);
@@ -117,9 +96,9 @@ describe('validateBody with createAgentBody', () => {
 
   it('writes human-readable English messages, not just "Invalid input"', () => {
     const errors = [
-      ...fieldErrors(createAgentBody, { name: '', model: 5, system_prompt: null, configuration: [] }),
-      ...fieldErrors(updateAgentBody, { status: 'deleted' }),
-      ...fieldErrors(createAgentBody, 'x'),
+      ...validationErrors(createAgentBody, { name: '', model: 5, system_prompt: null, configuration: [] }),
+      ...validationErrors(updateAgentBody, { status: 'deleted' }),
+      ...validationErrors(createAgentBody, 'x'),
     ];
     for (const { field, detail } of errors) {
       expect(detail, field).not.toBe('Invalid input');
@@ -140,21 +119,21 @@ describe('validateBody with updateAgentBody', () => {
   });
 
   it('rejects a status outside the enum, listing the allowed ones', () => {
-    const errors = fieldErrors(updateAgentBody, { status: 'deleted' });
+    const errors = validationErrors(updateAgentBody, { status: 'deleted' });
     expect(errors).toEqual([
       { field: 'status', detail: 'Invalid option: expected one of "active"|"paused"' },
     ]);
-    expect(fieldsOf(fieldErrors(updateAgentBody, { status: 'ACTIVE' }))).toEqual(['status']);
+    expect(fieldsOf(validationErrors(updateAgentBody, { status: 'ACTIVE' }))).toEqual(['status']);
   });
 
   it('rejects null for optional fields', () => {
-    expect(fieldErrors(updateAgentBody, { name: null })).toEqual([
+    expect(validationErrors(updateAgentBody, { name: null })).toEqual([
       { field: 'name', detail: 'Invalid input: expected string, received null' },
     ]);
   });
 
   it('reports unknown fields, including fields only the server sets', () => {
-    expect(fieldErrors(updateAgentBody, { version: 3, created_at: 'x' })).toEqual([
+    expect(validationErrors(updateAgentBody, { version: 3, created_at: 'x' })).toEqual([
       { field: 'version', detail: 'unknown field' },
       { field: 'created_at', detail: 'unknown field' },
     ]);

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import type { FieldError } from '#domain/errors.ts';
-import { ProblemError } from '#domain/errors.ts';
 import { retryDelaySeconds } from '#domain/retry.ts';
 import type { StepBody, StepDefinition, StepRun, WorkflowRun } from '#domain/workflow.ts';
 import {
@@ -17,6 +16,7 @@ import {
   toStatsResource,
 } from '#domain/workflow.ts';
 import { validateBody } from '#http/validation.ts';
+import { fieldsOf, validationErrors } from '../support/problems.ts';
 
 const step = (key: string, dependsOn: string[] = [], input = '{{input}}'): StepBody => ({
   key,
@@ -218,21 +218,7 @@ describe('buildDefinition', () => {
   });
 });
 
-/** The field errors of the 422 `validateBody` throws. */
-const bodyErrors = (body: unknown): FieldError[] => {
-  try {
-    validateBody(createWorkflowBody, body);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ProblemError);
-    const problem = error as ProblemError;
-    expect(problem.status).toBe(422);
-    expect(problem.extra.errors?.length).toBeGreaterThan(0);
-    return [...(problem.extra.errors ?? [])];
-  }
-  throw new Error('validateBody did not throw');
-};
-
-const fieldsOf = (errors: readonly FieldError[]) => errors.map((error) => error.field);
+const bodyErrors = (body: unknown): FieldError[] => validationErrors(createWorkflowBody, body);
 
 const validStep = { key: 'a', agent_id: 'agent-1', input: '{{input}}' };
 const bodyWith = (stepOverrides: Record<string, unknown>) => ({
