@@ -15,15 +15,23 @@ const bodyOf = (result: ReturnType<typeof problemResponse>): Record<string, unkn
   return JSON.parse(result.body as string) as Record<string, unknown>;
 };
 
+/** A problem+json answer with `headers` besides its content type, whose body has exactly these members. */
+const expectProblem = (
+  result: ReturnType<typeof problemResponse>,
+  problem: { status: number; type: string; title: string; detail: string; instance: string },
+  headers: Record<string, string> = {},
+) => {
+  expect(result.statusCode).toBe(problem.status);
+  expect(result.headers).toEqual({ 'content-type': 'application/problem+json', ...headers });
+  expect(bodyOf(result)).toEqual({ ...problem, type: `https://switchyard.dev/problems/${problem.type}` });
+};
+
 describe('problemResponse with a ProblemError', () => {
   it('keeps status, type, title, detail and instance', () => {
-    const result = problemResponse(notFound('agent'), '/v1/agents/x');
-    expect(result.statusCode).toBe(404);
-    expect(result.headers).toEqual({ 'content-type': 'application/problem+json' });
-    expect(bodyOf(result)).toEqual({
-      type: 'https://switchyard.dev/problems/not-found',
-      title: 'Not Found',
+    expectProblem(problemResponse(notFound('agent'), '/v1/agents/x'), {
       status: 404,
+      type: 'not-found',
+      title: 'Not Found',
       detail: 'The agent does not exist.',
       instance: '/v1/agents/x',
     });
@@ -69,16 +77,17 @@ describe('problemResponse with a ProblemError', () => {
     const problem = new ProblemError(429, 'rate-limited', 'Too Many Requests', 'Slow down.', {
       headers: { 'retry-after': '30' },
     });
-    const result = problemResponse(problem, 'req-9');
-    expect(result.statusCode).toBe(429);
-    expect(result.headers?.['retry-after']).toBe('30');
-    expect(bodyOf(result)).toEqual({
-      type: 'https://switchyard.dev/problems/rate-limited',
-      title: 'Too Many Requests',
-      status: 429,
-      detail: 'Slow down.',
-      instance: 'req-9',
-    });
+    expectProblem(
+      problemResponse(problem, 'req-9'),
+      {
+        status: 429,
+        type: 'rate-limited',
+        title: 'Too Many Requests',
+        detail: 'Slow down.',
+        instance: 'req-9',
+      },
+      { 'retry-after': '30' },
+    );
   });
 });
 
@@ -93,13 +102,10 @@ describe('problemResponse with any other error', () => {
     ['a plain object with status 400', { status: 400, message: secret }],
   ])('answers an opaque 500 for %s', (_, error) => {
     const result = problemResponse(error, '/v1/agents');
-    expect(result.statusCode).toBe(500);
-    expect(result.headers).toEqual({ 'content-type': 'application/problem+json' });
-    const body = bodyOf(result);
-    expect(body).toEqual({
-      type: 'https://switchyard.dev/problems/internal',
-      title: 'Internal Server Error',
+    expectProblem(result, {
       status: 500,
+      type: 'internal',
+      title: 'Internal Server Error',
       detail: 'The request failed on our side; it is logged.',
       instance: '/v1/agents',
     });
