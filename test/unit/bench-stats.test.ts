@@ -8,14 +8,13 @@ import {
   ratio,
   summarize,
 } from '../../load/bench/stats.ts';
+import { nearestRankCases } from '../support/quantiles.ts';
 
 describe('bench stats', () => {
   it('takes nearest-rank quantiles, always a measured value', () => {
-    const sorted = Array.from({ length: 100 }, (_, i) => i + 1);
-    expect(quantile(sorted, 0.5)).toBe(50);
-    expect(quantile(sorted, 0.99)).toBe(99);
-    expect(quantile(sorted, 1)).toBe(100);
-    expect(quantile([7], 0.99)).toBe(7);
+    for (const [sorted, q, expected] of nearestRankCases) {
+      expect(quantile(sorted, q), `q ${q} of ${sorted.length}`).toBe(expected);
+    }
     expect(() => quantile([], 0.5)).toThrow();
   });
 

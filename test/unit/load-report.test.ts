@@ -5,17 +5,15 @@ import { percentile, perSecond, type Sample, summarize, summarizeByName } from '
 import { lastHeld, stressSteps } from '../../load/report/stress.ts';
 import { escapeXml, lineChart, linePath, niceCeil } from '../../load/report/svg.ts';
 import { check, defaultThresholds, evaluate } from '../../load/report/thresholds.ts';
+import { nearestRankCases } from '../support/quantiles.ts';
 
 const sample = (name: string, at: number, ms: number, ok = true): Sample => ({ name, at, ms, ok });
 
 describe('load stats', () => {
   it('takes nearest-rank percentiles', () => {
-    const sorted = Array.from({ length: 100 }, (_, i) => i + 1);
-    expect(percentile(sorted, 0.5)).toBe(50);
-    expect(percentile(sorted, 0.95)).toBe(95);
-    expect(percentile(sorted, 0.99)).toBe(99);
-    expect(percentile(sorted, 0)).toBe(1);
-    expect(percentile([7], 0.99)).toBe(7);
+    for (const [sorted, q, expected] of nearestRankCases) {
+      expect(percentile(sorted, q), `q ${q} of ${sorted.length}`).toBe(expected);
+    }
     expect(() => percentile([], 0.5)).toThrow();
     expect(() => percentile([1], 1.5)).toThrow();
   });
