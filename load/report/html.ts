@@ -26,6 +26,16 @@ export interface ReportInput {
   readonly stress?: { readonly steps: readonly StressStepRow[]; readonly lastHeld: number | null };
 }
 
+/** The chart colours: a percentile's line and its threshold mark share one. */
+const colors = {
+  p50: '#2a9d8f',
+  p95: '#e9a03b',
+  p99: '#d1495b',
+  requests: '#3066be',
+  errors: '#d1495b',
+  vus: '#6c4ab6',
+};
+
 const cell = (text: string) => `<td>${escapeXml(text)}</td>`;
 const pct = (x: number) => `${(x * 100).toFixed(2)} %`;
 
@@ -44,32 +54,35 @@ export const htmlReport = (input: ReportInput): string => {
     return `<tr class="${v?.pass === false ? 'bad' : ''}">${row}</tr>`;
   });
   const t = input.thresholds;
+  /** One line of a per-second chart: `field` of each second. */
+  const perSecond = (label: string, color: string, field: keyof Omit<SecondBucket, 'second'>) => ({
+    label,
+    color,
+    values: input.seconds.map((b) => b[field]),
+  });
   const latency = lineChart({
     title: 'Latency per second (completed requests)',
     unit: 'ms',
-    series: [
-      { label: 'p50', color: '#2a9d8f', values: input.seconds.map((b) => b.p50) },
-      { label: 'p95', color: '#e9a03b', values: input.seconds.map((b) => b.p95) },
-      { label: 'p99', color: '#d1495b', values: input.seconds.map((b) => b.p99) },
-    ],
-    marks: [
-      { label: `p95 < ${t.p95} ms`, value: t.p95, color: '#e9a03b' },
-      { label: `p99 < ${t.p99} ms`, value: t.p99, color: '#d1495b' },
-    ],
+    series: (['p50', 'p95', 'p99'] as const).map((p) => perSecond(p, colors[p], p)),
+    marks: (['p95', 'p99'] as const).map((p) => ({
+      label: `${p} < ${t[p]} ms`,
+      value: t[p],
+      color: colors[p],
+    })),
   });
   const throughput = lineChart({
     title: 'Throughput per second',
     unit: '/s',
     series: [
-      { label: 'requests/s', color: '#3066be', values: input.seconds.map((b) => b.count) },
-      { label: 'errors/s', color: '#d1495b', values: input.seconds.map((b) => b.errors) },
+      perSecond('requests/s', colors.requests, 'count'),
+      perSecond('errors/s', colors.errors, 'errors'),
     ],
   });
   const vus = lineChart({
     title: 'Virtual users',
     unit: 'VUs',
     height: 200,
-    series: [{ label: 'active VUs', color: '#6c4ab6', values: input.vus }],
+    series: [{ label: 'active VUs', color: colors.vus, values: input.vus }],
   });
   const stress = input.stress
     ? `<h2>Stress steps</h2>
