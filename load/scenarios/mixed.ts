@@ -1,5 +1,5 @@
 /** The mixed read/write path shared by spike and stress: get agent, list agents, create execution. */
-import type { Http, ScenarioRun } from './types.ts';
+import type { Http, LoadShape, Scenario, ScenarioRun } from './types.ts';
 import { idOf } from './types.ts';
 
 const AGENTS = 5;
@@ -42,3 +42,11 @@ export const mixedRun = (): ScenarioRun => {
     },
   };
 };
+
+/** A scenario on the mixed path, at most 32 VUs by default: spike and stress differ only in shape. */
+export const mixedScenario = (
+  name: string,
+  description: string,
+  duration: number,
+  shape: LoadShape,
+): Scenario => ({ name, description, defaults: { duration, vus: 32 }, shape, create: mixedRun });

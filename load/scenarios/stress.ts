@@ -3,15 +3,12 @@
  * reached; reports the last step that held. k6 twin: load/k6/stress.js.
  */
 import { stressSteps } from '../report/stress.ts';
-import { mixedRun } from './mixed.ts';
-import type { Scenario } from './types.ts';
+import { mixedScenario } from './mixed.ts';
 
-export const stress: Scenario = {
-  name: 'stress',
-  description:
-    'VUs 1, 2, 4, … up to --vus, --duration split evenly over the steps, on the mixed path; stops at ' +
+export const stress = mixedScenario(
+  'stress',
+  'VUs 1, 2, 4, … up to --vus, --duration split evenly over the steps, on the mixed path; stops at ' +
     'the first step whose own requests break the thresholds.',
-  defaults: { duration: 24, vus: 32 },
-  shape: { kind: 'steps', steps: stressSteps },
-  create: mixedRun,
-};
+  24,
+  { kind: 'steps', steps: stressSteps },
+);
