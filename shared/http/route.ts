@@ -1,5 +1,6 @@
 import type * as z from 'zod/mini';
 import type { AuthMode, FunctionName, HttpMethod } from '#manifest';
+import { schemas } from './schemas.ts';
 
 /**
  * One route, declared once: method, path, auth, the schemas of what it takes (path, query,
@@ -52,18 +53,18 @@ export interface RouteSpec {
 export type KeyOf<R extends Pick<RouteSpec, 'method' | 'path'>> = `${R['method']} ${R['path']}`;
 
 /**
- * The routes of one function, each stamped with it. Built by a function and called with a
- * `@__PURE__` annotation: a bundle that reaches the route list only through the manifest (the
- * workers) leaves the routes and their schemas out.
+ * The routes of one function, each stamped with it. Built by a function, handed the response
+ * schemas, and called with a `@__PURE__` annotation: a bundle that reaches the route list only
+ * through the manifest (the workers) leaves the routes and their schemas out.
  */
 export const defineRoutes = <
   const F extends FunctionName,
   const R extends readonly Omit<RouteSpec, 'function'>[],
 >(
   fn: F,
-  build: () => R,
+  build: (responseSchemas: typeof schemas) => R,
 ): { readonly [I in keyof R]: R[I] & { readonly function: F } } =>
-  build().map((route) => ({ ...route, function: fn })) as never;
+  build(schemas).map((route) => ({ ...route, function: fn })) as never;
 
 type ParamNames<P extends string> = P extends `${string}{${infer N}}${infer Rest}`
   ? N | ParamNames<Rest>

@@ -1,7 +1,6 @@
 import * as z from 'zod/mini';
 import { dayParam, pageQuery } from '../query.ts';
 import { defineRoutes } from '../route.ts';
-import { schemas } from '../schemas.ts';
 import { json } from './responses.ts';
 
 const dayMs = 86_400_000;
@@ -29,9 +28,9 @@ const usageRange = () =>
     }),
   );
 
-export const activityRoutes = /* @__PURE__ */ defineRoutes('activity', () => {
-  const { auditItemSchema, pageOf, usageSchema } = schemas;
-  return [
+export const activityRoutes = /* @__PURE__ */ defineRoutes(
+  'activity',
+  ({ auditItemSchema, pageOf, usageSchema }) => [
     {
       method: 'GET',
       path: '/v1/usage',
@@ -48,5 +47,5 @@ export const activityRoutes = /* @__PURE__ */ defineRoutes('activity', () => {
       query: pageQuery({ min: 1, max: 100, fallback: 50 }),
       responses: { 200: json('A page of audit events, newest first', pageOf(auditItemSchema)) },
     },
-  ] as const;
-});
+  ],
+);

@@ -7,12 +7,11 @@ import {
 } from '#domain/agent.ts';
 import { fieldsParam, oneOfParam, pageQuery } from '../query.ts';
 import { defineRoutes } from '../route.ts';
-import { schemas } from '../schemas.ts';
 import { created, json, problem, versionedAndDated } from './responses.ts';
 
-export const agentRoutes = /* @__PURE__ */ defineRoutes('agents', () => {
-  const { agentListItem, agentSchema, pageOf } = schemas;
-  return [
+export const agentRoutes = /* @__PURE__ */ defineRoutes(
+  'agents',
+  ({ agentListItem, agentSchema, pageOf }) => [
     {
       method: 'POST',
       path: '/v1/agents',
@@ -65,5 +64,5 @@ export const agentRoutes = /* @__PURE__ */ defineRoutes('agents', () => {
         409: problem('The agent is still used by a workflow or has executions in flight'),
       },
     },
-  ] as const;
-});
+  ],
+);

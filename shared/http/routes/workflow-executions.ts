@@ -2,12 +2,11 @@ import * as z from 'zod/mini';
 import { createWorkflowRunBody, workflowPageLimit, workflowRunStatuses } from '#domain/workflow.ts';
 import { oneOfParam, pageQuery, waitParam } from '../query.ts';
 import { defineRoutes } from '../route.ts';
-import { schemas } from '../schemas.ts';
 import { json, problem, started, versioned } from './responses.ts';
 
-export const workflowExecutionRoutes = /* @__PURE__ */ defineRoutes('workflowExecutions', () => {
-  const { pageOf, stepRunSchema, workflowRunSchema } = schemas;
-  return [
+export const workflowExecutionRoutes = /* @__PURE__ */ defineRoutes(
+  'workflowExecutions',
+  ({ pageOf, stepRunSchema, workflowRunSchema }) => [
     {
       method: 'POST',
       path: '/v1/workflows/{id}/executions',
@@ -55,5 +54,5 @@ export const workflowExecutionRoutes = /* @__PURE__ */ defineRoutes('workflowExe
         409: problem('The workflow execution has already finished'),
       },
     },
-  ] as const;
-});
+  ],
+);

@@ -2,12 +2,11 @@ import * as z from 'zod/mini';
 import { createWorkflowBody, updateWorkflowBody, workflowPageLimit } from '#domain/workflow.ts';
 import { oneOfParam, pageQuery, textParam } from '../query.ts';
 import { defineRoutes } from '../route.ts';
-import { schemas } from '../schemas.ts';
 import { created, json, versionedAndDated } from './responses.ts';
 
-export const workflowRoutes = /* @__PURE__ */ defineRoutes('workflows', () => {
-  const { pageOf, workflowListItem, workflowSchema, workflowStatsSchema } = schemas;
-  return [
+export const workflowRoutes = /* @__PURE__ */ defineRoutes(
+  'workflows',
+  ({ pageOf, workflowListItem, workflowSchema, workflowStatsSchema }) => [
     {
       method: 'POST',
       path: '/v1/workflows',
@@ -67,5 +66,5 @@ export const workflowRoutes = /* @__PURE__ */ defineRoutes('workflows', () => {
       summary: "30-day statistics of a workflow's executions",
       responses: { 200: json('The statistics', workflowStatsSchema) },
     },
-  ] as const;
-});
+  ],
+);
