@@ -1,43 +1,10 @@
-import type {
-  Agent,
-  AgentListField,
-  AgentStatus,
-  AgentSummary,
-  CreateAgentBody,
-  UpdateAgentBody,
-} from '#domain/agent.ts';
+import type { Agent, AgentSummary, CreateAgentBody, UpdateAgentBody } from '#domain/agent.ts';
 import { conflict, notFound, preconditionFailed, validationFailed } from '#domain/errors.ts';
 import { configurationErrors } from '#domain/execution.ts';
 import { isUuid, newId } from '#domain/ids.ts';
-import { generateWebhookSecret, validateWebhookUrl } from '#domain/webhooks.ts';
-import { config } from '#runtime/config.ts';
 import { replayOrRefuse } from './idempotency.ts';
-import type { AgentPatch, AgentStore, ConditionalWrite, RowIdempotency, VersionedCache } from './ports.ts';
-
-/** Agents as the cache holds them: JSON, so dates travel as strings. */
-interface CachedAgent extends Omit<Agent, 'createdAt' | 'updatedAt'> {
-  readonly createdAt: string;
-  readonly updatedAt: string;
-}
-
-const toCached = (agent: Agent): CachedAgent => ({
-  ...agent,
-  createdAt: agent.createdAt.toISOString(),
-  updatedAt: agent.updatedAt.toISOString(),
-});
-
-const fromCached = (cached: CachedAgent): Agent => ({
-  ...cached,
-  createdAt: new Date(cached.createdAt),
-  updatedAt: new Date(cached.updatedAt),
-});
-
-/** A webhook URL checked against the SSRF rules (422 if refused), with a fresh secret. */
-const newWebhook = (url: string): { url: string; secret: string } => {
-  const checked = validateWebhookUrl(url, { allowPrivate: config().webhooksAllowPrivate });
-  if (!checked.ok) throw validationFailed([{ field: 'webhook_url', detail: checked.reason }]);
-  return { url: checked.url.href, secret: generateWebhookSecret() };
-};
+import type { AgentPageQuery, AgentPatch, AgentStore, RowIdempotency, VersionedCache } from './ports.ts';
+import { newWebhook, type Page, pageOf, readThrough, settled, toCached, webhookChange } from './resources.ts';
 
 /** The configuration keys the platform reads, checked before anything is written (422). */
 const checkConfiguration = (configuration: Readonly<Record<string, unknown>> | undefined): void => {
@@ -53,10 +20,7 @@ export interface AgentWrite {
 
 export const agentCacheKey = (tenantId: string, id: string): string => `agent:${tenantId}:${id}`;
 
-export interface AgentPage {
-  readonly items: AgentSummary[];
-  readonly next: { readonly createdAt: Date; readonly id: string } | null;
-}
+export type AgentPage = Page<AgentSummary>;
 
 /**
  * Agent use cases. Every read and write is scoped by tenant; every write stores the new
@@ -110,12 +74,12 @@ export class AgentService {
   async get(tenantId: string, id: string): Promise<Agent> {
     // Not a UUID: no row can match, and Postgres would reject the cast.
     if (!isUuid(id)) throw notFound('agent');
-    const cached = await this.cache.get<CachedAgent>(agentCacheKey(tenantId, id), async () => {
-      const agent = await this.repository.findById(tenantId, id);
-      return agent ? { version: agent.version, value: toCached(agent) } : null;
-    });
-    if (!cached) throw notFound('agent');
-    return fromCached(cached);
+    return readThrough(
+      this.cache,
+      agentCacheKey(tenantId, id),
+      () => this.repository.findById(tenantId, id),
+      'agent',
+    );
   }
 
   async update(
@@ -126,12 +90,7 @@ export class AgentService {
   ): Promise<AgentWrite> {
     if (!isUuid(id)) throw notFound('agent');
     checkConfiguration(body.configuration);
-    const webhook =
-      body.webhook_url === undefined
-        ? undefined
-        : body.webhook_url === null
-          ? null
-          : newWebhook(body.webhook_url);
+    const webhook = webhookChange(body.webhook_url);
     const patch: AgentPatch = {
       ...(body.name !== undefined && { name: body.name }),
       ...(body.model !== undefined && { model: body.model }),
@@ -146,7 +105,10 @@ export class AgentService {
       if (expectedVersions && !expectedVersions.includes(current.version)) throw preconditionFailed();
       return { agent: current };
     }
-    const written = this.settle(await this.repository.update(tenantId, id, patch, expectedVersions));
+    const { agent: written } = settled(
+      await this.repository.update(tenantId, id, patch, expectedVersions),
+      'agent',
+    );
     await this.remember(written);
     return webhook ? { agent: written, webhookSecret: webhook.secret } : { agent: written };
   }
@@ -160,30 +122,16 @@ export class AgentService {
         `The agent is used by the current version of these workflows: ${names}. Change or delete them first.`,
       );
     }
-    const deleted = this.settle(result);
+    const { agent: deleted } = settled(result, 'agent');
     await this.cache.put(agentCacheKey(tenantId, id), deleted.version, null);
   }
 
-  async list(query: {
-    tenantId: string;
-    limit: number;
-    fields: ReadonlySet<AgentListField>;
-    status?: AgentStatus;
-    after?: { createdAt: Date; id: string };
-  }): Promise<AgentPage> {
-    // One row more than the page tells whether there is a next page, without a count.
-    const rows = await this.repository.page({ ...query, limit: query.limit + 1 });
-    const items = rows.slice(0, query.limit);
-    const last = items[items.length - 1];
-    const next =
-      rows.length > query.limit && last?.createdAt ? { createdAt: last.createdAt, id: last.id } : null;
-    return { items, next };
-  }
-
-  private settle(result: ConditionalWrite<{ agent: Agent }>): Agent {
-    if (result.kind === 'not-found') throw notFound('agent');
-    if (result.kind === 'stale') throw preconditionFailed();
-    return result.agent;
+  async list(query: AgentPageQuery): Promise<AgentPage> {
+    return pageOf(
+      query,
+      (q) => this.repository.page(q),
+      (a) => a.createdAt && { createdAt: a.createdAt, id: a.id },
+    );
   }
 
   private remember(agent: Agent): Promise<void> {

@@ -1,13 +1,12 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Agent } from '#domain/agent.ts';
 import { conflict, notFound } from '#domain/errors.ts';
-import type { CreateExecutionBody, Execution, ExecutionStatus } from '#domain/execution.ts';
+import type { CreateExecutionBody, Execution } from '#domain/execution.ts';
 import { isFinished } from '#domain/execution.ts';
 import { isUuid, newId } from '#domain/ids.ts';
 import { jobTypes, newJob } from '#domain/jobs.ts';
-import { logger, metrics } from '#runtime/observability.ts';
 import { orEarlier, replayOrRefuse } from './idempotency.ts';
-import type { ExecutionStore, JobQueue, RowIdempotency } from './ports.ts';
+import type { ExecutionPageQuery, ExecutionStore, JobQueue, RowIdempotency } from './ports.ts';
+import { cancelled, enqueueCommitted, type Page, pageOf, pollUntil } from './resources.ts';
 
 /** Finds an agent of a tenant (through the cache), or throws 404. */
 export type AgentLookup = (tenantId: string, agentId: string) => Promise<Agent>;
@@ -71,16 +70,9 @@ export class ExecutionService {
     // A replay whose execution is still queued is sent again: its first request may have died
     // between the commit and the send. A duplicate message is harmless (the claim is idempotent).
     if (replayed && execution.status !== 'queued') return { execution, replayed };
-    try {
-      await this.queue.enqueue(executeJob(execution, trace));
-    } catch (error) {
-      // Committed is accepted: the sweeper re-sends what did not reach the queue.
-      metrics.addMetric('EnqueueFailures', 'Count', 1);
-      logger.error('execution committed but not enqueued; the sweeper will resend it', {
-        executionId: execution.id,
-        error: (error as Error).message,
-      });
-    }
+    await enqueueCommitted(() => this.queue.enqueue(executeJob(execution, trace)), 'execution', {
+      executionId: execution.id,
+    });
     return { execution, replayed };
   }
 
@@ -91,44 +83,27 @@ export class ExecutionService {
     return execution;
   }
 
-  /**
-   * Holds until the execution is finished or `seconds` pass, polling with a growing
-   * interval (20 ms to 500 ms): cheap indexed reads, and no connection held between them.
-   */
-  async waitForFinish(tenantId: string, execution: Execution, seconds: number): Promise<Execution> {
-    const deadline = Date.now() + seconds * 1000;
-    let current = execution;
-    let interval = 20;
-    while (!isFinished(current.status) && Date.now() < deadline) {
-      await sleep(Math.min(interval, Math.max(0, deadline - Date.now())));
-      interval = Math.min(500, interval * 2);
-      current = await this.get(tenantId, current.id);
-    }
-    return current;
+  /** Holds until the execution is finished or `seconds` pass (`pollUntil`). */
+  waitForFinish(tenantId: string, execution: Execution, seconds: number): Promise<Execution> {
+    return pollUntil(
+      execution,
+      (current) => isFinished(current.status),
+      () => this.get(tenantId, execution.id),
+      seconds,
+    );
   }
 
-  async listForAgent(query: {
-    tenantId: string;
-    agentId: string;
-    limit: number;
-    status?: ExecutionStatus;
-    after?: { createdAt: Date; id: string };
-  }): Promise<{ items: Execution[]; next: { createdAt: Date; id: string } | null }> {
+  async listForAgent(query: ExecutionPageQuery): Promise<Page<Execution>> {
     await this.findAgent(query.tenantId, query.agentId);
-    const rows = await this.repository.page({ ...query, limit: query.limit + 1 });
-    const items = rows.slice(0, query.limit);
-    const last = items[items.length - 1];
-    return {
-      items,
-      next: rows.length > query.limit && last ? { createdAt: last.queuedAt, id: last.id } : null,
-    };
+    return pageOf(
+      query,
+      (q) => this.repository.page(q),
+      (e) => ({ createdAt: e.queuedAt, id: e.id }),
+    );
   }
 
   async cancel(tenantId: string, id: string): Promise<Execution> {
     if (!isUuid(id)) throw notFound('execution');
-    const result = await this.repository.cancel(tenantId, id);
-    if (result === null) throw notFound('execution');
-    if (result === 'finished') throw conflict('The execution has already finished.');
-    return result;
+    return cancelled(await this.repository.cancel(tenantId, id), 'execution');
   }
 }

@@ -64,18 +64,22 @@ export type KeyedInsert<T> =
   | { readonly kind: 'created'; readonly row: T }
   | { readonly kind: 'existing'; readonly row: T; readonly requestHash: string | null };
 
+/** A page of a tenant's resources, newest first, after a keyset position (one row more than a page tells whether there is a next). */
+export interface PageQuery {
+  readonly tenantId: string;
+  readonly limit: number;
+  readonly after?: KeysetPosition;
+}
+
 /** A write conditional on the row (not deleted) and, under If-Match, on its version. */
 export type ConditionalWrite<Done> = ({ kind: 'done' } & Done) | { kind: 'not-found' } | { kind: 'stale' };
 
 // ---------------------------------------------------------------------------------------
 // Agents (AgentService).
 
-export interface AgentPageQuery {
-  readonly tenantId: string;
-  readonly limit: number;
+export interface AgentPageQuery extends PageQuery {
   readonly fields: ReadonlySet<AgentListField>;
   readonly status?: AgentStatus;
-  readonly after?: KeysetPosition;
 }
 
 export interface AgentPatch {
@@ -151,12 +155,9 @@ export type ClaimRefusal =
   /** Held by an attempt whose lease has this long to run (0: queued, or the lease just ran out). */
   | { kind: 'leased'; secondsLeft: number };
 
-/** A page of one parent's children, newest first, after a keyset position. */
-export interface ChildPageQuery<Status> {
-  readonly tenantId: string;
-  readonly limit: number;
-  readonly status?: Status;
-  readonly after?: KeysetPosition;
+export interface ExecutionPageQuery extends PageQuery {
+  readonly agentId: string;
+  readonly status?: ExecutionStatus;
 }
 
 /** A cancellation: the cancelled resource, `finished` (too late), or null (no such resource). */
@@ -167,7 +168,7 @@ export interface ExecutionStore {
   insertOrFind(execution: NewExecution): Promise<KeyedInsert<Execution>>;
   findByKey(tenantId: string, agentId: string, key: string): Promise<KeyedInsert<Execution> | undefined>;
   findById(tenantId: string, id: string): Promise<Execution | null>;
-  page(query: ChildPageQuery<ExecutionStatus> & { readonly agentId: string }): Promise<Execution[]>;
+  page(query: ExecutionPageQuery): Promise<Execution[]>;
   cancel(tenantId: string, id: string): Promise<Cancellation<Execution>>;
 }
 
@@ -229,6 +230,11 @@ export interface EarlierWorkflow {
   readonly requestHash: string | null;
 }
 
+export interface WorkflowPageQuery extends PageQuery {
+  /** A case-insensitive prefix of the name. */
+  readonly q?: string;
+}
+
 export interface WorkflowStore {
   /** A workflow with its first version's steps; under a key already used, the earlier one. */
   insert(
@@ -252,12 +258,7 @@ export interface WorkflowStore {
     id: string,
     expectedVersions: readonly number[] | undefined,
   ): Promise<ConditionalWrite<{ version: number }>>;
-  page(query: {
-    tenantId: string;
-    limit: number;
-    q?: string;
-    after?: KeysetPosition;
-  }): Promise<WorkflowSummary[]>;
+  page(query: WorkflowPageQuery): Promise<WorkflowSummary[]>;
   stats(tenantId: string, workflowId?: string): Promise<WorkflowStats[]>;
 }
 
@@ -278,13 +279,18 @@ export interface NewRun {
   readonly idempotency?: RowIdempotency;
 }
 
+export interface RunPageQuery extends PageQuery {
+  readonly workflowId: string;
+  readonly status?: WorkflowRunStatus;
+}
+
 export interface WorkflowRunStore {
   /** A run and all its steps; under an Idempotency-Key already used, answers the earlier run. */
   createOrFind(run: NewRun): Promise<KeyedInsert<WorkflowRun>>;
   findByKey(tenantId: string, workflowId: string, key: string): Promise<KeyedInsert<WorkflowRun> | undefined>;
   findById(tenantId: string, id: string): Promise<{ run: WorkflowRun; steps: StepRun[] | undefined } | null>;
   findStep(tenantId: string, runId: string, key: string): Promise<StepRun | null>;
-  page(query: ChildPageQuery<WorkflowRunStatus> & { readonly workflowId: string }): Promise<WorkflowRun[]>;
+  page(query: RunPageQuery): Promise<WorkflowRun[]>;
   cancel(tenantId: string, id: string): Promise<Cancellation<WorkflowRun>>;
 }
 

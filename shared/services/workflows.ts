@@ -1,9 +1,7 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { FieldError } from '#domain/errors.ts';
-import { conflict, notFound, preconditionFailed, validationFailed } from '#domain/errors.ts';
+import { notFound, validationFailed } from '#domain/errors.ts';
 import { isUuid, newId } from '#domain/ids.ts';
 import { jobTypes, newJob } from '#domain/jobs.ts';
-import { generateWebhookSecret, validateWebhookUrl } from '#domain/webhooks.ts';
 import type {
   CreateWorkflowBody,
   CreateWorkflowRunBody,
@@ -13,38 +11,37 @@ import type {
   UpdateWorkflowBody,
   Workflow,
   WorkflowRun,
-  WorkflowRunStatus,
   WorkflowStats,
   WorkflowSummary,
   WorkflowWithSteps,
 } from '#domain/workflow.ts';
 import { buildDefinition, isRunFinished, isStepKey, missingInputs } from '#domain/workflow.ts';
-import { config } from '#runtime/config.ts';
-import { logger, metrics } from '#runtime/observability.ts';
 import { orEarlier, replayOrRefuse } from './idempotency.ts';
 import type {
   JobQueue,
   RowIdempotency,
+  RunPageQuery,
   VersionedCache,
+  WorkflowPageQuery,
   WorkflowPatch,
   WorkflowRunStore,
   WorkflowStore,
   WorkflowWrite,
 } from './ports.ts';
+import {
+  cancelled,
+  enqueueCommitted,
+  newWebhook,
+  type Page,
+  pageOf,
+  pollUntil,
+  readThrough,
+  settled,
+  toCached,
+  webhookChange,
+} from './resources.ts';
 
-/** Workflows as the cache holds them: JSON, so dates travel as strings. */
-type Cached<T> = Omit<T, 'createdAt' | 'updatedAt'> & { createdAt: string; updatedAt: string };
-const toCached = <T extends Workflow>(workflow: T): Cached<T> => ({
-  ...workflow,
-  createdAt: workflow.createdAt.toISOString(),
-  updatedAt: workflow.updatedAt.toISOString(),
-});
-const fromCached = <T extends Workflow>(cached: Cached<T>): T =>
-  ({
-    ...cached,
-    createdAt: new Date(cached.createdAt),
-    updatedAt: new Date(cached.updatedAt),
-  }) as unknown as T;
+export type { Page } from './resources.ts';
 
 export const workflowCacheKey = (tenantId: string, id: string) => `workflow:${tenantId}:${id}`;
 export const workflowStepsCacheKey = (tenantId: string, id: string) => `workflow-steps:${tenantId}:${id}`;
@@ -61,21 +58,6 @@ export const stepJob = (run: { executionId: string; key: string; tenantId: strin
     trace,
   );
 
-export interface Page<T> {
-  readonly items: T[];
-  readonly next: { readonly createdAt: Date; readonly id: string } | null;
-}
-
-const pageOf = <T>(
-  rows: T[],
-  limit: number,
-  position: (row: T) => { createdAt: Date; id: string },
-): Page<T> => {
-  const items = rows.slice(0, limit);
-  const last = items[items.length - 1];
-  return { items, next: rows.length > limit && last ? position(last) : null };
-};
-
 /** The definition of a body's steps, or 422 with every problem in it. */
 const definitionOf = (steps: readonly StepBody[]): StepDefinition[] => {
   const built = buildDefinition(steps);
@@ -86,12 +68,6 @@ const definitionOf = (steps: readonly StepBody[]): StepDefinition[] => {
   });
   if (badIds.length > 0) throw validationFailed(badIds);
   return built.steps;
-};
-
-const newWebhook = (url: string): { url: string; secret: string } => {
-  const checked = validateWebhookUrl(url, { allowPrivate: config().webhooksAllowPrivate });
-  if (!checked.ok) throw validationFailed([{ field: 'webhook_url', detail: checked.reason }]);
-  return { url: checked.url.href, secret: generateWebhookSecret() };
 };
 
 /**
@@ -159,25 +135,22 @@ export class WorkflowService {
 
   async get(tenantId: string, id: string): Promise<Workflow> {
     if (!isUuid(id)) throw notFound('workflow');
-    const cached = await this.cache.get<Cached<Workflow>>(workflowCacheKey(tenantId, id), async () => {
-      const workflow = await this.workflows.findById(tenantId, id);
-      return workflow ? { version: workflow.version, value: toCached(workflow) } : null;
-    });
-    if (!cached) throw notFound('workflow');
-    return fromCached(cached);
+    return readThrough(
+      this.cache,
+      workflowCacheKey(tenantId, id),
+      () => this.workflows.findById(tenantId, id),
+      'workflow',
+    );
   }
 
   async getWithSteps(tenantId: string, id: string): Promise<WorkflowWithSteps> {
     if (!isUuid(id)) throw notFound('workflow');
-    const cached = await this.cache.get<Cached<WorkflowWithSteps>>(
+    return readThrough(
+      this.cache,
       workflowStepsCacheKey(tenantId, id),
-      async () => {
-        const workflow = await this.workflows.findWithSteps(tenantId, id);
-        return workflow ? { version: workflow.version, value: toCached(workflow) } : null;
-      },
+      () => this.workflows.findWithSteps(tenantId, id),
+      'workflow',
     );
-    if (!cached) throw notFound('workflow');
-    return fromCached(cached);
   }
 
   async update(
@@ -188,12 +161,7 @@ export class WorkflowService {
   ): Promise<{ workflow: WorkflowWithSteps; webhookSecret?: string }> {
     if (!isUuid(id)) throw notFound('workflow');
     const steps = body.steps ? definitionOf(body.steps) : undefined;
-    const webhook =
-      body.webhook_url === undefined
-        ? undefined
-        : body.webhook_url === null
-          ? null
-          : newWebhook(body.webhook_url);
+    const webhook = webhookChange(body.webhook_url);
     const patch: WorkflowPatch = {
       ...(body.name !== undefined && { name: body.name }),
       ...(body.description !== undefined && { description: body.description }),
@@ -211,23 +179,19 @@ export class WorkflowService {
 
   async delete(tenantId: string, id: string, expectedVersions: readonly number[] | undefined): Promise<void> {
     if (!isUuid(id)) throw notFound('workflow');
-    const result = await this.workflows.softDelete(tenantId, id, expectedVersions);
-    if (result.kind === 'not-found') throw notFound('workflow');
-    if (result.kind === 'stale') throw preconditionFailed();
+    const { version } = settled(await this.workflows.softDelete(tenantId, id, expectedVersions), 'workflow');
     await Promise.all([
-      this.cache.put(workflowCacheKey(tenantId, id), result.version, null),
-      this.cache.put(workflowStepsCacheKey(tenantId, id), result.version, null),
+      this.cache.put(workflowCacheKey(tenantId, id), version, null),
+      this.cache.put(workflowStepsCacheKey(tenantId, id), version, null),
     ]);
   }
 
-  async list(query: {
-    tenantId: string;
-    limit: number;
-    q?: string;
-    after?: { createdAt: Date; id: string };
-  }): Promise<Page<WorkflowSummary>> {
-    const rows = await this.workflows.page({ ...query, limit: query.limit + 1 });
-    return pageOf(rows, query.limit, (w) => ({ createdAt: w.createdAt, id: w.id }));
+  async list(query: WorkflowPageQuery): Promise<Page<WorkflowSummary>> {
+    return pageOf(
+      query,
+      (q) => this.workflows.page(q),
+      (w) => ({ createdAt: w.createdAt, id: w.id }),
+    );
   }
 
   async stats(tenantId: string, id?: string): Promise<WorkflowStats[]> {
@@ -293,20 +257,16 @@ export class WorkflowService {
       steps = await this.stepsOfVersion(run.workflowId, run.workflowVersion);
     }
     const roots = steps.filter((step) => step.dependsOn.length === 0);
-    try {
-      await Promise.all(
-        roots.map((step) =>
-          this.queue.enqueue(stepJob({ executionId: run.id, key: step.key, tenantId }, trace)),
+    await enqueueCommitted(
+      () =>
+        Promise.all(
+          roots.map((step) =>
+            this.queue.enqueue(stepJob({ executionId: run.id, key: step.key, tenantId }, trace)),
+          ),
         ),
-      );
-    } catch (error) {
-      // Committed is accepted: the sweeper re-sends steps that did not reach the queue.
-      metrics.addMetric('EnqueueFailures', 'Count', 1);
-      logger.error('workflow run committed but not enqueued; the sweeper will resend it', {
-        workflowExecutionId: run.id,
-        error: (error as Error).message,
-      });
-    }
+      'workflow run',
+      { workflowExecutionId: run.id },
+    );
     return { run, replayed };
   }
 
@@ -331,40 +291,29 @@ export class WorkflowService {
     run: WorkflowRun,
     seconds: number,
   ): Promise<{ run: WorkflowRun; steps?: StepRun[] }> {
-    const deadline = Date.now() + seconds * 1000;
-    let interval = 20;
-    let current: { run: WorkflowRun; steps?: StepRun[] } = { run };
-    while (!isRunFinished(current.run.status) && Date.now() < deadline) {
-      await sleep(Math.min(interval, Math.max(0, deadline - Date.now())));
-      interval = Math.min(500, interval * 2);
-      current = await this.getRun(tenantId, run.id);
-    }
-    return current;
+    return pollUntil<{ run: WorkflowRun; steps?: StepRun[] }>(
+      { run },
+      (current) => isRunFinished(current.run.status),
+      () => this.getRun(tenantId, run.id),
+      seconds,
+    );
   }
 
-  async listRuns(query: {
-    tenantId: string;
-    workflowId: string;
-    limit: number;
-    status?: WorkflowRunStatus;
-    after?: { createdAt: Date; id: string };
-  }): Promise<Page<WorkflowRun>> {
+  async listRuns(query: RunPageQuery): Promise<Page<WorkflowRun>> {
     await this.get(query.tenantId, query.workflowId);
-    const rows = await this.runs.page({ ...query, limit: query.limit + 1 });
-    return pageOf(rows, query.limit, (run) => ({ createdAt: run.createdAt, id: run.id }));
+    return pageOf(
+      query,
+      (q) => this.runs.page(q),
+      (run) => ({ createdAt: run.createdAt, id: run.id }),
+    );
   }
 
   async cancelRun(tenantId: string, id: string): Promise<WorkflowRun> {
     if (!isUuid(id)) throw notFound('workflow execution');
-    const result = await this.runs.cancel(tenantId, id);
-    if (result === null) throw notFound('workflow execution');
-    if (result === 'finished') throw conflict('The workflow execution has already finished.');
-    return result;
+    return cancelled(await this.runs.cancel(tenantId, id), 'workflow execution');
   }
 
   private settle(result: WorkflowWrite, steps: readonly StepDefinition[]): WorkflowWithSteps {
-    if (result.kind === 'not-found') throw notFound('workflow');
-    if (result.kind === 'stale') throw preconditionFailed();
     if (result.kind === 'missing-agents') {
       const missing = new Set(result.agentIds);
       throw validationFailed(
@@ -375,7 +324,7 @@ export class WorkflowService {
         ),
       );
     }
-    return result.workflow;
+    return settled(result, 'workflow').workflow;
   }
 
   private async remember(workflow: WorkflowWithSteps): Promise<void> {

@@ -3,6 +3,7 @@ import type {
   ClaimRefusal,
   CompletedCall,
   ExecutionAttemptStore,
+  ExecutionPageQuery,
   ExecutionRedrive,
   ExecutionStore,
   KeyedInsert,
@@ -209,13 +210,7 @@ export class ExecutionRepository implements ExecutionStore, ExecutionAttemptStor
     return rows[0] ? toExecution(rows[0]) : null;
   }
 
-  async page(query: {
-    tenantId: string;
-    agentId: string;
-    limit: number;
-    status?: ExecutionStatus;
-    after?: { createdAt: Date; id: string };
-  }): Promise<Execution[]> {
+  async page(query: ExecutionPageQuery): Promise<Execution[]> {
     return readPage(
       this.db,
       {

@@ -9,6 +9,7 @@ import type {
 import type {
   EarlierWorkflow,
   RowIdempotency,
+  WorkflowPageQuery,
   WorkflowPatch,
   WorkflowStore,
   WorkflowWrite,
@@ -310,12 +311,7 @@ export class WorkflowRepository implements WorkflowStore {
    * one index probe. `q` is a case-insensitive prefix of the name, served by the
    * expression index on lower(name).
    */
-  async page(query: {
-    tenantId: string;
-    limit: number;
-    q?: string;
-    after?: { createdAt: Date; id: string };
-  }): Promise<WorkflowSummary[]> {
+  async page(query: WorkflowPageQuery): Promise<WorkflowSummary[]> {
     const values: unknown[] = [query.tenantId, query.limit];
     let where = 'w.tenant_id = $1 AND w.deleted_at IS NULL';
     if (query.q) {

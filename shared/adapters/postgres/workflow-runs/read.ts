@@ -1,4 +1,5 @@
 import type { StepRun, WorkflowRun, WorkflowRunStatus } from '#domain/workflow.ts';
+import type { RunPageQuery } from '#services/ports.ts';
 import type { Database } from '../db.ts';
 import { qualified, readPage } from '../sql.ts';
 import { type RunRow, runColumns, type StepRow, stepsJson, toRun, toStepRun } from './rows.ts';
@@ -40,16 +41,7 @@ export async function findStep(
   return rows[0] ? toStepRun(rows[0]) : null;
 }
 
-export async function page(
-  db: Database,
-  query: {
-    tenantId: string;
-    workflowId: string;
-    limit: number;
-    status?: WorkflowRunStatus;
-    after?: { createdAt: Date; id: string };
-  },
-): Promise<WorkflowRun[]> {
+export async function page(db: Database, query: RunPageQuery): Promise<WorkflowRun[]> {
   return readPage(
     db,
     {
