@@ -1,7 +1,5 @@
-import { once } from 'node:events';
-import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { ServerResponse } from 'node:http';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type ChainResult, completeWithFallback, LlmChainError } from '#adapters/llm/chain.ts';
 import { createLocalProvider, localFailureModels } from '#adapters/llm/local.ts';
 import { createOpenAiProvider } from '#adapters/llm/openai.ts';
@@ -14,6 +12,7 @@ import {
   type ProviderTarget,
 } from '#domain/llm.ts';
 import { failureOf } from '../support/llm.ts';
+import { replyJson, useStubServer } from '../support/stub-server.ts';
 
 // The registry reads an API key from Secrets Manager through Powertools; no AWS here.
 const getSecret = vi.hoisted(() => vi.fn());
@@ -22,51 +21,27 @@ vi.mock('@aws-lambda-powertools/parameters/secrets', () => ({ getSecret }));
 /** A real OpenAI-protocol server; the model name picks what it does. */
 const answers: Record<string, (res: ServerResponse) => void> = {
   'gpt-ok': (res) =>
-    reply(res, 200, {
+    replyJson(res, 200, {
       choices: [
         { index: 0, message: { role: 'assistant', content: 'primary answer' }, finish_reason: 'stop' },
       ],
       usage: { prompt_tokens: 9, completion_tokens: 2, total_tokens: 11 },
     }),
-  'gpt-429': (res) => reply(res, 429, { error: { type: 'requests' } }, { 'retry-after': '2' }),
-  'gpt-503': (res) => reply(res, 503, { error: { type: 'server_error' } }, { 'retry-after': '5' }),
-  'gpt-500': (res) => reply(res, 500, {}),
-  'gpt-400': (res) => reply(res, 400, { error: { type: 'invalid_request_error', code: 'model_not_found' } }),
+  'gpt-429': (res) => replyJson(res, 429, { error: { type: 'requests' } }, { 'retry-after': '2' }),
+  'gpt-503': (res) => replyJson(res, 503, { error: { type: 'server_error' } }, { 'retry-after': '5' }),
+  'gpt-500': (res) => replyJson(res, 500, {}),
+  'gpt-400': (res) =>
+    replyJson(res, 400, { error: { type: 'invalid_request_error', code: 'model_not_found' } }),
   'gpt-hang': () => {},
 };
 
-const reply = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
-  res.writeHead(status, { 'content-type': 'application/json', ...headers });
-  res.end(JSON.stringify(body));
-};
-
-let server: Server;
+const stub = useStubServer((res, request) => {
+  const { model } = JSON.parse(request.body) as { model: string };
+  (answers[model] ?? ((r: ServerResponse) => replyJson(r, 404, {})))(res);
+});
 let baseUrl: string;
-const received: { model: string; headers: IncomingHttpHeaders }[] = [];
-
-beforeAll(async () => {
-  server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const { model } = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { model: string };
-      received.push({ model, headers: req.headers });
-      (answers[model] ?? ((r: ServerResponse) => reply(r, 404, {})))(res);
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
-});
-
-afterAll(async () => {
-  server.closeAllConnections();
-  server.close();
-  await once(server, 'close');
-});
-
-beforeEach(() => {
-  received.length = 0;
+beforeAll(() => {
+  baseUrl = `${stub.origin}/v1`;
 });
 
 /** Providers for the chain: the stub server as `openai`, a local provider with some latency. */
@@ -122,7 +97,7 @@ describe('completeWithFallback', () => {
       { provider: 'openai', model, error, ms: expect.any(Number) },
       { provider: 'local', model: 'local-echo', ms: expect.any(Number) },
     ]);
-    expect(received.map((r) => r.headers['authorization'])).toEqual(['Bearer sk-chain']);
+    expect(stub.requests.map((r) => r.headers['authorization'])).toEqual(['Bearer sk-chain']);
   });
 
   it('gives each target its own timeout: a hung primary is cut at 200 ms, the fallback has 2 s', async () => {
@@ -241,7 +216,7 @@ describe('provider registry', () => {
     expect(await providerFor('openai')).toBe(first);
     const result = await chainWithRegistry('gpt-ok');
     expect(result.provider).toBe('openai');
-    expect(received[0]!.headers['authorization']).toBe('Bearer sk-env');
+    expect(stub.requests[0]!.headers['authorization']).toBe('Bearer sk-env');
     resetProviders();
     expect(await providerFor('openai')).not.toBe(first);
   });
@@ -255,7 +230,7 @@ describe('provider registry', () => {
     await chainWithRegistry('gpt-ok');
     getSecret.mockResolvedValue('sk-rotated');
     await chainWithRegistry('gpt-ok');
-    expect(received.map((r) => r.headers['authorization'])).toEqual([
+    expect(stub.requests.map((r) => r.headers['authorization'])).toEqual([
       'Bearer sk-from-secret',
       'Bearer sk-rotated',
     ]);
@@ -270,7 +245,7 @@ describe('provider registry', () => {
     const result = await chainWithRegistry('gpt-ok');
     expect(result.provider).toBe('local');
     expect(result.attempts[0]!.error).toBe('openai: API key unavailable');
-    expect(received).toHaveLength(0);
+    expect(stub.requests).toHaveLength(0);
   });
 
   it('always has local and bedrock, each cached', async () => {

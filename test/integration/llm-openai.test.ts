@@ -1,22 +1,11 @@
 import { once } from 'node:events';
-import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
-import { type AddressInfo, createServer as createTcpServer, type Socket } from 'node:net';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { ServerResponse } from 'node:http';
+import { type AddressInfo, createServer as createTcpServer } from 'node:net';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createOpenAiProvider } from '#adapters/llm/openai.ts';
 import { LlmError } from '#domain/llm.ts';
 import { failureOf, llmRequest } from '../support/llm.ts';
-
-/**
- * A real HTTP server speaking the chat-completions protocol. The model name in each request
- * picks the scripted behaviour, so one server serves every case.
- */
-interface Received {
-  readonly method: string;
-  readonly url: string;
-  readonly headers: IncomingHttpHeaders;
-  readonly body: Record<string, unknown>;
-  readonly socket: number;
-}
+import { replyJson, useStubServer } from '../support/stub-server.ts';
 
 const completion = (content: string, usage = true) => ({
   id: 'chatcmpl-1',
@@ -27,36 +16,36 @@ const completion = (content: string, usage = true) => ({
   ...(usage && { usage: { prompt_tokens: 21, completion_tokens: 5, total_tokens: 26 } }),
 });
 
-const json = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
-  res.writeHead(status, { 'content-type': 'application/json', ...headers });
-  res.end(JSON.stringify(body));
-};
-
 const openAiError = (type: string, code: string) => ({
   error: { message: 'The model `gpt-x` does not exist or you do not have access to it.', type, code },
 });
 
+/**
+ * A real HTTP server speaking the chat-completions protocol. The model name in each request
+ * picks the scripted behaviour, so one server serves every case.
+ */
 const behaviours: Record<string, (res: ServerResponse) => void> = {
-  'gpt-ok': (res) => json(res, 200, completion('Hello from the stub')),
-  'gpt-no-usage': (res) => json(res, 200, completion('x'.repeat(40), false)),
-  'gpt-no-choices': (res) => json(res, 200, { ...completion(''), choices: [] }),
-  'gpt-429': (res) => json(res, 429, openAiError('requests', 'rate_limit_exceeded'), { 'retry-after': '2' }),
+  'gpt-ok': (res) => replyJson(res, 200, completion('Hello from the stub')),
+  'gpt-no-usage': (res) => replyJson(res, 200, completion('x'.repeat(40), false)),
+  'gpt-no-choices': (res) => replyJson(res, 200, { ...completion(''), choices: [] }),
+  'gpt-429': (res) =>
+    replyJson(res, 429, openAiError('requests', 'rate_limit_exceeded'), { 'retry-after': '2' }),
   'gpt-429-date': (res) =>
-    json(res, 429, openAiError('requests', 'rate_limit_exceeded'), {
+    replyJson(res, 429, openAiError('requests', 'rate_limit_exceeded'), {
       'retry-after': new Date(Date.now() + 3_000).toUTCString(),
     }),
   'gpt-429-ms': (res) =>
-    json(res, 429, openAiError('tokens', 'rate_limit_exceeded'), {
+    replyJson(res, 429, openAiError('tokens', 'rate_limit_exceeded'), {
       'retry-after-ms': '1500',
       'retry-after': '2',
     }),
-  'gpt-503': (res) => json(res, 503, { error: { message: 'overloaded', type: 'server_error' } }),
-  'gpt-503-retry': (res) => json(res, 503, { error: { message: 'overloaded' } }, { 'retry-after': '5' }),
-  'gpt-500': (res) => json(res, 500, {}),
-  'gpt-408': (res) => json(res, 408, {}),
-  'gpt-400': (res) => json(res, 400, openAiError('invalid_request_error', 'model_not_found')),
-  'gpt-401': (res) => json(res, 401, openAiError('invalid_request_error', 'invalid_api_key')),
-  'gpt-404': (res) => json(res, 404, {}),
+  'gpt-503': (res) => replyJson(res, 503, { error: { message: 'overloaded', type: 'server_error' } }),
+  'gpt-503-retry': (res) => replyJson(res, 503, { error: { message: 'overloaded' } }, { 'retry-after': '5' }),
+  'gpt-500': (res) => replyJson(res, 500, {}),
+  'gpt-408': (res) => replyJson(res, 408, {}),
+  'gpt-400': (res) => replyJson(res, 400, openAiError('invalid_request_error', 'model_not_found')),
+  'gpt-401': (res) => replyJson(res, 401, openAiError('invalid_request_error', 'invalid_api_key')),
+  'gpt-404': (res) => replyJson(res, 404, {}),
   'gpt-redirect': (res) => {
     res.writeHead(307, { location: 'http://127.0.0.1:1/v1/chat/completions' });
     res.end();
@@ -69,45 +58,15 @@ const behaviours: Record<string, (res: ServerResponse) => void> = {
   'gpt-hang': () => {},
 };
 
-let server: Server;
+const stub = useStubServer((res, request) => {
+  const behave = behaviours[String((JSON.parse(request.body) as { model?: unknown }).model)];
+  if (behave) behave(res);
+  else replyJson(res, 404, openAiError('invalid_request_error', 'model_not_found'));
+});
 let baseUrl: string;
-const received: Received[] = [];
-const socketIds = new WeakMap<Socket, number>();
-let connections = 0;
-
-beforeAll(async () => {
-  server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
-      received.push({
-        method: req.method!,
-        url: req.url!,
-        headers: req.headers,
-        body,
-        socket: socketIds.get(req.socket)!,
-      });
-      const behave = behaviours[String(body['model'])];
-      if (behave) behave(res);
-      else json(res, 404, openAiError('invalid_request_error', 'model_not_found'));
-    });
-  });
-  server.on('connection', (socket: Socket) => socketIds.set(socket, ++connections));
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
+beforeAll(() => {
   // A trailing slash, as people write it, must not give `//chat/completions`.
-  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/`;
-});
-
-afterAll(async () => {
-  server.closeAllConnections();
-  server.close();
-  await once(server, 'close');
-});
-
-beforeEach(() => {
-  received.length = 0;
+  baseUrl = `${stub.origin}/v1/`;
 });
 
 const request = llmRequest('gpt-ok', 'Say hello.');
@@ -116,13 +75,13 @@ describe('openai provider: request and response', () => {
   it('posts the chat-completions request with the key, messages and settings', async () => {
     const openai = createOpenAiProvider({ baseUrl, apiKey: 'sk-test-123' });
     await openai.complete(request({ temperature: 0.3, maxTokens: 50 }));
-    expect(received).toHaveLength(1);
-    const [call] = received;
+    expect(stub.requests).toHaveLength(1);
+    const [call] = stub.requests;
     expect(call!.method).toBe('POST');
     expect(call!.url).toBe('/v1/chat/completions');
     expect(call!.headers['authorization']).toBe('Bearer sk-test-123');
     expect(call!.headers['content-type']).toBe('application/json');
-    expect(call!.body).toEqual({
+    expect(JSON.parse(call!.body)).toEqual({
       model: 'gpt-ok',
       messages: [
         { role: 'system', content: 'You are terse.' },
@@ -136,9 +95,9 @@ describe('openai provider: request and response', () => {
   it('sends object input as JSON text, and no unset settings or missing key', async () => {
     const openai = createOpenAiProvider({ baseUrl });
     await openai.complete(request({ input: { ticket: 7, text: 'hi' } }));
-    const [call] = received;
+    const [call] = stub.requests;
     expect(call!.headers['authorization']).toBeUndefined();
-    expect(call!.body).toEqual({
+    expect(JSON.parse(call!.body)).toEqual({
       model: 'gpt-ok',
       messages: [
         { role: 'system', content: 'You are terse.' },
@@ -152,7 +111,7 @@ describe('openai provider: request and response', () => {
     const openai = createOpenAiProvider({ baseUrl, apiKey: async () => keys.shift()! });
     await openai.complete(request());
     await openai.complete(request());
-    expect(received.map((r) => r.headers['authorization'])).toEqual(['Bearer sk-old', 'Bearer sk-new']);
+    expect(stub.requests.map((r) => r.headers['authorization'])).toEqual(['Bearer sk-old', 'Bearer sk-new']);
   });
 
   it('reports a failing key getter as a retryable failure without calling the server', async () => {
@@ -162,7 +121,7 @@ describe('openai provider: request and response', () => {
     });
     const error = await failureOf(openai.complete(request()));
     expect(error).toMatchObject({ retryable: true, message: 'openai: API key unavailable' });
-    expect(received).toHaveLength(0);
+    expect(stub.requests).toHaveLength(0);
   });
 
   it('returns the first choice’s content and the usage token counts', async () => {
@@ -297,14 +256,14 @@ describe('openai provider: deadline, abort, connections', () => {
   // frees it a tick after the body ends), so the bound is two connections, not one per call.
   it('keeps connections alive across calls', async () => {
     const openai = createOpenAiProvider({ baseUrl });
-    const before = connections;
+    const before = stub.connections;
     for (let i = 0; i < 6; i++) await openai.complete(request());
     // Success and error responses alike return the socket to the pool.
     await failureOf(openai.complete(request({ model: 'gpt-400' })));
     for (let i = 0; i < 3; i++) await openai.complete(request());
-    expect(received).toHaveLength(10);
+    expect(stub.requests).toHaveLength(10);
     // The global pool may still hold sockets from earlier cases; count only new connections.
-    expect(connections - before).toBeLessThanOrEqual(2);
+    expect(stub.connections - before).toBeLessThanOrEqual(2);
   });
 
   it('bounds the connect phase with connectTimeoutMs, well before timeoutMs', async () => {
@@ -329,9 +288,9 @@ describe('openai provider: deadline, abort, connections', () => {
 
   it('answers through the connect-bounded client, which has its own pool, kept alive too', async () => {
     const openai = createOpenAiProvider({ baseUrl, connectTimeoutMs: 1_000 });
-    const before = connections;
+    const before = stub.connections;
     for (let i = 0; i < 8; i++) expect((await openai.complete(request())).output).toBe('Hello from the stub');
-    expect(new Set(received.map((r) => r.socket)).size).toBeLessThanOrEqual(2);
-    expect(connections - before).toBeLessThanOrEqual(2);
+    expect(new Set(stub.requests.map((r) => r.connection)).size).toBeLessThanOrEqual(2);
+    expect(stub.connections - before).toBeLessThanOrEqual(2);
   });
 });
