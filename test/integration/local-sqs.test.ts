@@ -36,6 +36,7 @@ import {
   SqsEventSourcePoller,
   type SqsEventSourcePollerOptions,
 } from '../../bin/local-runtime/sqs-poller.ts';
+import { queueDepth } from '../support/sqs.ts';
 
 const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
 const region = 'us-east-1';
@@ -109,6 +110,30 @@ function startPoller(
   return poller;
 }
 
+/**
+ * A poller (with `extra`) whose handler records the receive count of every record it gets, then
+ * answers as `handle` does; `errors` holds what the poller reported through onError.
+ */
+function recordingPoller(
+  def: QueueDef,
+  q: ProvisionedQueue,
+  handle: SqsBatchHandler,
+  extra: Partial<SqsEventSourcePollerOptions> = {},
+) {
+  const receiveCounts: string[] = [];
+  const errors: unknown[] = [];
+  const poller = startPoller(
+    def,
+    q,
+    async (event, context) => {
+      receiveCounts.push(...event.Records.map((record) => record.attributes.ApproximateReceiveCount));
+      return handle(event, context);
+    },
+    { onError: (err) => errors.push(err), ...extra },
+  );
+  return { poller, receiveCounts, errors };
+}
+
 async function sendBodies(queueUrl: string, bodies: readonly string[]): Promise<void> {
   for (let start = 0; start < bodies.length; start += 10) {
     const entries = bodies
@@ -121,18 +146,41 @@ async function sendBodies(queueUrl: string, bodies: readonly string[]): Promise<
   }
 }
 
-/** Visible + in flight: zero means everything was deleted (or dead-lettered). */
-async function queueDepth(queueUrl: string): Promise<number> {
-  const { Attributes = {} } = await sqs.send(
-    new GetQueueAttributesCommand({
-      QueueUrl: queueUrl,
-      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
-    }),
+/** `count` message bodies: `${prefix}0`, `${prefix}1`, … */
+const numbered = (prefix: string, count: number): string[] =>
+  Array.from({ length: count }, (_, i) => `${prefix}${i}`);
+
+/** Queue settings that redeliver a failed message `retries` times, a second apart. */
+const retried = (retries: number): Partial<QueueDef> => ({
+  retry: { retries, baseDelaySeconds: 1, maxDelaySeconds: 1 },
+});
+
+/**
+ * `count` messages on a fresh queue of one message a batch and `maxConcurrency`, and a poller
+ * (with `extra`) whose batches take 150 ms each: `counts` has the most batches that ran at once.
+ */
+const slowBatches = async (
+  maxConcurrency: number,
+  count: number,
+  extra: Partial<SqsEventSourcePollerOptions> = {},
+) => {
+  const { def, q } = await provisionQueue({ batchSize: 1, maxConcurrency, visibilityTimeoutSeconds: 30 });
+  await sendBodies(q.url, numbered('m', count));
+  const counts = { running: 0, maxRunning: 0, done: 0 };
+  const poller = startPoller(
+    def,
+    q,
+    async () => {
+      counts.running += 1;
+      counts.maxRunning = Math.max(counts.maxRunning, counts.running);
+      await sleep(150);
+      counts.running -= 1;
+      counts.done += 1;
+    },
+    extra,
   );
-  return (
-    Number(Attributes.ApproximateNumberOfMessages) + Number(Attributes.ApproximateNumberOfMessagesNotVisible)
-  );
-}
+  return { poller, counts };
+};
 
 async function waitFor(condition: () => boolean, timeoutMs = 8_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -244,7 +292,7 @@ describe.concurrent('SqsEventSourcePoller', () => {
     // Defaults to the visibility timeout (30 s) when no function timeout is given.
     expect(remainingMs).toBeGreaterThan(25_000);
     expect(remainingMs).toBeLessThanOrEqual(30_000);
-    expect(await queueDepth(q.url)).toBe(0);
+    expect(await queueDepth(sqs, q.url)).toBe(0);
   });
 
   it('never delivers more than batchSize, gathering several receives into one batch', async ({ expect }) => {
@@ -253,10 +301,7 @@ describe.concurrent('SqsEventSourcePoller', () => {
       batchingWindowSeconds: 1,
       visibilityTimeoutSeconds: 30,
     });
-    await sendBodies(
-      q.url,
-      Array.from({ length: 25 }, (_, i) => `m${i}`),
-    );
+    await sendBodies(q.url, numbered('m', 25));
     const batchSizes: number[] = [];
     const poller = startPoller(def, q, async (event) => {
       batchSizes.push(event.Records.length);
@@ -267,7 +312,7 @@ describe.concurrent('SqsEventSourcePoller', () => {
     // SQS returns at most 10 per receive, so a batch of 15 proves receives were gathered.
     expect(Math.max(...batchSizes)).toBe(15);
     expect(batchSizes.reduce((sum, size) => sum + size, 0)).toBe(25);
-    expect(await queueDepth(q.url)).toBe(0);
+    expect(await queueDepth(sqs, q.url)).toBe(0);
   });
 
   it('holds a batch open for the batching window, and invokes at once without one', async ({ expect }) => {
@@ -309,58 +354,19 @@ describe.concurrent('SqsEventSourcePoller', () => {
   });
 
   it('receives with several pollers at once, still within maxConcurrency', async ({ expect }) => {
-    const { def, q } = await provisionQueue({
-      batchSize: 1,
-      maxConcurrency: 4,
-      visibilityTimeoutSeconds: 30,
-    });
-    await sendBodies(
-      q.url,
-      Array.from({ length: 16 }, (_, i) => `p${i}`),
-    );
-    let running = 0;
-    let maxRunning = 0;
-    let seen = 0;
-    const poller = startPoller(
-      def,
-      q,
-      async () => {
-        running += 1;
-        maxRunning = Math.max(maxRunning, running);
-        await sleep(150);
-        running -= 1;
-        seen += 1;
-      },
-      { pollers: 4 },
-    );
-    await waitFor(() => seen === 16);
+    const { poller, counts } = await slowBatches(4, 16, { pollers: 4 });
+    await waitFor(() => counts.done === 16);
     await poller.stop();
     // Four loops gather at once, yet batches being gathered count against the limit.
-    expect(maxRunning).toBe(4);
+    expect(counts.maxRunning).toBe(4);
     expect(poller.maxConcurrentBatches).toBeLessThanOrEqual(4);
   });
 
   it('never runs more than maxConcurrency batches at once', async ({ expect }) => {
-    const { def, q } = await provisionQueue({
-      batchSize: 1,
-      maxConcurrency: 3,
-      visibilityTimeoutSeconds: 30,
-    });
-    await sendBodies(
-      q.url,
-      Array.from({ length: 12 }, (_, i) => `m${i}`),
-    );
-    let running = 0;
-    let maxRunning = 0;
-    const poller = startPoller(def, q, async () => {
-      running += 1;
-      maxRunning = Math.max(maxRunning, running);
-      await sleep(150);
-      running -= 1;
-    });
+    const { poller, counts } = await slowBatches(3, 12);
     await waitFor(() => poller.messagesDeleted === 12);
 
-    expect(maxRunning).toBe(3);
+    expect(counts.maxRunning).toBe(3);
     expect(poller.maxConcurrentBatches).toBe(3);
     expect(poller.batchesInvoked).toBe(12);
   });
@@ -368,9 +374,7 @@ describe.concurrent('SqsEventSourcePoller', () => {
   it('deletes the records not listed in batchItemFailures and redelivers the listed ones', async ({
     expect,
   }) => {
-    const { def, q } = await provisionQueue({
-      retry: { retries: 3, baseDelaySeconds: 1, maxDelaySeconds: 1 },
-    });
+    const { def, q } = await provisionQueue(retried(3));
     await sendBodies(q.url, ['ok-1', 'fail-2', 'ok-3', 'fail-4']);
     const deliveries: { body: string; receiveCount: string }[] = [];
     const poller = startPoller(def, q, async (event) => {
@@ -393,55 +397,33 @@ describe.concurrent('SqsEventSourcePoller', () => {
     expect(countsFor('fail-4')).toEqual(['1', '2']);
     expect(poller.messagesFailed).toBe(2);
     expect(poller.batchesFailed).toBe(0);
-    expect(await queueDepth(q.url)).toBe(0);
+    expect(await queueDepth(sqs, q.url)).toBe(0);
   });
 
   it('fails the whole batch when an itemIdentifier matches no record', async ({ expect }) => {
-    const { def, q } = await provisionQueue({
-      retry: { retries: 3, baseDelaySeconds: 1, maxDelaySeconds: 1 },
-    });
+    const { def, q } = await provisionQueue(retried(3));
     await sendBodies(q.url, ['x', 'y']);
-    const errors: unknown[] = [];
-    const receiveCounts: string[] = [];
-    const poller = startPoller(
-      def,
-      q,
-      async (event) => {
-        receiveCounts.push(...event.Records.map((record) => record.attributes.ApproximateReceiveCount));
-        const firstAttempt = event.Records.some(
-          (record) => record.attributes.ApproximateReceiveCount === '1',
-        );
-        return { batchItemFailures: firstAttempt ? [{ itemIdentifier: 'not-in-this-batch' }] : [] };
-      },
-      { onError: (err) => errors.push(err) },
-    );
+    const { poller, receiveCounts, errors } = recordingPoller(def, q, async (event) => {
+      const firstAttempt = event.Records.some((record) => record.attributes.ApproximateReceiveCount === '1');
+      return { batchItemFailures: firstAttempt ? [{ itemIdentifier: 'not-in-this-batch' }] : [] };
+    });
     await waitFor(() => poller.messagesDeleted === 2);
 
     expect(receiveCounts.sort()).toEqual(['1', '1', '2', '2']);
     expect(poller.batchesFailed).toBeGreaterThanOrEqual(1);
     expect(errors.some((err) => err instanceof InvalidBatchResponseError)).toBe(true);
-    expect(await queueDepth(q.url)).toBe(0);
+    expect(await queueDepth(sqs, q.url)).toBe(0);
   });
 
   it('moves a message that always fails to the DLQ after exactly maxReceiveCount receives', async ({
     expect,
   }) => {
-    const { def, q } = await provisionQueue({
-      retry: { retries: 1, baseDelaySeconds: 1, maxDelaySeconds: 1 },
-    });
+    const { def, q } = await provisionQueue(retried(1));
     expect(maxReceiveCount(def)).toBe(2);
     await sendBodies(q.url, ['poison']);
-    const receiveCounts: string[] = [];
-    const errors: unknown[] = [];
-    const poller = startPoller(
-      def,
-      q,
-      async (event) => {
-        receiveCounts.push(...event.Records.map((record) => record.attributes.ApproximateReceiveCount));
-        throw new Error('always fails');
-      },
-      { onError: (err) => errors.push(err) },
-    );
+    const { poller, receiveCounts, errors } = recordingPoller(def, q, async () => {
+      throw new Error('always fails');
+    });
 
     let deadLetters: string[] = [];
     const deadline = Date.now() + 8_000;
@@ -457,25 +439,19 @@ describe.concurrent('SqsEventSourcePoller', () => {
     expect(poller.batchesFailed).toBe(2);
     expect(poller.messagesDeleted).toBe(0);
     expect(errors.map((err) => (err as Error).message)).toEqual(['always fails', 'always fails']);
-    expect(await queueDepth(q.url)).toBe(0);
+    expect(await queueDepth(sqs, q.url)).toBe(0);
   });
 
   it('fails a batch whose invocation outlives the function timeout', async ({ expect }) => {
-    const { def, q } = await provisionQueue({
-      retry: { retries: 3, baseDelaySeconds: 1, maxDelaySeconds: 1 },
-    });
+    const { def, q } = await provisionQueue(retried(3));
     await sendBodies(q.url, ['slow-once']);
-    const receiveCounts: string[] = [];
-    const errors: unknown[] = [];
-    const poller = startPoller(
+    const { poller, receiveCounts, errors } = recordingPoller(
       def,
       q,
       async (event) => {
-        const receiveCount = event.Records[0]!.attributes.ApproximateReceiveCount;
-        receiveCounts.push(receiveCount);
-        if (receiveCount === '1') await sleep(500);
+        if (event.Records[0]!.attributes.ApproximateReceiveCount === '1') await sleep(500);
       },
-      { timeoutSeconds: 0.2, onError: (err) => errors.push(err) },
+      { timeoutSeconds: 0.2 },
     );
     await waitFor(() => poller.messagesDeleted === 1);
 
@@ -503,12 +479,12 @@ describe.concurrent('SqsEventSourcePoller', () => {
     expect(finished).toBe(true);
     expect(poller.inFlightBatches).toBe(0);
     expect(poller.messagesDeleted).toBe(1);
-    expect(await queueDepth(q.url)).toBe(0);
+    expect(await queueDepth(sqs, q.url)).toBe(0);
 
     await sendBodies(q.url, ['after-stop']);
     await sleep(300);
     expect(poller.batchesInvoked).toBe(1);
-    expect(await queueDepth(q.url)).toBe(1);
+    expect(await queueDepth(sqs, q.url)).toBe(1);
   });
 
   it('stops an idle poller within about one long-poll wait', async ({ expect }) => {

@@ -2,15 +2,17 @@
 // for what fauxqs does not do: check signatures, fail, throttle, hang.
 import { createHash, createHmac } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SqsApi, SqsError } from '#adapters/aws/sqs-api.ts';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { SqsApi, type SqsApiOptions, SqsError } from '#adapters/aws/sqs-api.ts';
 import { type QueueDef, queues } from '#manifest';
 import { ensureQueues, type LocalServer, startLocalSqs } from '../../bin/local-runtime/sqs.ts';
+import { failureOf } from '../support/llm.ts';
+import { queueDepth } from '../support/sqs.ts';
+import { replyJson, type StubAnswer, type StubRequest, startStubServer } from '../support/stub-server.ts';
 
 const credentials = {
   accessKeyId: 'AKIDEXAMPLE',
@@ -41,18 +43,6 @@ afterAll(async () => {
 const newQueue = async () => {
   stage += 1;
   return (await ensureQueues(sdk, `api${stage}`, [queueDef])).high;
-};
-
-const depth = async (url: string) => {
-  const { Attributes = {} } = await sdk.send(
-    new GetQueueAttributesCommand({
-      QueueUrl: url,
-      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
-    }),
-  );
-  return (
-    Number(Attributes.ApproximateNumberOfMessages) + Number(Attributes.ApproximateNumberOfMessagesNotVisible)
-  );
 };
 
 describe('SqsApi against fauxqs', () => {
@@ -88,7 +78,7 @@ describe('SqsApi against fauxqs', () => {
       Entries: Messages.map((m, i) => ({ Id: `d${i}`, ReceiptHandle: m.ReceiptHandle! })),
     });
     expect(deleted.Successful).toHaveLength(3);
-    expect(await depth(url)).toBe(0);
+    expect(await queueDepth(sdk, url)).toBe(0);
   });
 
   it('changes a message visibility (redelivered at once, counted) and sends single messages', async () => {
@@ -117,7 +107,7 @@ describe('SqsApi against fauxqs', () => {
   it('reports an SQS error by its code, not retryable, at once', async () => {
     const { url } = await newQueue();
     const missing = url.replace(/[^/]+$/, 'no-such-queue');
-    const error = await client.sendMessage({ QueueUrl: missing, MessageBody: 'x' }).catch((e: unknown) => e);
+    const error = await failureOf(client.sendMessage({ QueueUrl: missing, MessageBody: 'x' }));
     expect(error).toBeInstanceOf(SqsError);
     expect((error as SqsError).code).toMatch(/QueueDoesNotExist|NonExistentQueue/);
     expect((error as SqsError).statusCode).toBe(400);
@@ -125,46 +115,12 @@ describe('SqsApi against fauxqs', () => {
   });
 });
 
-/** A loopback server whose answers a test scripts; it records every request it gets. */
-const scriptedServer = async (
-  answer: (n: number, res: http.ServerResponse) => void,
-): Promise<{
-  endpoint: string;
-  requests: { headers: http.IncomingHttpHeaders; body: string }[];
-  close: () => Promise<void>;
-}> => {
-  const requests: { headers: http.IncomingHttpHeaders; body: string }[] = [];
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      requests.push({ headers: req.headers, body: Buffer.concat(chunks).toString() });
-      answer(requests.length, res);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    requests,
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-};
-
-const json = (res: http.ServerResponse, status: number, body: unknown) => {
-  res.writeHead(status, { 'content-type': 'application/x-amz-json-1.0' });
-  res.end(JSON.stringify(body));
-};
+/** The SQS JSON protocol's answer. */
+const json = (res: http.ServerResponse, status: number, body: unknown) =>
+  replyJson(res, status, body, { 'content-type': 'application/x-amz-json-1.0' });
 
 /** SigV4 computed independently of the client's signer (AWS's published algorithm). */
-const expectedAuthorization = (
-  request: { headers: http.IncomingHttpHeaders; body: string },
-  secret: string,
-): string => {
+const expectedAuthorization = (request: StubRequest, secret: string): string => {
   const auth = String(request.headers['authorization']);
   const credential = /Credential=([^,]+)/.exec(auth)![1]!;
   const signedHeaders = /SignedHeaders=([^,]+)/.exec(auth)![1]!;
@@ -186,36 +142,42 @@ const expectedAuthorization = (
   return `AWS4-HMAC-SHA256 Credential=${accessKey}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`;
 };
 
+/**
+ * A lean client (test credentials unless `options` say otherwise) of a stub server answering
+ * as `answer`; both are closed when the test ends.
+ */
+const clientOfStub = async (answer: StubAnswer, options: SqsApiOptions = {}) => {
+  const server = await startStubServer(answer);
+  const client = new SqsApi({ endpoint: server.origin, region, credentials, ...options });
+  onTestFinished(async () => {
+    client.destroy();
+    await server.close();
+  });
+  return { server, client };
+};
+
 describe('SqsApi on the wire', () => {
   it('signs with SigV4 over the headers and body the server receives, session token included', async () => {
-    const server = await scriptedServer((_, res) => json(res, 200, { Successful: [{ Id: 'm0' }] }));
-    const signed = new SqsApi({
-      endpoint: server.endpoint,
-      region,
+    const { server, client } = await clientOfStub((res) => json(res, 200, { Successful: [{ Id: 'm0' }] }), {
       credentials: { ...credentials, sessionToken: 'session-token-example' },
     });
-    try {
-      await signed.sendMessageBatch({
-        QueueUrl: 'https://sqs.eu-west-1.amazonaws.com/1/q',
-        Entries: [{ Id: 'm0', MessageBody: 'é ✓' }],
-      });
-      const [request] = server.requests;
-      expect(request!.headers['x-amz-target']).toBe('AmazonSQS.SendMessageBatch');
-      expect(request!.headers['content-type']).toBe('application/x-amz-json-1.0');
-      expect(request!.headers['x-amz-security-token']).toBe('session-token-example');
-      expect(String(request!.headers['authorization'])).toContain(`/${region}/sqs/aws4_request`);
-      expect(String(request!.headers['authorization'])).toMatch(/SignedHeaders=[^,]*x-amz-security-token/);
-      expect(request!.headers['authorization']).toBe(
-        expectedAuthorization(request!, credentials.secretAccessKey),
-      );
-      expect(JSON.parse(request!.body)).toEqual({
-        QueueUrl: 'https://sqs.eu-west-1.amazonaws.com/1/q',
-        Entries: [{ Id: 'm0', MessageBody: 'é ✓' }],
-      });
-    } finally {
-      signed.destroy();
-      await server.close();
-    }
+    await client.sendMessageBatch({
+      QueueUrl: 'https://sqs.eu-west-1.amazonaws.com/1/q',
+      Entries: [{ Id: 'm0', MessageBody: 'é ✓' }],
+    });
+    const [request] = server.requests;
+    expect(request!.headers['x-amz-target']).toBe('AmazonSQS.SendMessageBatch');
+    expect(request!.headers['content-type']).toBe('application/x-amz-json-1.0');
+    expect(request!.headers['x-amz-security-token']).toBe('session-token-example');
+    expect(String(request!.headers['authorization'])).toContain(`/${region}/sqs/aws4_request`);
+    expect(String(request!.headers['authorization'])).toMatch(/SignedHeaders=[^,]*x-amz-security-token/);
+    expect(request!.headers['authorization']).toBe(
+      expectedAuthorization(request!, credentials.secretAccessKey),
+    );
+    expect(JSON.parse(request!.body)).toEqual({
+      QueueUrl: 'https://sqs.eu-west-1.amazonaws.com/1/q',
+      Entries: [{ Id: 'm0', MessageBody: 'é ✓' }],
+    });
   });
 
   it('without credentials in its options or the environment, signs with the SDK chain (a profile file)', async () => {
@@ -234,107 +196,75 @@ describe('SqsApi on the wire', () => {
       AWS_PROFILE: 'switchyard-test',
       AWS_EC2_METADATA_DISABLED: 'true',
     });
-    const server = await scriptedServer((_, res) => json(res, 200, {}));
-    const chained = new SqsApi({ endpoint: server.endpoint, region });
     try {
-      await chained.changeMessageVisibility({ QueueUrl: 'q', ReceiptHandle: 'r', VisibilityTimeout: 0 });
+      const { server, client } = await clientOfStub((res) => json(res, 200, {}), { credentials: undefined });
+      await client.changeMessageVisibility({ QueueUrl: 'q', ReceiptHandle: 'r', VisibilityTimeout: 0 });
       const [request] = server.requests;
       expect(String(request!.headers['authorization'])).toContain('Credential=AKIDFROMPROFILE/');
       expect(request!.headers['authorization']).toBe(expectedAuthorization(request!, 'profile-secret'));
     } finally {
       for (const name of Object.keys(process.env)) if (!(name in saved)) delete process.env[name];
       Object.assign(process.env, saved);
-      chained.destroy();
-      await server.close();
       await rm(dir, { recursive: true, force: true });
     }
   });
 
   it('retries 5xx and throttling, then succeeds; gives up after maxAttempts', async () => {
-    const server = await scriptedServer((n, res) => {
-      if (n === 1) json(res, 503, { __type: 'com.amazonaws.sqs#ServiceUnavailable', message: 'busy' });
-      else if (n === 2)
-        json(res, 400, { __type: 'com.amazonaws.sqs#RequestThrottled', message: 'slow down' });
-      else if (n === 3) json(res, 200, { Successful: [] });
-      else json(res, 500, { __type: 'InternalError', message: 'broken' });
+    const { server, client } = await clientOfStub(
+      (res, _request, n) => {
+        if (n === 1) json(res, 503, { __type: 'com.amazonaws.sqs#ServiceUnavailable', message: 'busy' });
+        else if (n === 2)
+          json(res, 400, { __type: 'com.amazonaws.sqs#RequestThrottled', message: 'slow down' });
+        else if (n === 3) json(res, 200, { Successful: [] });
+        else json(res, 500, { __type: 'InternalError', message: 'broken' });
+      },
+      { maxAttempts: 3 },
+    );
+    await expect(client.deleteMessageBatch({ QueueUrl: 'q', Entries: [] })).resolves.toEqual({
+      Successful: [],
     });
-    const retrying = new SqsApi({ endpoint: server.endpoint, region, credentials, maxAttempts: 3 });
-    try {
-      await expect(retrying.deleteMessageBatch({ QueueUrl: 'q', Entries: [] })).resolves.toEqual({
-        Successful: [],
-      });
-      expect(server.requests).toHaveLength(3);
-      const error = await retrying
-        .deleteMessageBatch({ QueueUrl: 'q', Entries: [] })
-        .catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(SqsError);
-      expect((error as SqsError).code).toBe('InternalError');
-      expect(server.requests).toHaveLength(6);
-    } finally {
-      retrying.destroy();
-      await server.close();
-    }
+    expect(server.requests).toHaveLength(3);
+    const error = await failureOf(client.deleteMessageBatch({ QueueUrl: 'q', Entries: [] }));
+    expect(error).toBeInstanceOf(SqsError);
+    expect((error as SqsError).code).toBe('InternalError');
+    expect(server.requests).toHaveLength(6);
   });
 
   it('does not retry a client error', async () => {
-    const server = await scriptedServer((_, res) =>
+    const { server, client } = await clientOfStub((res) =>
       json(res, 400, { __type: 'com.amazonaws.sqs#InvalidParameterValue', message: 'bad' }),
     );
-    const once = new SqsApi({ endpoint: server.endpoint, region, credentials });
-    try {
-      const error = await once.sendMessage({ QueueUrl: 'q', MessageBody: '' }).catch((e: unknown) => e);
-      expect((error as SqsError).code).toBe('InvalidParameterValue');
-      expect((error as SqsError).message).toContain('bad');
-      expect(server.requests).toHaveLength(1);
-    } finally {
-      once.destroy();
-      await server.close();
-    }
+    const error = await failureOf(client.sendMessage({ QueueUrl: 'q', MessageBody: '' }));
+    expect((error as SqsError).code).toBe('InvalidParameterValue');
+    expect((error as SqsError).message).toContain('bad');
+    expect(server.requests).toHaveLength(1);
   });
 
   it('reports a non-JSON error page (a proxy in between) by its status and text, retrying only a 5xx', async () => {
-    const server = await scriptedServer((n, res) => {
-      res.writeHead(n === 1 ? 403 : 502, { 'content-type': 'text/html' });
-      res.end(n === 1 ? '<html>Forbidden by proxy</html>' : '<html>Bad gateway</html>');
-    });
-    const proxied = new SqsApi({ endpoint: server.endpoint, region, credentials, maxAttempts: 2 });
-    try {
-      const forbidden = await proxied
-        .sendMessage({ QueueUrl: 'q', MessageBody: 'x' })
-        .catch((e: unknown) => e);
-      expect(forbidden).toBeInstanceOf(SqsError);
-      expect((forbidden as SqsError).code).toBe('HTTP403');
-      expect((forbidden as SqsError).message).toContain('Forbidden by proxy');
-      expect(server.requests).toHaveLength(1);
-      const badGateway = await proxied
-        .sendMessage({ QueueUrl: 'q', MessageBody: 'x' })
-        .catch((e: unknown) => e);
-      expect((badGateway as SqsError).code).toBe('HTTP502');
-      expect(server.requests).toHaveLength(3);
-    } finally {
-      proxied.destroy();
-      await server.close();
-    }
+    const { server, client } = await clientOfStub(
+      (res, _request, n) => {
+        res.writeHead(n === 1 ? 403 : 502, { 'content-type': 'text/html' });
+        res.end(n === 1 ? '<html>Forbidden by proxy</html>' : '<html>Bad gateway</html>');
+      },
+      { maxAttempts: 2 },
+    );
+    const forbidden = await failureOf(client.sendMessage({ QueueUrl: 'q', MessageBody: 'x' }));
+    expect(forbidden).toBeInstanceOf(SqsError);
+    expect((forbidden as SqsError).code).toBe('HTTP403');
+    expect((forbidden as SqsError).message).toContain('Forbidden by proxy');
+    expect(server.requests).toHaveLength(1);
+    const badGateway = await failureOf(client.sendMessage({ QueueUrl: 'q', MessageBody: 'x' }));
+    expect((badGateway as SqsError).code).toBe('HTTP502');
+    expect(server.requests).toHaveLength(3);
   });
 
   it('times out a call that gets no answer, as a retryable network error', async () => {
-    const server = await scriptedServer(() => {}); // never answers
-    const impatient = new SqsApi({
-      endpoint: server.endpoint,
-      region,
-      credentials,
-      timeoutMs: 200,
-      maxAttempts: 2,
-    });
-    try {
-      const error = await impatient.sendMessage({ QueueUrl: 'q', MessageBody: 'x' }).catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(SqsError);
-      expect((error as SqsError).code).toBe('NetworkError');
-      expect((error as SqsError).retryable).toBe(true);
-      expect(server.requests).toHaveLength(2);
-    } finally {
-      impatient.destroy();
-      await server.close();
-    }
+    // Never answers.
+    const { server, client } = await clientOfStub(() => {}, { timeoutMs: 200, maxAttempts: 2 });
+    const error = await failureOf(client.sendMessage({ QueueUrl: 'q', MessageBody: 'x' }));
+    expect(error).toBeInstanceOf(SqsError);
+    expect((error as SqsError).code).toBe('NetworkError');
+    expect((error as SqsError).retryable).toBe(true);
+    expect(server.requests).toHaveLength(2);
   });
 });
