@@ -1,12 +1,11 @@
 import type { Agent, AgentSummary } from '#domain/agent.ts';
 import { toAgentResource } from '#domain/agent.ts';
-import { encodeCursor } from '#domain/cursor.ts';
+import { auditRequest, listPage } from '#http/accept.ts';
 import { createApiHandler } from '#http/api-handler.ts';
 import { ifMatchVersions, versionEtag } from '#http/preconditions.ts';
 import { agentRoutes } from '#http/routes/agents.ts';
-import type { ApiResponse } from '#http/types.ts';
+import type { ApiRequest, ApiResponse } from '#http/types.ts';
 import { requirePrincipal } from '#http/types.ts';
-import { recordAudit } from '#services/audit.ts';
 import { agentService } from '#services/container.ts';
 import { withIdempotencyKey } from '#services/idempotency.ts';
 
@@ -30,6 +29,9 @@ const agentResponse = (
   ...(headers && { headers }),
 });
 
+const audit = (request: ApiRequest, action: `agent.${'created' | 'updated' | 'deleted'}`, id: string) =>
+  auditRequest(request, { action, resourceType: 'agent' }, id);
+
 const listItem = (agent: AgentSummary): Record<string, unknown> => {
   const item: Record<string, unknown> = { id: agent.id };
   if (agent.name !== undefined) item['name'] = agent.name;
@@ -42,17 +44,10 @@ const listItem = (agent: AgentSummary): Record<string, unknown> => {
 
 export const handler = createApiHandler(agentRoutes, {
   'POST /v1/agents': async (request, { body }) => {
-    const principal = requirePrincipal(request);
-    return withIdempotencyKey(request, `${principal.tenantId}:${request.routeKey}`, async (idempotency) => {
-      const { agent, webhookSecret, replayed } = await agents().create(principal.tenantId, body, idempotency);
-      if (!replayed) {
-        await recordAudit(principal, {
-          action: 'agent.created',
-          resourceType: 'agent',
-          resourceId: agent.id,
-          requestId: request.requestId,
-        });
-      }
+    const { tenantId } = requirePrincipal(request);
+    return withIdempotencyKey(request, `${tenantId}:${request.routeKey}`, async (idempotency) => {
+      const { agent, webhookSecret, replayed } = await agents().create(tenantId, body, idempotency);
+      if (!replayed) await audit(request, 'agent.created', agent.id);
       return agentResponse(201, agent, { location: `/v1/agents/${agent.id}` }, webhookSecret);
     });
   },
@@ -70,51 +65,33 @@ export const handler = createApiHandler(agentRoutes, {
       body,
       ifMatchVersions(request.headers['if-match']),
     );
-    await recordAudit(requirePrincipal(request), {
-      action: 'agent.updated',
-      resourceType: 'agent',
-      resourceId: agent.id,
-      requestId: request.requestId,
-    });
+    await audit(request, 'agent.updated', agent.id);
     return agentResponse(200, agent, undefined, webhookSecret);
   },
 
   'DELETE /v1/agents/{id}': async (request, { params }) => {
-    const principal = requirePrincipal(request);
+    const { tenantId } = requirePrincipal(request);
     const { id } = params;
-    await agents().delete(principal.tenantId, id, ifMatchVersions(request.headers['if-match']));
-    await recordAudit(principal, {
-      action: 'agent.deleted',
-      resourceType: 'agent',
-      resourceId: id,
-      requestId: request.requestId,
-    });
+    await agents().delete(tenantId, id, ifMatchVersions(request.headers['if-match']));
+    await audit(request, 'agent.deleted', id);
     return { status: 204 };
   },
 
-  'GET /v1/agents': async (request, { query }) => {
-    const { tenantId } = requirePrincipal(request);
-    const { fields, status, cursor } = query;
-    const page = await agents().list({
-      tenantId,
-      limit: query.limit,
-      fields,
-      ...(status && { status }),
-      ...(cursor && { after: cursor }),
-    });
-    const data = page.items.map((agent) => {
-      const item = listItem(agent);
-      if (fields.has('created_at')) item['created_at'] = agent.createdAt?.toISOString();
-      if (fields.has('updated_at')) item['updated_at'] = agent.updatedAt?.toISOString();
-      if (fields.has('execution_count')) item['execution_count'] = agent.executionCount ?? 0;
-      if (fields.has('last_execution_at'))
-        item['last_execution_at'] = agent.lastExecutionAt?.toISOString() ?? null;
-      return item;
-    });
-    return {
-      status: 200,
-      body: { data, next_cursor: page.next ? encodeCursor(page.next) : null },
-      cacheControl: 'private, no-store',
-    };
+  'GET /v1/agents': (request, { query }) => {
+    const { fields } = query;
+    return listPage(
+      request,
+      query,
+      (list) => agents().list(list),
+      (agent) => {
+        const item = listItem(agent);
+        if (fields.has('created_at')) item['created_at'] = agent.createdAt?.toISOString();
+        if (fields.has('updated_at')) item['updated_at'] = agent.updatedAt?.toISOString();
+        if (fields.has('execution_count')) item['execution_count'] = agent.executionCount ?? 0;
+        if (fields.has('last_execution_at'))
+          item['last_execution_at'] = agent.lastExecutionAt?.toISOString() ?? null;
+        return item;
+      },
+    );
   },
 });

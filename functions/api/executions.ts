@@ -1,6 +1,6 @@
 import type { Execution } from '#domain/execution.ts';
 import { isFinished, toExecutionResource } from '#domain/execution.ts';
-import { acceptStart, cancelWithAudit, pageResponse } from '#http/accept.ts';
+import { acceptStart, cancelWithAudit, listPage } from '#http/accept.ts';
 import { createApiHandler } from '#http/api-handler.ts';
 import { versionEtag } from '#http/preconditions.ts';
 import { executionRoutes } from '#http/routes/executions.ts';
@@ -27,13 +27,11 @@ const executionResponse = (
 });
 
 export const handler = createApiHandler(executionRoutes, {
-  'POST /v1/agents/{id}/executions': async (request, { params, query, body }) => {
-    const { tenantId } = requirePrincipal(request);
-    return acceptStart(request, {
+  'POST /v1/agents/{id}/executions': (request, { params, query, body }) =>
+    acceptStart(request, {
       parentId: params.id,
       wait: query.wait,
-      start: async (idempotency) => {
-        const trace = request.headers['x-amzn-trace-id'];
+      start: async ({ tenantId, trace, idempotency }) => {
         const { execution, replayed } = await executions().accept(
           tenantId,
           params.id,
@@ -46,11 +44,10 @@ export const handler = createApiHandler(executionRoutes, {
       audit: { action: 'execution.created', resourceType: 'execution' },
       location: (id) => `/v1/executions/${id}`,
       current: (accepted) => accepted,
-      waitForFinish: (accepted, seconds) => executions().waitForFinish(tenantId, accepted, seconds),
+      waitForFinish: (tenantId, accepted, seconds) => executions().waitForFinish(tenantId, accepted, seconds),
       isFinished: (current) => isFinished(current.status),
       respond: executionResponse,
-    });
-  },
+    }),
 
   'GET /v1/executions/{id}': async (request, { params }) => {
     const { tenantId } = requirePrincipal(request);
@@ -64,15 +61,11 @@ export const handler = createApiHandler(executionRoutes, {
       respond: (cancelled) => executionResponse(200, cancelled),
     }),
 
-  'GET /v1/agents/{id}/executions': async (request, { params, query }) => {
-    const { tenantId } = requirePrincipal(request);
-    const page = await executions().listForAgent({
-      tenantId,
-      agentId: params.id,
-      limit: query.limit,
-      ...(query.status && { status: query.status }),
-      ...(query.cursor && { after: query.cursor }),
-    });
-    return pageResponse(page, toExecutionResource);
-  },
+  'GET /v1/agents/{id}/executions': (request, { params, query }) =>
+    listPage(
+      request,
+      query,
+      (list) => executions().listForAgent({ ...list, agentId: params.id }),
+      toExecutionResource,
+    ),
 });

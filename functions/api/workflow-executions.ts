@@ -1,6 +1,6 @@
 import type { StepRun, WorkflowRun } from '#domain/workflow.ts';
 import { isRunFinished, toRunResource, toStepResource } from '#domain/workflow.ts';
-import { acceptStart, cancelWithAudit, pageResponse } from '#http/accept.ts';
+import { acceptStart, cancelWithAudit, listPage } from '#http/accept.ts';
 import { createApiHandler } from '#http/api-handler.ts';
 import { versionEtag } from '#http/preconditions.ts';
 import { workflowExecutionRoutes } from '#http/routes/workflow-executions.ts';
@@ -25,24 +25,21 @@ const runResponse = (
 });
 
 export const handler = createApiHandler(workflowExecutionRoutes, {
-  'POST /v1/workflows/{id}/executions': async (request, { params, query, body }) => {
-    const { tenantId } = requirePrincipal(request);
-    return acceptStart(request, {
+  'POST /v1/workflows/{id}/executions': (request, { params, query, body }) =>
+    acceptStart(request, {
       parentId: params.id,
       wait: query.wait,
-      start: async (idempotency) => {
-        const trace = request.headers['x-amzn-trace-id'];
+      start: async ({ tenantId, trace, idempotency }) => {
         const { run, replayed } = await workflows().start(tenantId, params.id, body, trace, idempotency);
         return { accepted: run, replayed };
       },
       audit: { action: 'workflow_execution.created', resourceType: 'workflow_execution' },
       location: (id) => `/v1/workflow-executions/${id}`,
       current: (run): { run: WorkflowRun; steps?: readonly StepRun[] } => ({ run }),
-      waitForFinish: (run, seconds) => workflows().waitForFinish(tenantId, run, seconds),
+      waitForFinish: (tenantId, run, seconds) => workflows().waitForFinish(tenantId, run, seconds),
       isFinished: (current) => isRunFinished(current.run.status),
       respond: (status, current, headers) => runResponse(status, current.run, current.steps, headers),
-    });
-  },
+    }),
 
   'GET /v1/workflow-executions/{id}': async (request, { params }) => {
     const { tenantId } = requirePrincipal(request);
@@ -68,15 +65,11 @@ export const handler = createApiHandler(workflowExecutionRoutes, {
       respond: (cancelled) => runResponse(200, cancelled),
     }),
 
-  'GET /v1/workflows/{id}/executions': async (request, { params, query }) => {
-    const { tenantId } = requirePrincipal(request);
-    const page = await workflows().listRuns({
-      tenantId,
-      workflowId: params.id,
-      limit: query.limit,
-      ...(query.status && { status: query.status }),
-      ...(query.cursor && { after: query.cursor }),
-    });
-    return pageResponse(page, (run) => toRunResource(run));
-  },
+  'GET /v1/workflows/{id}/executions': (request, { params, query }) =>
+    listPage(
+      request,
+      query,
+      (list) => workflows().listRuns({ ...list, workflowId: params.id }),
+      (run) => toRunResource(run),
+    ),
 });

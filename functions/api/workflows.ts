@@ -1,12 +1,11 @@
-import { encodeCursor } from '#domain/cursor.ts';
 import type { Workflow, WorkflowWithSteps } from '#domain/workflow.ts';
 import { toStatsResource, toWorkflowResource } from '#domain/workflow.ts';
+import { auditRequest, listPage } from '#http/accept.ts';
 import { createApiHandler } from '#http/api-handler.ts';
 import { ifMatchVersions, versionEtag } from '#http/preconditions.ts';
 import { workflowRoutes } from '#http/routes/workflows.ts';
 import type { ApiRequest, ApiResponse } from '#http/types.ts';
 import { requirePrincipal } from '#http/types.ts';
-import { recordAudit } from '#services/audit.ts';
 import { workflowService } from '#services/container.ts';
 import { withIdempotencyKey } from '#services/idempotency.ts';
 
@@ -30,13 +29,8 @@ const workflowResponse = (
   };
 };
 
-const audit = (request: ApiRequest, action: string, id: string) =>
-  recordAudit(requirePrincipal(request), {
-    action,
-    resourceType: 'workflow',
-    resourceId: id,
-    requestId: request.requestId,
-  });
+const audit = (request: ApiRequest, action: `workflow.${'created' | 'updated' | 'deleted'}`, id: string) =>
+  auditRequest(request, { action, resourceType: 'workflow' }, id);
 
 export const handler = createApiHandler(workflowRoutes, {
   'POST /v1/workflows': async (request, { body }) => {
@@ -78,28 +72,17 @@ export const handler = createApiHandler(workflowRoutes, {
     return { status: 204 };
   },
 
-  'GET /v1/workflows': async (request, { query }) => {
-    const { tenantId } = requirePrincipal(request);
-    const { limit, q, cursor } = query;
-    const page = await workflows().list({
-      tenantId,
-      limit,
-      ...(q && { q }),
-      ...(cursor && { after: cursor }),
-    });
-    return {
-      status: 200,
-      body: {
-        data: page.items.map((workflow) => ({
-          ...toWorkflowResource(workflow),
-          execution_count: workflow.executionCount,
-          last_execution_at: workflow.lastExecutionAt?.toISOString() ?? null,
-        })),
-        next_cursor: page.next ? encodeCursor(page.next) : null,
-      },
-      cacheControl: 'private, no-store',
-    };
-  },
+  'GET /v1/workflows': (request, { query }) =>
+    listPage(
+      request,
+      query,
+      (list) => workflows().list(list),
+      (workflow) => ({
+        ...toWorkflowResource(workflow),
+        execution_count: workflow.executionCount,
+        last_execution_at: workflow.lastExecutionAt?.toISOString() ?? null,
+      }),
+    ),
 
   'GET /v1/workflows/stats': async (request) => {
     const { tenantId } = requirePrincipal(request);

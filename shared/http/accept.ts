@@ -7,6 +7,16 @@ import { requirePrincipal } from './types.ts';
 
 type RowIdempotency = Parameters<Parameters<typeof withIdempotencyKey>[2]>[0];
 
+/** What a request did, as the audit trail names it: `agent.created` on an `agent`. */
+export interface AuditAction {
+  readonly action: string;
+  readonly resourceType: string;
+}
+
+/** Records what the request did to a resource, as its principal and under its request id. */
+export const auditRequest = (request: ApiRequest, audit: AuditAction, resourceId: string): Promise<void> =>
+  recordAudit(requirePrincipal(request), { ...audit, resourceId, requestId: request.requestId });
+
 /**
  * The accept path of the starting POSTs (an agent execution, a workflow execution), written
  * once: `Idempotency-Key` (a replay answers the existing resource as it is now, not audited
@@ -19,33 +29,33 @@ export const acceptStart = async <Accepted extends { readonly id: string }, Curr
     /** The parent resource's id, part of the idempotency scope with the tenant and route. */
     readonly parentId: string;
     readonly wait: number;
-    readonly start: (
-      idempotency: RowIdempotency | undefined,
-    ) => Promise<{ readonly accepted: Accepted; readonly replayed: boolean }>;
-    readonly audit: { readonly action: string; readonly resourceType: string };
+    /** Starts it for the request's tenant, with the request's trace header. */
+    readonly start: (context: {
+      readonly tenantId: string;
+      readonly trace: string | undefined;
+      readonly idempotency: RowIdempotency | undefined;
+    }) => Promise<{ readonly accepted: Accepted; readonly replayed: boolean }>;
+    readonly audit: AuditAction;
     readonly location: (id: string) => string;
     /** What is answered without waiting; `waitForFinish` answers it after up to `wait` seconds. */
     readonly current: (accepted: Accepted) => Current;
-    readonly waitForFinish: (accepted: Accepted, seconds: number) => Promise<Current>;
+    readonly waitForFinish: (tenantId: string, accepted: Accepted, seconds: number) => Promise<Current>;
     readonly isFinished: (current: Current) => boolean;
     readonly respond: (status: 200 | 202, current: Current, headers: Record<string, string>) => ApiResponse;
   },
 ): Promise<ApiResponse> => {
-  const principal = requirePrincipal(request);
+  const { tenantId } = requirePrincipal(request);
   return withIdempotencyKey(
     request,
-    `${principal.tenantId}:${request.routeKey}:${options.parentId}`,
+    `${tenantId}:${request.routeKey}:${options.parentId}`,
     async (idempotency) => {
-      const { accepted, replayed } = await options.start(idempotency);
-      if (!replayed) {
-        await recordAudit(principal, {
-          ...options.audit,
-          resourceId: accepted.id,
-          requestId: request.requestId,
-        });
-      }
+      const trace = request.headers['x-amzn-trace-id'];
+      const { accepted, replayed } = await options.start({ tenantId, trace, idempotency });
+      if (!replayed) await auditRequest(request, options.audit, accepted.id);
       const current =
-        options.wait > 0 ? await options.waitForFinish(accepted, options.wait) : options.current(accepted);
+        options.wait > 0
+          ? await options.waitForFinish(tenantId, accepted, options.wait)
+          : options.current(accepted);
       return options.respond(options.isFinished(current) ? 200 : 202, current, {
         location: options.location(accepted.id),
       });
@@ -61,23 +71,44 @@ export const cancelWithAudit = async <Run extends { readonly id: string }>(
   request: ApiRequest,
   options: {
     readonly cancel: (tenantId: string) => Promise<Run>;
-    readonly audit: { readonly action: string; readonly resourceType: string };
+    readonly audit: AuditAction;
     readonly respond: (run: Run) => ApiResponse;
   },
 ): Promise<ApiResponse> => {
-  const principal = requirePrincipal(request);
+  const { tenantId } = requirePrincipal(request);
   requireOptionalObjectBody(request.body);
-  const cancelled = await options.cancel(principal.tenantId);
-  await recordAudit(principal, { ...options.audit, resourceId: cancelled.id, requestId: request.requestId });
+  const cancelled = await options.cancel(tenantId);
+  await auditRequest(request, options.audit, cancelled.id);
   return options.respond(cancelled);
 };
 
+interface Page<T> {
+  readonly items: readonly T[];
+  readonly next: KeysetPosition | null | undefined;
+}
+
 /** A keyset page as the API answers it: `{data, next_cursor}`, never cached. */
-export const pageResponse = <T>(
-  page: { readonly items: readonly T[]; readonly next: KeysetPosition | null | undefined },
-  toResource: (item: T) => unknown,
-): ApiResponse => ({
+export const pageResponse = <T>(page: Page<T>, toResource: (item: T) => unknown): ApiResponse => ({
   status: 200,
   body: { data: page.items.map(toResource), next_cursor: page.next ? encodeCursor(page.next) : null },
   cacheControl: 'private, no-store',
 });
+
+/** A list route's query as the services take it: the tenant's, `cursor` as `after`, only the filters given. */
+type ListQuery<Q> = Omit<Q, 'cursor'> & { readonly tenantId: string; readonly after?: KeysetPosition };
+
+/**
+ * A list route (see query.ts `pageQuery`), written once: the request's tenant, the page from
+ * `cursor` on with the filters the client gave (absent ones left out), answered as a page.
+ */
+export const listPage = async <Q extends { readonly cursor: KeysetPosition | undefined }, T>(
+  request: ApiRequest,
+  { cursor, ...query }: Q,
+  list: (query: ListQuery<Q>) => Promise<Page<T>>,
+  toResource: (item: T) => unknown,
+): Promise<ApiResponse> => {
+  const given = Object.fromEntries(Object.entries(query).filter(([, value]) => value !== undefined));
+  const { tenantId } = requirePrincipal(request);
+  const page = await list({ ...(given as Omit<Q, 'cursor'>), tenantId, ...(cursor && { after: cursor }) });
+  return pageResponse(page, toResource);
+};
