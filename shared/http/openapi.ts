@@ -76,6 +76,15 @@ const operationId = (route: RouteSpec): string =>
     .replace(/\{(\w+)\}/g, 'By_$1')
     .replace(/[^A-Za-z0-9]+(\w)?/g, (_, c: string | undefined) => (c ?? '').toUpperCase())}`;
 
+/** The request header of a conditional route: `read` answers 304, `write` 412. */
+const conditionalHeaders = {
+  read: { name: 'If-None-Match', description: 'An ETag the client holds: 304 when it is still current' },
+  write: {
+    name: 'If-Match',
+    description: 'The ETag the change is based on: 412 when it is no longer current',
+  },
+} as const;
+
 const operation = (route: RouteSpec) => {
   const parameters: unknown[] = [];
   for (const name of pathParamNames(route.path)) {
@@ -97,23 +106,9 @@ const operation = (route: RouteSpec) => {
       ...(doc && { description: doc.description }),
     });
   }
-  if (route.conditional === 'read') {
-    parameters.push({
-      name: 'If-None-Match',
-      in: 'header',
-      required: false,
-      schema: { type: 'string' },
-      description: 'An ETag the client holds: 304 when it is still current',
-    });
-  }
-  if (route.conditional === 'write') {
-    parameters.push({
-      name: 'If-Match',
-      in: 'header',
-      required: false,
-      schema: { type: 'string' },
-      description: 'The ETag the change is based on: 412 when it is no longer current',
-    });
+  if (route.conditional) {
+    const { name, description } = conditionalHeaders[route.conditional];
+    parameters.push({ name, in: 'header', required: false, schema: { type: 'string' }, description });
   }
   if (route.idempotent) parameters.push({ $ref: '#/components/parameters/IdempotencyKey' });
 
