@@ -1,8 +1,7 @@
 // Delivers to real local HTTP servers on 127.0.0.1; DNS is injected, so nothing leaves the machine.
 import type { LookupAddress } from 'node:dns';
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import { type AddressInfo, createServer as createTcpServer, type Server } from 'node:net';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import {
   type DeliverWebhookOptions,
   deliverWebhook,
@@ -10,16 +9,7 @@ import {
   WebhookDeliveryError,
 } from '#adapters/webhooks/deliver.ts';
 import { generateWebhookSecret, verifyWebhookSignature } from '#domain/webhooks.ts';
-
-interface Received {
-  readonly method: string;
-  readonly url: string;
-  readonly headers: IncomingHttpHeaders;
-  /** Exactly the bytes on the wire, as a receiver must verify them. */
-  readonly body: Buffer;
-}
-
-type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+import { type StubAnswer, startStubServer } from '../support/stub-server.ts';
 
 const servers: Server[] = [];
 
@@ -41,29 +31,21 @@ const listen = async (server: Server): Promise<number> => {
   return (server.address() as AddressInfo).port;
 };
 
-/** A receiver that records each request once its body is in, then lets `handler` answer. */
-const receiver = async (handler: Handler = (_req, res) => res.end('ok')) => {
-  const received: Received[] = [];
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      received.push({
-        method: req.method!,
-        url: req.url!,
-        headers: req.headers,
-        body: Buffer.concat(chunks),
-      });
-      handler(req, res);
-    });
-  });
-  const port = await listen(server);
-  return { port, received, url: `http://127.0.0.1:${port}` };
+/** A receiver that records each request once its body is in, then lets `handler` answer; closed after the test. */
+const receiver = async (handler: StubAnswer = (res) => res.end('ok')) => {
+  const server = await startStubServer(handler);
+  onTestFinished(() => server.close());
+  return {
+    port: Number(new URL(server.origin).port),
+    received: server.requests,
+    url: server.origin,
+    close: () => server.close(),
+  };
 };
 
 const answer =
-  (status: number, headers: Record<string, string> = {}, text = ''): Handler =>
-  (_req, res) => {
+  (status: number, headers: Record<string, string> = {}, text = ''): StubAnswer =>
+  (res) => {
     res.writeHead(status, headers);
     res.end(text);
   };
@@ -116,14 +98,14 @@ describe('deliverWebhook', () => {
     expect(request!.headers['user-agent']).toBe('Switchyard-Webhooks/1');
     expect(request!.headers['switchyard-event-id']).toBe('evt_0190a5f4');
     expect(request!.headers['content-length']).toBe(String(Buffer.byteLength(body)));
-    expect(request!.body.equals(Buffer.from(body, 'utf8'))).toBe(true);
+    expect(request!.bytes.equals(Buffer.from(body, 'utf8'))).toBe(true);
 
     const signature = request!.headers['switchyard-signature'];
     expect(signature).toMatch(/^t=\d+,v1=[0-9a-f]{64}$/);
-    expect(verifyWebhookSignature(secret, request!.body, signature as string)).toBe(true);
-    expect(verifyWebhookSignature(generateWebhookSecret(), request!.body, signature as string)).toBe(false);
+    expect(verifyWebhookSignature(secret, request!.bytes, signature as string)).toBe(true);
+    expect(verifyWebhookSignature(generateWebhookSecret(), request!.bytes, signature as string)).toBe(false);
     expect(
-      verifyWebhookSignature(secret, Buffer.concat([request!.body, Buffer.from(' ')]), signature as string),
+      verifyWebhookSignature(secret, Buffer.concat([request!.bytes, Buffer.from(' ')]), signature as string),
     ).toBe(false);
   });
 
@@ -133,8 +115,8 @@ describe('deliverWebhook', () => {
     const signature = hook.received[0]!.headers['switchyard-signature'] as string;
     expect(signature).toMatch(/^t=1700000000,v1=[0-9a-f]{64},v1=[0-9a-f]{64}$/);
     const at = { nowSeconds: 1_700_000_000 };
-    expect(verifyWebhookSignature('whsec_old', hook.received[0]!.body, signature, at)).toBe(true);
-    expect(verifyWebhookSignature('whsec_new', hook.received[0]!.body, signature, at)).toBe(true);
+    expect(verifyWebhookSignature('whsec_old', hook.received[0]!.bytes, signature, at)).toBe(true);
+    expect(verifyWebhookSignature('whsec_new', hook.received[0]!.bytes, signature, at)).toBe(true);
   });
 
   it.each([200, 201, 202, 204])('treats %i as delivered', async (status) => {
@@ -143,7 +125,7 @@ describe('deliverWebhook', () => {
   });
 
   it('reads at most 64 KB of a large response and still succeeds', async () => {
-    const hook = await receiver((_req, res) => {
+    const hook = await receiver((res) => {
       res.writeHead(200, { 'content-type': 'application/octet-stream' });
       res.end(Buffer.alloc(8 * 1024 * 1024, 1));
     });
@@ -152,7 +134,7 @@ describe('deliverWebhook', () => {
   });
 
   it('lets the status decide when the body stalls after it', async () => {
-    const hook = await receiver((_req, res) => {
+    const hook = await receiver((res) => {
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.write('partial');
     });
@@ -242,14 +224,14 @@ describe('deliverWebhook', () => {
     it('a refused connection is retryable', async () => {
       const closed = await receiver();
       const url = closed.url;
-      await new Promise<void>((resolve) => servers.pop()!.close(() => resolve()));
+      await closed.close();
       const error = await failure(deliver({ url }));
       expect(error).toMatchObject({ kind: 'network', retryable: true, status: undefined });
       expect(error.message).toContain('ECONNREFUSED');
     });
 
     it('a connection dropped before any response is retryable', async () => {
-      const hook = await receiver((req) => req.socket.destroy());
+      const hook = await receiver((res) => res.socket?.destroy());
       expect(await failure(deliver({ url: hook.url }))).toMatchObject({ kind: 'network', retryable: true });
     });
 
@@ -336,7 +318,7 @@ describe('deliverWebhook', () => {
       expect(hook.received[0]!.headers.host).toBe(`hooks.example.test:${hook.port}`);
       expect(hook.received[0]!.url).toBe('/in');
       const signature = hook.received[0]!.headers['switchyard-signature'] as string;
-      expect(verifyWebhookSignature(secret, hook.received[0]!.body, signature)).toBe(true);
+      expect(verifyWebhookSignature(secret, hook.received[0]!.bytes, signature)).toBe(true);
     });
 
     it('over https, names the host in TLS SNI while connecting to the checked address', async () => {

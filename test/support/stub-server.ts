@@ -8,7 +8,10 @@ export interface StubRequest {
   readonly method: string;
   readonly url: string;
   readonly headers: IncomingHttpHeaders;
+  /** The body as UTF-8 text. */
   readonly body: string;
+  /** Exactly the bytes on the wire (what a signature is verified over). */
+  readonly bytes: Buffer;
   /** The connection it came on, counting from 1. */
   readonly connection: number;
 }
@@ -23,6 +26,7 @@ export interface StubServer {
   readonly requests: StubRequest[];
   /** How many connections it has accepted. */
   readonly connections: number;
+  /** Drops its connections and stops listening (once, however often it is called). */
   close(): Promise<void>;
 }
 
@@ -35,11 +39,13 @@ export const startStubServer = async (answer: StubAnswer): Promise<StubServer> =
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
+      const bytes = Buffer.concat(chunks);
       const request = {
         method: req.method!,
         url: req.url!,
         headers: req.headers,
-        body: Buffer.concat(chunks).toString('utf8'),
+        body: bytes.toString('utf8'),
+        bytes,
         connection: connectionIds.get(req.socket)!,
       };
       requests.push(request);
@@ -49,16 +55,20 @@ export const startStubServer = async (answer: StubAnswer): Promise<StubServer> =
   server.on('connection', (socket: Socket) => connectionIds.set(socket, ++connections));
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
+  let closed: Promise<void> | undefined;
   return {
     origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     requests,
     get connections() {
       return connections;
     },
-    async close() {
-      server.closeAllConnections();
-      server.close();
-      await once(server, 'close');
+    close() {
+      closed ??= (async () => {
+        server.closeAllConnections();
+        server.close();
+        await once(server, 'close');
+      })();
+      return closed;
     },
   };
 };
