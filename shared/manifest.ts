@@ -85,6 +85,13 @@ export const routeKey = (route: Pick<RouteDef, 'method' | 'path'>): string => `$
 /** The function every unmatched request goes to (API Gateway's `$default` route). */
 export const fallbackFunction: FunctionName = 'fallback';
 
+/** The high and default queues keep messages 4 days and retry a failed job within seconds. */
+const promptDelivery = {
+  visibilityTimeoutSeconds: 360,
+  retentionSeconds: 4 * 24 * 3600,
+  retry: { retries: 3, baseDelaySeconds: 1, maxDelaySeconds: 10 },
+} as const;
+
 export const queues = [
   {
     name: 'high',
@@ -93,9 +100,7 @@ export const queues = [
     batchSize: 10,
     batchingWindowSeconds: 0,
     maxConcurrency: 50,
-    visibilityTimeoutSeconds: 360,
-    retentionSeconds: 4 * 24 * 3600,
-    retry: { retries: 3, baseDelaySeconds: 1, maxDelaySeconds: 10 },
+    ...promptDelivery,
   },
   {
     name: 'default',
@@ -104,9 +109,7 @@ export const queues = [
     batchSize: 10,
     batchingWindowSeconds: 1,
     maxConcurrency: 10,
-    visibilityTimeoutSeconds: 360,
-    retentionSeconds: 4 * 24 * 3600,
-    retry: { retries: 3, baseDelaySeconds: 1, maxDelaySeconds: 10 },
+    ...promptDelivery,
   },
   {
     name: 'low',
