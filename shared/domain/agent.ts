@@ -41,13 +41,9 @@ export const createAgentBody = z.strictObject({
 });
 export type CreateAgentBody = z.infer<typeof createAgentBody>;
 
-export const updateAgentBody = z.strictObject({
-  name: z.optional(name),
-  model: z.optional(model),
-  system_prompt: z.optional(systemPrompt),
-  configuration: z.optional(configuration),
+/** Any field of a creation, and the status (pause, resume). */
+export const updateAgentBody = z.extend(z.partial(createAgentBody), {
   status: z.optional(z.enum(agentStatuses)),
-  webhook_url: z.optional(webhookUrl),
 });
 export type UpdateAgentBody = z.infer<typeof updateAgentBody>;
 

@@ -1,6 +1,13 @@
 import * as z from 'zod/mini';
 import type { FieldError } from './errors.ts';
-import type { CreateExecutionBody, ExecutionError, ExecutionStatus } from './execution.ts';
+import type {
+  CallRecord,
+  CreateExecutionBody,
+  ExecutionError,
+  ExecutionStatus,
+  RunProgress,
+  RunRequest,
+} from './execution.ts';
 import { createExecutionBody, executionStatuses, isFinished } from './execution.ts';
 import { canonicalId } from './ids.ts';
 import type { Backoff } from './retry.ts';
@@ -110,13 +117,8 @@ export const createWorkflowBody = z.strictObject({
 });
 export type CreateWorkflowBody = z.infer<typeof createWorkflowBody>;
 
-export const updateWorkflowBody = z.strictObject({
-  name: z.optional(name),
-  description: z.optional(description),
-  steps: z.optional(steps),
-  on_step_failure: z.optional(z.enum(stepFailureModes)),
-  webhook_url: z.optional(webhookUrl),
-});
+/** Any field of a creation; new steps make a new version. */
+export const updateWorkflowBody = z.partial(createWorkflowBody);
 export type UpdateWorkflowBody = z.infer<typeof updateWorkflowBody>;
 
 /** Starting a run takes what starting an agent execution takes: `{input, metadata?}`. */
@@ -274,19 +276,22 @@ export const dependentsOf = (definition: readonly StepDefinition[]): Map<string,
   return dependents;
 };
 
-/** Every step that (transitively) depends on `key`: skipped when it fails in "continue" mode. */
-export const downstreamOf = (definition: readonly StepDefinition[], key: string): Set<string> => {
-  const dependents = dependentsOf(definition);
+/** Every key reached from `key` (itself excepted, unless on a cycle) along the edges of `next`. */
+const reachableFrom = (key: string, next: ReadonlyMap<string, readonly string[]>): Set<string> => {
   const found = new Set<string>();
-  const pending = [...(dependents.get(key) ?? [])];
+  const pending = [...(next.get(key) ?? [])];
   while (pending.length > 0) {
-    const next = pending.pop()!;
-    if (found.has(next)) continue;
-    found.add(next);
-    pending.push(...(dependents.get(next) ?? []));
+    const step = pending.pop()!;
+    if (found.has(step)) continue;
+    found.add(step);
+    pending.push(...(next.get(step) ?? []));
   }
   return found;
 };
+
+/** Every step that (transitively) depends on `key`: skipped when it fails in "continue" mode. */
+export const downstreamOf = (definition: readonly StepDefinition[], key: string): Set<string> =>
+  reachableFrom(key, dependentsOf(definition));
 
 /** A cycle among the steps as a key path (`a → b → a`), or null when the graph is acyclic. */
 const findCycle = (stepsByKey: ReadonlyMap<string, readonly string[]>): string[] | null => {
@@ -310,18 +315,6 @@ const findCycle = (stepsByKey: ReadonlyMap<string, readonly string[]>): string[]
     if (cycle) return cycle;
   }
   return null;
-};
-
-const ancestorsOf = (key: string, stepsByKey: ReadonlyMap<string, readonly string[]>): Set<string> => {
-  const found = new Set<string>();
-  const pending = [...(stepsByKey.get(key) ?? [])];
-  while (pending.length > 0) {
-    const next = pending.pop()!;
-    if (found.has(next)) continue;
-    found.add(next);
-    pending.push(...(stepsByKey.get(next) ?? []));
-  }
-  return found;
 };
 
 /**
@@ -373,7 +366,7 @@ export const buildDefinition = (
       });
       return;
     }
-    const upstream = ancestorsOf(step.key, graph);
+    const upstream = reachableFrom(step.key, graph);
     for (const reference of parsed.references) {
       if (reference.kind !== 'step' || upstream.has(reference.key)) continue;
       errors.push({
@@ -413,22 +406,14 @@ export const stepBackoff = (backoffSeconds: number): Backoff => ({
 // ---------------------------------------------------------------------------------------
 // Runs.
 
-export interface StepRun {
+export interface StepRun extends CallRecord {
   readonly key: string;
   readonly position: number;
   readonly agentId: string;
   readonly status: StepStatus;
   readonly attempts: number;
   readonly input: string | null;
-  readonly output: string | null;
-  readonly error: ExecutionError | null;
   readonly model: string | null;
-  readonly provider: string | null;
-  readonly modelUsed: string | null;
-  readonly inputTokens: number | null;
-  readonly outputTokens: number | null;
-  readonly costUsd: number | null;
-  readonly cached: boolean;
   readonly queuedAt: Date | null;
   readonly startedAt: Date | null;
   readonly completedAt: Date | null;
@@ -443,23 +428,15 @@ export interface StepRun {
  */
 export const inlineStepTextChars = 16_384;
 
-export interface WorkflowRun {
-  readonly id: string;
-  readonly tenantId: string;
+export interface WorkflowRun extends RunRequest, RunProgress<WorkflowRunStatus> {
   readonly workflowId: string;
   readonly workflowVersion: number;
-  readonly status: WorkflowRunStatus;
-  readonly input: string | Record<string, unknown>;
-  readonly metadata: Record<string, unknown> | null;
   readonly error: ExecutionError | null;
   readonly stepCount: number;
   readonly inputTokens: number;
   readonly outputTokens: number;
   readonly costUsd: number;
-  readonly version: number;
   readonly createdAt: Date;
-  readonly startedAt: Date | null;
-  readonly completedAt: Date | null;
 }
 
 /** A step's identity within a batch of steps (of any runs). */
