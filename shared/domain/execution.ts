@@ -19,16 +19,24 @@ export const attemptError = (error: unknown, code: string): ExecutionError => ({
   message: (error instanceof Error ? error.message : String(error)).slice(0, 2_000),
 });
 
-export interface Execution {
+/** What an agent execution and a workflow run keep of the request that started them. */
+export interface RunRequest {
   readonly id: string;
   readonly tenantId: string;
-  readonly agentId: string;
-  readonly status: ExecutionStatus;
   readonly input: string | Record<string, unknown>;
   readonly metadata: Record<string, unknown> | null;
-  readonly model: string;
-  readonly systemPrompt: string;
-  readonly configuration: Record<string, unknown>;
+}
+
+/** Where a started run stands: its status, its version (ETag, event id), its clock. */
+export interface RunProgress<Status> {
+  readonly status: Status;
+  readonly version: number;
+  readonly startedAt: Date | null;
+  readonly completedAt: Date | null;
+}
+
+/** What an agent execution and a workflow step record of their model call: null until it answers. */
+export interface CallRecord {
   readonly output: string | null;
   readonly error: ExecutionError | null;
   readonly provider: string | null;
@@ -37,11 +45,15 @@ export interface Execution {
   readonly outputTokens: number | null;
   readonly costUsd: number | null;
   readonly cached: boolean;
+}
+
+export interface Execution extends RunRequest, RunProgress<ExecutionStatus>, CallRecord {
+  readonly agentId: string;
+  readonly model: string;
+  readonly systemPrompt: string;
+  readonly configuration: Record<string, unknown>;
   readonly attempts: number;
-  readonly version: number;
   readonly queuedAt: Date;
-  readonly startedAt: Date | null;
-  readonly completedAt: Date | null;
 }
 
 export const createExecutionBody = z.strictObject({

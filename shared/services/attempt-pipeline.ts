@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ExecutionError, ExecutionSettings } from '#domain/execution.ts';
+import type { ExecutionError, ExecutionSettings, RunProgress, RunRequest } from '#domain/execution.ts';
 import { attemptError } from '#domain/execution.ts';
 import type { JobEnvelope } from '#domain/jobs.ts';
 import { isRetryable, jobTypes, NonRetryableError, newJob } from '#domain/jobs.ts';
@@ -223,13 +223,7 @@ const answerCall = async (
 // Announcing completions.
 
 /** What finished and may owe completion events: an execution, a workflow run. */
-export interface Completed {
-  readonly id: string;
-  readonly tenantId: string;
-  readonly status: string;
-  readonly version: number;
-  readonly startedAt: Date | null;
-  readonly completedAt: Date | null;
+export interface Completed extends Pick<RunRequest, 'id' | 'tenantId'>, RunProgress<string> {
   readonly hasWebhook: boolean;
   /** Marked announced by the statement that finished it (no webhook, not slow: nothing to send). */
   readonly announced: boolean;

@@ -1,6 +1,6 @@
 import type { Agent, AgentListField, AgentStatus, AgentSummary } from '#domain/agent.ts';
 import type { KeysetPosition } from '#domain/cursor.ts';
-import type { Execution, ExecutionError, ExecutionStatus } from '#domain/execution.ts';
+import type { Execution, ExecutionError, ExecutionStatus, RunRequest } from '#domain/execution.ts';
 import type { JobEnvelope } from '#domain/jobs.ts';
 import type {
   StepDefinition,
@@ -123,12 +123,8 @@ export interface AgentStore {
 // ---------------------------------------------------------------------------------------
 // Agent executions (ExecutionService, the execution attempts, the dead-letter redrive).
 
-export interface NewExecution {
-  readonly id: string;
-  readonly tenantId: string;
+export interface NewExecution extends RunRequest {
   readonly agentId: string;
-  readonly input: string | Record<string, unknown>;
-  readonly metadata: Record<string, unknown> | null;
   readonly model: string;
   readonly systemPrompt: string;
   readonly configuration: Record<string, unknown>;
@@ -265,14 +261,10 @@ export interface WorkflowStore {
 // ---------------------------------------------------------------------------------------
 // Workflow runs (WorkflowService, the step attempts).
 
-export interface NewRun {
-  readonly id: string;
-  readonly tenantId: string;
+export interface NewRun extends RunRequest {
   readonly workflowId: string;
   readonly workflowVersion: number;
   readonly onStepFailure: StepFailureMode;
-  readonly input: string | Record<string, unknown>;
-  readonly metadata: Record<string, unknown> | null;
   readonly steps: readonly StepDefinition[];
   readonly createdAt: Date;
   /** The request's Idempotency-Key: one run per (tenant, workflow, key). */

@@ -11,27 +11,16 @@ import type {
 } from '#services/ports.ts';
 import type { Queryable } from './db.ts';
 import { findByKey, type KeyedTable, keyedInsertResults } from './keyed-insert.ts';
+import { type CallRow, type RequestRow, toCallRecord, toRunRequest } from './run-rows.ts';
 import { sharedStatement } from './shared-statement.ts';
 import { qualified, readPage, takeStuckStatement } from './sql.ts';
 
-interface ExecutionRow {
-  id: string;
-  tenant_id: string;
+interface ExecutionRow extends RequestRow, CallRow {
   agent_id: string;
   status: ExecutionStatus;
-  input: string | Record<string, unknown>;
-  metadata: Record<string, unknown> | null;
   model: string;
   system_prompt: string;
   configuration: Record<string, unknown>;
-  output: string | null;
-  error: ExecutionError | null;
-  provider: string | null;
-  model_used: string | null;
-  input_tokens: number | null;
-  output_tokens: number | null;
-  cost_usd: string | null;
-  cached: boolean;
   attempts: number;
   version: number;
   queued_at: Date;
@@ -45,23 +34,13 @@ const resourceColumns = `id, tenant_id, agent_id, status, input, metadata, model
 const workerColumns = `${resourceColumns}, system_prompt, configuration`;
 
 const toExecution = (row: ExecutionRow): Execution => ({
-  id: row.id,
-  tenantId: row.tenant_id,
+  ...toRunRequest(row),
+  ...toCallRecord(row),
   agentId: row.agent_id,
   status: row.status,
-  input: row.input,
-  metadata: row.metadata,
   model: row.model,
   systemPrompt: row.system_prompt ?? '',
   configuration: row.configuration ?? {},
-  output: row.output,
-  error: row.error,
-  provider: row.provider,
-  modelUsed: row.model_used,
-  inputTokens: row.input_tokens,
-  outputTokens: row.output_tokens,
-  costUsd: row.cost_usd === null ? null : Number(row.cost_usd),
-  cached: row.cached,
   attempts: row.attempts,
   version: row.version,
   queuedAt: row.queued_at,

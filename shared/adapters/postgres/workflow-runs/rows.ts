@@ -8,18 +8,15 @@ import type {
 } from '#domain/workflow.ts';
 import { inlineStepTextChars } from '#domain/workflow.ts';
 import type { FinishedRun } from '#services/ports.ts';
+import { type CallRow, type RequestRow, toCallRecord, toRunRequest } from '../run-rows.ts';
 
 // The rows of runs and steps as they come from the database, and what the repository makes of them.
 
-export interface RunRow {
-  id: string;
-  tenant_id: string;
+export interface RunRow extends RequestRow {
   workflow_id: string;
   workflow_version: number;
   on_step_failure: StepFailureMode;
   status: WorkflowRunStatus;
-  input: string | Record<string, unknown>;
-  metadata: Record<string, unknown> | null;
   error: ExecutionError | null;
   step_count: number;
   input_tokens: string | number;
@@ -31,22 +28,14 @@ export interface RunRow {
   completed_at: Date | string | null;
 }
 
-export interface StepRow {
+export interface StepRow extends CallRow {
   key: string;
   position: number;
   agent_id: string;
   status: StepStatus;
   attempts: number;
   input: string | null;
-  output: string | null;
-  error: ExecutionError | null;
   model: string | null;
-  provider: string | null;
-  model_used: string | null;
-  input_tokens: number | null;
-  output_tokens: number | null;
-  cost_usd: string | number | null;
-  cached: boolean;
   queued_at: Date | string | null;
   started_at: Date | string | null;
   completed_at: Date | string | null;
@@ -77,13 +66,10 @@ const date = (value: Date | string | null): Date | null =>
   value === null ? null : value instanceof Date ? value : new Date(value);
 
 export const toRun = (row: RunRow): WorkflowRun => ({
-  id: row.id,
-  tenantId: row.tenant_id,
+  ...toRunRequest(row),
   workflowId: row.workflow_id,
   workflowVersion: row.workflow_version,
   status: row.status,
-  input: row.input,
-  metadata: row.metadata,
   error: row.error,
   stepCount: row.step_count,
   inputTokens: Number(row.input_tokens),
@@ -102,15 +88,8 @@ export const toStepRun = (row: StepRow): StepRun => ({
   status: row.status,
   attempts: row.attempts,
   input: row.input,
-  output: row.output,
-  error: row.error,
   model: row.model,
-  provider: row.provider,
-  modelUsed: row.model_used,
-  inputTokens: row.input_tokens,
-  outputTokens: row.output_tokens,
-  costUsd: row.cost_usd === null ? null : Number(row.cost_usd),
-  cached: row.cached,
+  ...toCallRecord(row),
   queuedAt: date(row.queued_at),
   startedAt: date(row.started_at),
   completedAt: date(row.completed_at),
