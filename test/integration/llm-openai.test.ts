@@ -4,7 +4,7 @@ import { type AddressInfo, createServer as createTcpServer } from 'node:net';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createOpenAiProvider } from '#adapters/llm/openai.ts';
 import { LlmError } from '#domain/llm.ts';
-import { failureOf, llmRequest } from '../support/llm.ts';
+import { expectCallerAbort, expectTimeout, failureOf, llmRequest } from '../support/llm.ts';
 import { replyJson, useStubServer } from '../support/stub-server.ts';
 
 const completion = (content: string, usage = true) => ({
@@ -77,10 +77,11 @@ describe('openai provider: request and response', () => {
     await openai.complete(request({ temperature: 0.3, maxTokens: 50 }));
     expect(stub.requests).toHaveLength(1);
     const [call] = stub.requests;
-    expect(call!.method).toBe('POST');
-    expect(call!.url).toBe('/v1/chat/completions');
-    expect(call!.headers['authorization']).toBe('Bearer sk-test-123');
-    expect(call!.headers['content-type']).toBe('application/json');
+    expect(call).toMatchObject({
+      method: 'POST',
+      url: '/v1/chat/completions',
+      headers: { authorization: 'Bearer sk-test-123', 'content-type': 'application/json' },
+    });
     expect(JSON.parse(call!.body)).toEqual({
       model: 'gpt-ok',
       messages: [
@@ -226,30 +227,21 @@ describe('openai provider: error mapping', () => {
 
 describe('openai provider: deadline, abort, connections', () => {
   it('gives up at timeoutMs with a retryable timeout', async () => {
-    const started = performance.now();
-    const error = await failureOf(
-      createOpenAiProvider({ baseUrl }).complete(request({ model: 'gpt-hang', timeoutMs: 300 })),
+    await expectTimeout(
+      'openai',
+      300,
+      (timeoutMs) => createOpenAiProvider({ baseUrl }).complete(request({ model: 'gpt-hang', timeoutMs })),
+      { earliestMs: 250, latestMs: 3_000 },
     );
-    const ms = performance.now() - started;
-    expect(error).toBeInstanceOf(LlmError);
-    expect(error).toMatchObject({ retryable: true, message: 'openai: timed out after 300 ms' });
-    expect(ms).toBeGreaterThanOrEqual(250);
-    expect(ms).toBeLessThan(3_000);
   });
 
   it('surfaces the caller’s abort as the signal’s AbortError, not as a timeout', async () => {
-    const controller = new AbortController();
-    setTimeout(() => controller.abort(), 50);
-    const started = performance.now();
-    const error = await failureOf(
-      createOpenAiProvider({ baseUrl }).complete(
-        request({ model: 'gpt-hang', timeoutMs: 10_000, signal: controller.signal }),
-      ),
+    await expectCallerAbort(
+      50,
+      (signal) =>
+        createOpenAiProvider({ baseUrl }).complete(request({ model: 'gpt-hang', timeoutMs: 10_000, signal })),
+      3_000,
     );
-    expect(error).not.toBeInstanceOf(LlmError);
-    expect(error).toBe(controller.signal.reason);
-    expect(error).toMatchObject({ name: 'AbortError' });
-    expect(performance.now() - started).toBeLessThan(3_000);
   });
 
   // Back-to-back calls may find the last socket not yet released and open a second one (undici

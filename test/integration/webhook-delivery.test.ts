@@ -92,12 +92,13 @@ describe('deliverWebhook', () => {
     expect(result.ms).toBeLessThan(2_000);
     expect(hook.received).toHaveLength(1);
     const [request] = hook.received;
-    expect(request!.method).toBe('POST');
-    expect(request!.url).toBe('/hooks/in?agent=7');
-    expect(request!.headers['content-type']).toBe('application/json');
-    expect(request!.headers['user-agent']).toBe('Switchyard-Webhooks/1');
-    expect(request!.headers['switchyard-event-id']).toBe('evt_0190a5f4');
-    expect(request!.headers['content-length']).toBe(String(Buffer.byteLength(body)));
+    expect(request).toMatchObject({ method: 'POST', url: '/hooks/in?agent=7' });
+    expect(request!.headers).toMatchObject({
+      'content-type': 'application/json',
+      'user-agent': 'Switchyard-Webhooks/1',
+      'switchyard-event-id': 'evt_0190a5f4',
+      'content-length': String(Buffer.byteLength(body)),
+    });
     expect(request!.bytes.equals(Buffer.from(body, 'utf8'))).toBe(true);
 
     const signature = request!.headers['switchyard-signature'];

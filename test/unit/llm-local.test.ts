@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLocalProvider, localFailureModels } from '#adapters/llm/local.ts';
 import { LlmError, type LlmRequest } from '#domain/llm.ts';
-import { failureOf, llmRequest } from '../support/llm.ts';
+import { expectCallerAbort, expectTimeout, failureOf, llmRequest } from '../support/llm.ts';
 
 const request = llmRequest('echo-1', 'summarise the quarterly numbers please');
 
@@ -86,32 +86,20 @@ describe('local provider: latency, timeout, abort', () => {
   });
 
   it('times out as a retryable error once timeoutMs has passed when the latency is longer', async () => {
-    const started = performance.now();
-    const error = await failureOf(
-      createLocalProvider({ latencyMs: 10_000 }).complete(request({ timeoutMs: 80 })),
+    await expectTimeout(
+      'local',
+      80,
+      (timeoutMs) => createLocalProvider({ latencyMs: 10_000 }).complete(request({ timeoutMs })),
+      { earliestMs: 70, latestMs: 2_000 },
     );
-    const ms = performance.now() - started;
-    expect(error).toBeInstanceOf(LlmError);
-    expect(error).toMatchObject({
-      retryable: true,
-      provider: 'local',
-      message: 'local: timed out after 80 ms',
-    });
-    expect(ms).toBeGreaterThanOrEqual(70);
-    expect(ms).toBeLessThan(2_000);
   });
 
   it('rejects with the AbortError of the caller’s signal, not a timeout, when aborted', async () => {
-    const controller = new AbortController();
-    setTimeout(() => controller.abort(), 30);
-    const started = performance.now();
-    const error = await failureOf(
-      createLocalProvider({ latencyMs: 10_000 }).complete(request({ signal: controller.signal })),
+    await expectCallerAbort(
+      30,
+      (signal) => createLocalProvider({ latencyMs: 10_000 }).complete(request({ signal })),
+      2_000,
     );
-    expect(error).not.toBeInstanceOf(LlmError);
-    expect(error).toMatchObject({ name: 'AbortError' });
-    expect(error).toBe(controller.signal.reason);
-    expect(performance.now() - started).toBeLessThan(2_000);
   });
 
   it('does not start when the signal is already aborted, and keeps a custom abort reason', async () => {
