@@ -48,29 +48,37 @@ const load = async (env: Record<string, string>) => {
   return { SqsApi, tracing, Tracer, xray: xray.default };
 };
 
+/**
+ * A traced Lambda module graph: a Powertools tracer, a handler segment, and a lean client
+ * (2 attempts) that traces through `sqsCallTracer`.
+ */
+const traced = async () => {
+  const { SqsApi, tracing, Tracer, xray } = await load({
+    AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs22.x',
+    POWERTOOLS_TRACE_ENABLED: 'true',
+    AWS_XRAY_CONTEXT_MISSING: 'IGNORE_ERROR',
+  });
+  const tracer = new Tracer({ serviceName: 'test' });
+  const callTracer = tracing.sqsCallTracer();
+  expect(callTracer).toBeTypeOf('function');
+  const client: SqsApiClass = new SqsApi({
+    endpoint,
+    region: 'eu-west-1',
+    credentials,
+    maxAttempts: 2,
+    ...(callTracer && { tracer: callTracer }),
+  });
+  return { tracer, segment: new xray.Segment('handler'), client };
+};
+
 describe('the lean SQS client, traced', () => {
   it('opens an SQS subsegment per call, with what the SDK middleware records, and sends its trace header', async () => {
-    const { SqsApi, tracing, Tracer, xray } = await load({
-      AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs22.x',
-      POWERTOOLS_TRACE_ENABLED: 'true',
-      AWS_XRAY_CONTEXT_MISSING: 'IGNORE_ERROR',
-    });
-    const tracer = new Tracer({ serviceName: 'test' });
-    const callTracer = tracing.sqsCallTracer();
-    expect(callTracer).toBeTypeOf('function');
-    const client: SqsApiClass = new SqsApi({
-      endpoint,
-      region: 'eu-west-1',
-      credentials,
-      maxAttempts: 2,
-      ...(callTracer && { tracer: callTracer }),
-    });
+    const { tracer, segment, client } = await traced();
     // Outside any segment (at init, say) a call goes untraced rather than failing.
     answer = { status: 200, body: { MessageId: 'x' } };
     await client.sendMessage({ QueueUrl: queueUrl, MessageBody: 'hi' });
     expect(traceHeaders.at(-1)).toBeUndefined();
 
-    const segment = new xray.Segment('handler');
     await tracer.provider.getNamespace().runPromise(async () => {
       tracer.setSegment(segment);
       answer = { status: 200, body: { Successful: [{ Id: 'm0' }, { Id: 'm1' }], Failed: [] } };
@@ -120,21 +128,7 @@ describe('the lean SQS client, traced', () => {
   });
 
   it('counts retries and marks throttling and faults', async () => {
-    const { SqsApi, tracing, Tracer, xray } = await load({
-      AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs22.x',
-      POWERTOOLS_TRACE_ENABLED: 'true',
-      AWS_XRAY_CONTEXT_MISSING: 'IGNORE_ERROR',
-    });
-    const tracer = new Tracer({ serviceName: 'test' });
-    const callTracer = tracing.sqsCallTracer()!;
-    const client = new SqsApi({
-      endpoint,
-      region: 'eu-west-1',
-      credentials,
-      maxAttempts: 2,
-      tracer: callTracer,
-    });
-    const segment = new xray.Segment('handler');
+    const { tracer, segment, client } = await traced();
     await tracer.provider.getNamespace().runPromise(async () => {
       tracer.setSegment(segment);
       answer = { status: 400, body: { __type: 'RequestThrottled', message: 'slow down' } };
