@@ -59,10 +59,15 @@ export interface RowIdempotency {
   readonly requestHash: string;
 }
 
+/** The row an earlier request created under a key, with the hash of that request's body. */
+export interface EarlierInsert<T> {
+  readonly kind: 'existing';
+  readonly row: T;
+  readonly requestHash: string | null;
+}
+
 /** What an insert under a key did: wrote the row, or found the one an earlier request wrote. */
-export type KeyedInsert<T> =
-  | { readonly kind: 'created'; readonly row: T }
-  | { readonly kind: 'existing'; readonly row: T; readonly requestHash: string | null };
+export type KeyedInsert<T> = { readonly kind: 'created'; readonly row: T } | EarlierInsert<T>;
 
 /** A page of a tenant's resources, newest first, after a keyset position (one row more than a page tells whether there is a next). */
 export interface PageQuery {
@@ -217,13 +222,10 @@ export type WorkflowWrite =
   | ConditionalWrite<{ workflow: WorkflowWithSteps }>
   | { kind: 'missing-agents'; agentIds: string[] };
 
-/** The workflow an earlier request created under the same Idempotency-Key. */
-export interface EarlierWorkflow {
-  readonly kind: 'existing';
+/** A workflow as its creation wrote it, with the webhook secret it set (a replay shows it again). */
+export interface CreatedWorkflow {
   readonly workflow: WorkflowWithSteps;
-  /** Its webhook secret, shown again by a replay of the creation that set it. */
   readonly webhookSecret: string | null;
-  readonly requestHash: string | null;
 }
 
 export interface WorkflowPageQuery extends PageQuery {
@@ -238,8 +240,8 @@ export interface WorkflowStore {
     steps: readonly StepDefinition[],
     webhookSecret: string | null,
     idempotency?: RowIdempotency,
-  ): Promise<WorkflowWrite | EarlierWorkflow>;
-  findByKey(tenantId: string, key: string): Promise<EarlierWorkflow | undefined>;
+  ): Promise<WorkflowWrite | EarlierInsert<CreatedWorkflow>>;
+  findByKey(tenantId: string, key: string): Promise<EarlierInsert<CreatedWorkflow> | undefined>;
   findById(tenantId: string, id: string): Promise<Workflow | null>;
   findWithSteps(tenantId: string, id: string): Promise<WorkflowWithSteps | null>;
   stepsOfVersion(workflowId: string, version: number): Promise<StepDefinition[]>;

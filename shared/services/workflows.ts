@@ -18,6 +18,7 @@ import type {
 import { buildDefinition, isRunFinished, isStepKey, missingInputs } from '#domain/workflow.ts';
 import { orEarlier, replayOrRefuse } from './idempotency.ts';
 import type {
+  CreatedWorkflow,
   JobQueue,
   RowIdempotency,
   RunPageQuery,
@@ -97,8 +98,7 @@ export class WorkflowService {
     const steps = definitionOf(body.steps);
     const webhook = body.webhook_url ? newWebhook(body.webhook_url) : null;
     const now = new Date();
-    type Created = { workflow: WorkflowWithSteps; webhookSecret: string | null };
-    const { row, replayed } = await orEarlier<Created>(
+    const { row, replayed } = await orEarlier<CreatedWorkflow>(
       idempotency,
       async () => {
         const inserted = await this.workflows.insert(
@@ -116,14 +116,11 @@ export class WorkflowService {
           webhook?.secret ?? null,
           idempotency,
         );
-        if (inserted.kind === 'existing') return replayOrRefuse({ ...inserted, row: inserted }, idempotency);
+        if (inserted.kind === 'existing') return replayOrRefuse(inserted, idempotency);
         const written = this.settle(inserted, steps);
         return { row: { workflow: written, webhookSecret: webhook?.secret ?? null }, replayed: false };
       },
-      async (key) => {
-        const found = await this.workflows.findByKey(tenantId, key);
-        return found && { ...found, row: found };
-      },
+      (key) => this.workflows.findByKey(tenantId, key),
     );
     if (!replayed) await this.remember(row.workflow);
     // A replay shows the secret the first answer showed, unless a later write changed the workflow.

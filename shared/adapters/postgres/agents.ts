@@ -9,6 +9,7 @@ import type {
   RowIdempotency,
 } from '#services/ports.ts';
 import type { Database } from './db.ts';
+import { earlierInsert } from './keyed-insert.ts';
 
 export type { AgentPageQuery } from '#services/ports.ts';
 
@@ -113,14 +114,7 @@ export class AgentRepository implements AgentStore {
          FROM agents WHERE tenant_id = $1 AND idempotency_key = $2`,
       [tenantId, key],
     );
-    const row = rows[0];
-    return (
-      row && {
-        kind: 'existing',
-        row: { ...toAgent(row), webhookSecret: row.webhook_secret },
-        requestHash: row.request_hash,
-      }
-    );
+    return earlierInsert(rows[0], (row) => ({ ...toAgent(row), webhookSecret: row.webhook_secret }));
   }
 
   async findById(tenantId: string, id: string): Promise<Agent | null> {

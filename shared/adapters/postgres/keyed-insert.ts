@@ -1,4 +1,4 @@
-import type { KeyedInsert, RowIdempotency } from '#services/ports.ts';
+import type { EarlierInsert, KeyedInsert, RowIdempotency } from '#services/ports.ts';
 import type { Queryable } from './db.ts';
 import { qualified } from './sql.ts';
 
@@ -23,6 +23,13 @@ export interface ScopedKey {
   readonly key: string;
 }
 
+/** A row an earlier request created under a key, as an insert under that key answers it. */
+export const earlierInsert = <Row extends { request_hash: string | null }, T>(
+  row: Row | undefined,
+  toValue: (row: Row) => T,
+): EarlierInsert<T> | undefined =>
+  row && { kind: 'existing', row: toValue(row), requestHash: row.request_hash };
+
 const mapKey = (tenantId: string, scopeId: string, key: string) => `${tenantId}/${scopeId}/${key}`;
 
 /** The rows these keys created, by `tenant/scope/key`. */
@@ -45,7 +52,7 @@ const findByKeys = async <Row, T>(
   return new Map(
     rows.map((row) => [
       mapKey(row.tenant_id, String((row as Record<string, unknown>)[scope]), row.idempotency_key),
-      { kind: 'existing', row: table.toResource(row), requestHash: row.request_hash },
+      earlierInsert(row, table.toResource)!,
     ]),
   );
 };

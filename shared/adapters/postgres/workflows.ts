@@ -7,7 +7,8 @@ import type {
   WorkflowWithSteps,
 } from '#domain/workflow.ts';
 import type {
-  EarlierWorkflow,
+  CreatedWorkflow,
+  EarlierInsert,
   RowIdempotency,
   WorkflowPageQuery,
   WorkflowPatch,
@@ -15,6 +16,7 @@ import type {
   WorkflowWrite,
 } from '#services/ports.ts';
 import type { Database, Queryable } from './db.ts';
+import { earlierInsert } from './keyed-insert.ts';
 
 interface WorkflowRow {
   id: string;
@@ -136,7 +138,7 @@ export class WorkflowRepository implements WorkflowStore {
     steps: readonly StepDefinition[],
     webhookSecret: string | null,
     idempotency?: RowIdempotency,
-  ): Promise<WorkflowWrite | EarlierWorkflow> {
+  ): Promise<WorkflowWrite | EarlierInsert<CreatedWorkflow>> {
     const written = await this.db.transaction(async (tx): Promise<WorkflowWrite | { kind: 'taken' }> => {
       const missing = await lockAgents(tx, workflow.tenantId, steps);
       if (missing.length > 0) return { kind: 'missing-agents', agentIds: missing };
@@ -173,7 +175,7 @@ export class WorkflowRepository implements WorkflowStore {
   }
 
   /** The workflow an Idempotency-Key created (deleted or not), with its current steps. */
-  async findByKey(tenantId: string, key: string): Promise<EarlierWorkflow | undefined> {
+  async findByKey(tenantId: string, key: string): Promise<EarlierInsert<CreatedWorkflow> | undefined> {
     const rows = await this.db.query<
       WorkflowRow & { steps: StepJson[] | null; webhook_secret: string | null; request_hash: string | null }
     >(
@@ -181,15 +183,10 @@ export class WorkflowRepository implements WorkflowStore {
          FROM workflows w WHERE w.tenant_id = $1 AND w.idempotency_key = $2`,
       [tenantId, key],
     );
-    const row = rows[0];
-    return (
-      row && {
-        kind: 'existing',
-        workflow: { ...toWorkflow(row), steps: (row.steps ?? []).map(toStepDefinition) },
-        webhookSecret: row.webhook_secret,
-        requestHash: row.request_hash,
-      }
-    );
+    return earlierInsert(rows[0], (row) => ({
+      workflow: { ...toWorkflow(row), steps: (row.steps ?? []).map(toStepDefinition) },
+      webhookSecret: row.webhook_secret,
+    }));
   }
 
   async findById(tenantId: string, id: string): Promise<Workflow | null> {
