@@ -75,6 +75,16 @@ const intFrom = (env: Env, name: string, fallback: number, min: number, max: num
   return value;
 };
 
+/** A text setting; unset or empty is undefined. */
+const textFrom = (env: Env, name: string): string | undefined => env[name] || undefined;
+
+/** One URL per queue: `<prefix>_HIGH`, `<prefix>_DEFAULT`, `<prefix>_LOW`. */
+const perQueue = (env: Env, prefix: string): RuntimeConfig['queueUrls'] => ({
+  high: textFrom(env, `${prefix}_HIGH`),
+  default: textFrom(env, `${prefix}_DEFAULT`),
+  low: textFrom(env, `${prefix}_LOW`),
+});
+
 const boolFrom = (env: Env, name: string, fallback: boolean): boolean => {
   const raw = env[name]?.toLowerCase();
   if (raw === undefined || raw === '') return fallback;
@@ -84,47 +94,36 @@ const boolFrom = (env: Env, name: string, fallback: boolean): boolean => {
 };
 
 export const loadConfig = (env: Env = process.env): RuntimeConfig => {
-  const databaseUrl = env['DATABASE_URL'] || undefined;
   const embedded = env['SWITCHYARD_EMBEDDED_DB'] === '1';
+  const l2TtlSeconds = intFrom(env, 'CACHE_L2_TTL_SECONDS', 300, 1, 86_400);
   return {
     stage: env['STAGE'] ?? 'local',
-    databaseUrl,
+    databaseUrl: textFrom(env, 'DATABASE_URL'),
     dbPoolMax: embedded ? 1 : intFrom(env, 'DB_POOL_MAX', 5, 1, 100),
-    redisUrl: env['REDIS_URL'] || undefined,
-    adminKey: env['SWITCHYARD_ADMIN_KEY'] || undefined,
-    adminKeySecretArn: env['SWITCHYARD_ADMIN_KEY_SECRET_ARN'] || undefined,
+    redisUrl: textFrom(env, 'REDIS_URL'),
+    adminKey: textFrom(env, 'SWITCHYARD_ADMIN_KEY'),
+    adminKeySecretArn: textFrom(env, 'SWITCHYARD_ADMIN_KEY_SECRET_ARN'),
     cache: {
       l1TtlMs: intFrom(env, 'CACHE_L1_TTL_MS', 5_000, 0, 300_000),
       l1MaxEntries: intFrom(env, 'CACHE_L1_MAX_ENTRIES', 10_000, 0, 1_000_000),
-      l2TtlSeconds: intFrom(env, 'CACHE_L2_TTL_SECONDS', 300, 1, 86_400),
+      l2TtlSeconds,
       negativeTtlSeconds: intFrom(env, 'CACHE_NEGATIVE_TTL_SECONDS', 30, 1, 3_600),
-      apiKeyTtlSeconds: Math.min(
-        intFrom(env, 'CACHE_API_KEY_TTL_SECONDS', 60, 1, 3_600),
-        intFrom(env, 'CACHE_L2_TTL_SECONDS', 300, 1, 86_400),
-      ),
+      apiKeyTtlSeconds: Math.min(intFrom(env, 'CACHE_API_KEY_TTL_SECONDS', 60, 1, 3_600), l2TtlSeconds),
       repairCheckSeconds: intFrom(env, 'CACHE_REPAIR_CHECK_SECONDS', 30, 1, 3_600),
     },
     serverTiming: boolFrom(env, 'SWITCHYARD_SERVER_TIMING', false),
     maxStepInputBytes: intFrom(env, 'SWITCHYARD_MAX_STEP_INPUT_BYTES', 256 * 1024, 1024, 4 * 1024 * 1024),
     defaultProvider: env['SWITCHYARD_DEFAULT_PROVIDER'] || 'local',
     sweeperStaleSeconds: intFrom(env, 'SWEEPER_STALE_SECONDS', 300, 0, 86_400),
-    sqsInspectionUrl: env['SWITCHYARD_SQS_INSPECTION_URL'] || undefined,
-    databaseSecretArn: env['DATABASE_SECRET_ARN'] || undefined,
+    sqsInspectionUrl: textFrom(env, 'SWITCHYARD_SQS_INSPECTION_URL'),
+    databaseSecretArn: textFrom(env, 'DATABASE_SECRET_ARN'),
     claimLeaseSeconds: env['SWITCHYARD_CLAIM_LEASE_SECONDS']
       ? intFrom(env, 'SWITCHYARD_CLAIM_LEASE_SECONDS', 90, 5, 3_600)
       : undefined,
     webhooksAllowPrivate: boolFrom(env, 'SWITCHYARD_WEBHOOKS_ALLOW_PRIVATE', false),
-    queueUrls: {
-      high: env['QUEUE_URL_HIGH'] || undefined,
-      default: env['QUEUE_URL_DEFAULT'] || undefined,
-      low: env['QUEUE_URL_LOW'] || undefined,
-    },
-    dlqUrls: {
-      high: env['DLQ_URL_HIGH'] || undefined,
-      default: env['DLQ_URL_DEFAULT'] || undefined,
-      low: env['DLQ_URL_LOW'] || undefined,
-    },
-    idempotencyTable: env['IDEMPOTENCY_TABLE'] || undefined,
+    queueUrls: perQueue(env, 'QUEUE_URL'),
+    dlqUrls: perQueue(env, 'DLQ_URL'),
+    idempotencyTable: textFrom(env, 'IDEMPOTENCY_TABLE'),
     retentionDays: {
       executions: intFrom(env, 'RETENTION_DAYS_EXECUTIONS', 90, 1, 36_500),
       workflowExecutions: intFrom(env, 'RETENTION_DAYS_WORKFLOW_EXECUTIONS', 90, 1, 36_500),
