@@ -268,6 +268,18 @@ export class Observability extends Construct {
         label: `valkey ${metricName}`,
       });
     const sloLine = (value: number, label: string): cloudwatch.HorizontalAnnotation => ({ value, label });
+    /** One line per route: too many for a legend. */
+    const perRoute = (
+      title: string,
+      metricName: string,
+      statistic: string,
+      extra: Partial<cloudwatch.GraphWidgetProps> = {},
+    ) =>
+      graph(
+        title,
+        routes.map((r) => this.routeMetric(r, metricName, statistic)),
+        { legendPosition: cloudwatch.LegendPosition.HIDDEN, ...extra },
+      );
 
     const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
       dashboardName: `switchyard-${config.stage}`,
@@ -289,36 +301,15 @@ export class Observability extends Construct {
         ['p50', 'p95', 'p99'].map((s) => this.apiMetric('Latency', s)),
         { leftAnnotations: [sloLine(slo.apiP95LatencyMs, 'p95 SLO')] },
       ),
-      graph(
-        'API p95 latency per route',
-        routes.map((r) => this.routeMetric(r, 'Latency', 'p95')),
-        {
-          leftAnnotations: [sloLine(slo.apiP95LatencyMs, 'p95 SLO')],
-          legendPosition: cloudwatch.LegendPosition.HIDDEN,
-        },
-      ),
-      graph(
-        'API p99 latency per route',
-        routes.map((r) => this.routeMetric(r, 'Latency', 'p99')),
-        { legendPosition: cloudwatch.LegendPosition.HIDDEN },
-      ),
+      perRoute('API p95 latency per route', 'Latency', 'p95', {
+        leftAnnotations: [sloLine(slo.apiP95LatencyMs, 'p95 SLO')],
+      }),
+      perRoute('API p99 latency per route', 'Latency', 'p99'),
     );
     dashboard.addWidgets(
-      graph(
-        'API p50 latency per route',
-        routes.map((r) => this.routeMetric(r, 'Latency', 'p50')),
-        { legendPosition: cloudwatch.LegendPosition.HIDDEN },
-      ),
-      graph(
-        '4xx per route',
-        routes.map((r) => this.routeMetric(r, '4xx', 'Sum')),
-        { legendPosition: cloudwatch.LegendPosition.HIDDEN },
-      ),
-      graph(
-        '5xx per route',
-        routes.map((r) => this.routeMetric(r, '5xx', 'Sum')),
-        { legendPosition: cloudwatch.LegendPosition.HIDDEN },
-      ),
+      perRoute('API p50 latency per route', 'Latency', 'p50'),
+      perRoute('4xx per route', '4xx', 'Sum'),
+      perRoute('5xx per route', '5xx', 'Sum'),
     );
     dashboard.addWidgets(
       graph(
