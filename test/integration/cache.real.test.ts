@@ -1,10 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it, onTestFinished } from 'vitest';
 import { MemoryCache } from '#adapters/cache/memory.ts';
 import { RedisCache } from '#adapters/cache/redis.ts';
 import { TwoTierCache } from '#adapters/cache/two-tier.ts';
 import { describeRealServers, startRedis } from '../support/real-servers.ts';
-import { startTcpProxy } from '../support/tcp-proxy.ts';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
 
 const l1TtlMs = 150;
 const options = { l2TtlSeconds: 60, negativeTtlSeconds: 5, negativeL1TtlMs: l1TtlMs };
@@ -29,6 +29,13 @@ const row = (initial: { version: number; value: string } | null) => {
       return loads;
     },
   };
+};
+
+/** Waits (5 s at most) until the client has reconnected to Redis. */
+const untilReady = async (client: RedisCache) => {
+  const deadline = Date.now() + 5_000;
+  while (!client.ready && Date.now() < deadline) await sleep(20);
+  expect(client.ready).toBe(true);
 };
 
 describeRealServers('two-tier cache on Redis 7', (servers) => {
@@ -168,9 +175,7 @@ describeRealServers('two-tier cache when Redis goes away', () => {
 
     // Back: the client reconnects by itself and L2 serves again.
     ownRedis = await startRedis({ port });
-    const deadline = Date.now() + 5_000;
-    while (!client.ready && Date.now() < deadline) await sleep(50);
-    expect(client.ready).toBe(true);
+    await untilReady(client);
     const loadsBefore = source.loads;
     await container(client).get('after-outage', source.load);
     expect(await container(client).get('after-outage', source.load)).toBe('v2');
@@ -199,10 +204,23 @@ describeRealServers('two-tier cache: writes during an outage are not undone', (s
   afterAll(async () => {
     await Promise.all(clients.map((c) => c.close()));
   });
-  const waitReady = async (client: RedisCache) => {
-    const deadline = Date.now() + 5_000;
-    while (!client.ready && Date.now() < deadline) await sleep(20);
-    expect(client.ready).toBe(true);
+
+  /**
+   * A container on Redis through a TCP proxy (closed when the test ends) that has read `k` at
+   * version 1 ('active'); then `outage` befalls the proxy and the container writes version 2
+   * ('paused'), the row's new value.
+   */
+  const writeDuringOutage = async (k: string, outage: (proxy: TcpProxy) => unknown) => {
+    const proxy = await startTcpProxy(servers.redisUrl);
+    onTestFinished(() => proxy.close());
+    const viaProxy = redis(proxy.url);
+    const writer = container(viaProxy);
+    const source = row({ version: 1, value: 'active' });
+    expect(await writer.get(k, source.load)).toBe('active');
+    await outage(proxy);
+    source.set({ version: 2, value: 'paused' });
+    await writer.put(k, 2, 'paused');
+    return { proxy, viaProxy, writer, source };
   };
 
   it('a generation bump makes every earlier entry a miss; a writer with an old generation restamps', async () => {
@@ -225,45 +243,23 @@ describeRealServers('two-tier cache: writes during an outage are not undone', (s
   });
 
   it('a hung Redis (commands time out, then run late): the writer repairs L2 before trusting it', async () => {
-    const proxy = await startTcpProxy(servers.redisUrl);
-    try {
-      const viaProxy = redis(proxy.url);
-      const writer = container(viaProxy);
-      const source = row({ version: 1, value: 'active' });
-      expect(await writer.get('hung', source.load)).toBe('active');
-      proxy.stall();
-      source.set({ version: 2, value: 'paused' });
-      await writer.put('hung', 2, 'paused');
-      expect(writer.degraded).toBe(true);
-      // The stalled setIfNewer may still run when Redis resumes; either way L2 ends at version 2.
-      await proxy.restore();
-      await sleep(l1TtlMs + 20);
-      expect(await writer.get('hung', source.load)).toBe('paused');
-      expect(await container(redis(servers.redisUrl)).get('hung', source.load)).toBe('paused');
-    } finally {
-      await proxy.close();
-    }
+    const { proxy, writer, source } = await writeDuringOutage('hung', (p) => p.stall());
+    expect(writer.degraded).toBe(true);
+    // The stalled setIfNewer may still run when Redis resumes; either way L2 ends at version 2.
+    await proxy.restore();
+    await sleep(l1TtlMs + 20);
+    expect(await writer.get('hung', source.load)).toBe('paused');
+    expect(await container(redis(servers.redisUrl)).get('hung', source.load)).toBe('paused');
   });
 
   it('Redis cut while a write fails: on reconnection the writer writes it, before any other container reads', async () => {
-    const proxy = await startTcpProxy(servers.redisUrl);
-    try {
-      const viaProxy = redis(proxy.url);
-      const writer = container(viaProxy);
-      const source = row({ version: 1, value: 'active' });
-      expect(await writer.get('cut', source.load)).toBe('active');
-      await proxy.cut();
-      source.set({ version: 2, value: 'paused' });
-      await writer.put('cut', 2, 'paused');
-      await proxy.restore();
-      await waitReady(viaProxy);
-      await viaProxy.ping(); // after the writes sent on reconnection, on the same connection
-      const loads = source.loads;
-      expect(await container(redis(servers.redisUrl)).get('cut', source.load)).toBe('paused');
-      expect(source.loads).toBe(loads); // from L2: the deferred put was written
-      expect(writer.degraded).toBe(false);
-    } finally {
-      await proxy.close();
-    }
+    const { proxy, viaProxy, writer, source } = await writeDuringOutage('cut', (p) => p.cut());
+    await proxy.restore();
+    await untilReady(viaProxy);
+    await viaProxy.ping(); // after the writes sent on reconnection, on the same connection
+    const loads = source.loads;
+    expect(await container(redis(servers.redisUrl)).get('cut', source.load)).toBe('paused');
+    expect(source.loads).toBe(loads); // from L2: the deferred put was written
+    expect(writer.degraded).toBe(false);
   });
 });

@@ -1,9 +1,9 @@
-import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { resetProviders } from '#adapters/llm/registry.ts';
 import { adminKey, startTestApi, type TestApi } from '../support/api.ts';
 import { runToEnd } from '../support/processes.ts';
 import { describeRealServers } from '../support/real-servers.ts';
+import { replyJson, useStubServer } from '../support/stub-server.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -22,31 +22,21 @@ interface ExecutionBody {
  */
 describeRealServers('retries, DLQ and redrive', (servers) => {
   let api: TestApi;
-  let provider: Server;
   let failing = true;
   const calls: number[] = [];
+  // An OpenAI-compatible endpoint: 503 while `failing`, an answer afterwards.
+  const provider = useStubServer((res) => {
+    calls.push(Date.now());
+    if (failing) replyJson(res, 503, { error: { type: 'overloaded' } });
+    else
+      replyJson(res, 200, {
+        choices: [{ message: { role: 'assistant', content: 'recovered answer' } }],
+        usage: { prompt_tokens: 7, completion_tokens: 2 },
+      });
+  });
 
   beforeAll(async () => {
-    // An OpenAI-compatible endpoint: 503 while `failing`, an answer afterwards.
-    provider = createServer((req, res) => {
-      req.resume();
-      req.on('end', () => {
-        calls.push(Date.now());
-        if (failing) {
-          res.writeHead(503, { 'content-type': 'application/json' }).end('{"error":{"type":"overloaded"}}');
-          return;
-        }
-        res.writeHead(200, { 'content-type': 'application/json' }).end(
-          JSON.stringify({
-            choices: [{ message: { role: 'assistant', content: 'recovered answer' } }],
-            usage: { prompt_tokens: 7, completion_tokens: 2 },
-          }),
-        );
-      });
-    });
-    await new Promise<void>((resolve) => provider.listen(0, '127.0.0.1', resolve));
-    const port = (provider.address() as { port: number }).port;
-    process.env['OPENAI_BASE_URL'] = `http://127.0.0.1:${port}/v1`;
+    process.env['OPENAI_BASE_URL'] = `${provider.origin}/v1`;
     process.env['OPENAI_API_KEY'] = 'test-key';
     resetProviders();
     api = await startTestApi(
@@ -56,7 +46,6 @@ describeRealServers('retries, DLQ and redrive', (servers) => {
   });
   afterAll(async () => {
     await api?.stop();
-    provider?.close();
     delete process.env['OPENAI_BASE_URL'];
     delete process.env['OPENAI_API_KEY'];
   });
@@ -77,6 +66,16 @@ describeRealServers('retries, DLQ and redrive', (servers) => {
       await sleep(100);
     }
   };
+  /** The execution once it has `status`, within `timeoutMs`. */
+  const executionWhen = (id: string, status: string, timeoutMs: number) =>
+    until(
+      async () => {
+        const current = await executionOf(id);
+        return current.status === status ? current : undefined;
+      },
+      timeoutMs,
+      `execution ${id} to be ${status}`,
+    );
   const deadLetterFor = async (executionId: string) => {
     const peek = (await (await admin('/v1/admin/dlq/high')).json()) as {
       data: { ids: Record<string, string>; failure: string | null; type: string }[];
@@ -99,14 +98,7 @@ describeRealServers('retries, DLQ and redrive', (servers) => {
       await api.call(`/v1/agents/${agent.id}/executions`, { method: 'POST', json: { input: 'try hard' } })
     ).json()) as ExecutionBody;
 
-    const failed = await until(
-      async () => {
-        const current = await executionOf(accepted.id);
-        return current.status === 'failed' ? current : undefined;
-      },
-      30_000,
-      'the execution to fail',
-    );
+    const failed = await executionWhen(accepted.id, 'failed', 30_000);
     // high: 3 retries → maxReceiveCount 4; one provider call per attempt (no fallback configured).
     expect(calls).toHaveLength(4);
     expect(failed.attempts).toBe(4);
@@ -142,14 +134,7 @@ describeRealServers('retries, DLQ and redrive', (servers) => {
     const moved = (await redrive.json()) as { moved: number; executions_requeued: number };
     expect(moved.moved).toBeGreaterThanOrEqual(1);
     expect(moved.executions_requeued).toBeGreaterThanOrEqual(1);
-    const done = await until(
-      async () => {
-        const current = await executionOf(accepted.id);
-        return current.status === 'succeeded' ? current : undefined;
-      },
-      15_000,
-      'the redriven execution to succeed',
-    );
+    const done = await executionWhen(accepted.id, 'succeeded', 15_000);
     expect(done.output).toBe('recovered answer');
     expect(done.error).toBeNull();
     // A redrive is a change: the finished execution's ETag is a new one.
