@@ -13,7 +13,7 @@ import type { Queryable } from './db.ts';
 import { findByKey, type KeyedTable, keyedInsertResults } from './keyed-insert.ts';
 import { type CallRow, type RequestRow, toCallRecord, toRunRequest } from './run-rows.ts';
 import { sharedStatement } from './shared-statement.ts';
-import { qualified, readPage, takeStuckStatement } from './sql.ts';
+import { qualified, readPage, rollupUpsert, takeStuckStatement } from './sql.ts';
 
 interface ExecutionRow extends RequestRow, CallRow {
   agent_id: string;
@@ -96,25 +96,19 @@ export const rollupShard = '(pg_backend_pid() % 8)::smallint';
  */
 export const rollUpUsage = (outcome: 'succeeded' | 'failed') => `
   usage AS (
-    INSERT INTO usage_daily (tenant_id, day, agent_id, model, shard, executions, succeeded, failed, cached,
-                             input_tokens, output_tokens, cost_usd)
-    SELECT tenant_id, (completed_at AT TIME ZONE 'UTC')::date, agent_id, COALESCE(model_used, model), ${rollupShard},
+    ${rollupUpsert(
+      'usage_daily',
+      ['tenant_id', 'day', 'agent_id', 'model', 'shard'],
+      ['executions', 'succeeded', 'failed', 'cached', 'input_tokens', 'output_tokens', 'cost_usd'],
+      `SELECT tenant_id, (completed_at AT TIME ZONE 'UTC')::date, agent_id, COALESCE(model_used, model), ${rollupShard},
            count(*),
            ${outcome === 'succeeded' ? 'count(*)' : '0'}, ${outcome === 'failed' ? 'count(*)' : '0'},
            count(*) FILTER (WHERE cached), COALESCE(sum(input_tokens), 0), COALESCE(sum(output_tokens), 0),
            COALESCE(sum(cost_usd), 0)
       FROM done
      GROUP BY 1, 2, 3, 4
-     -- Rows are upserted (and locked) in key order: two batches touching the same rows never deadlock.
-     ORDER BY 1, 2, 3, 4
-    ON CONFLICT (tenant_id, day, agent_id, model, shard) DO UPDATE SET
-      executions = usage_daily.executions + EXCLUDED.executions,
-      succeeded = usage_daily.succeeded + EXCLUDED.succeeded,
-      failed = usage_daily.failed + EXCLUDED.failed,
-      cached = usage_daily.cached + EXCLUDED.cached,
-      input_tokens = usage_daily.input_tokens + EXCLUDED.input_tokens,
-      output_tokens = usage_daily.output_tokens + EXCLUDED.output_tokens,
-      cost_usd = usage_daily.cost_usd + EXCLUDED.cost_usd
+     ORDER BY 1, 2, 3, 4`,
+    )}
   )`;
 
 /**

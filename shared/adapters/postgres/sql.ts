@@ -83,3 +83,18 @@ export const takeStuckStatement = (work: {
         )
         RETURNING ${work.returning}`;
 };
+
+/**
+ * A rollup's upsert: `select` yields one row per `key` (in key order, so two statements
+ * touching the same rows lock them in the same order and never deadlock) with its
+ * `counters`; a row already there adds them to its own.
+ */
+export const rollupUpsert = (
+  table: string,
+  key: readonly string[],
+  counters: readonly string[],
+  select: string,
+): string => `INSERT INTO ${table} (${[...key, ...counters].join(', ')})
+    ${select}
+    ON CONFLICT (${key.join(', ')}) DO UPDATE SET
+      ${counters.map((counter) => `${counter} = ${table}.${counter} + EXCLUDED.${counter}`).join(',\n      ')}`;

@@ -2,7 +2,7 @@ import { slowWorkflowMs } from '#domain/workflow.ts';
 import type { FinishedRun } from '#services/ports.ts';
 import type { Queryable } from '../db.ts';
 import { rollupShard } from '../executions.ts';
-import { qualified } from '../sql.ts';
+import { qualified, rollupUpsert } from '../sql.ts';
 import { type FinishedRunRow, runColumns, toFinishedRun } from './rows.ts';
 
 // Finishing runs: when their last open step is done (a failure here; completions in
@@ -55,18 +55,15 @@ export const settleRuns = async (tx: Queryable, ids: readonly string[]): Promise
 /** The daily statistics rollup of the runs a statement just finished (`finished`). */
 export const rollUpStats = `
   stats AS (
-    INSERT INTO workflow_stats_daily (workflow_id, day, shard, finished, succeeded, failed, duration_count,
-                                      duration_ms)
-    SELECT workflow_id, (created_at AT TIME ZONE 'UTC')::date, ${rollupShard}, count(*),
+    ${rollupUpsert(
+      'workflow_stats_daily',
+      ['workflow_id', 'day', 'shard'],
+      ['finished', 'succeeded', 'failed', 'duration_count', 'duration_ms'],
+      `SELECT workflow_id, (created_at AT TIME ZONE 'UTC')::date, ${rollupShard}, count(*),
            count(*) FILTER (WHERE status = 'succeeded'), count(*) FILTER (WHERE status = 'failed'),
            count(started_at), COALESCE(sum(extract(epoch FROM completed_at - started_at) * 1000), 0)::bigint
       FROM finished
      GROUP BY 1, 2
-     ORDER BY 1, 2 -- locked in key order: no deadlock between two transactions
-    ON CONFLICT (workflow_id, day, shard) DO UPDATE SET
-      finished = workflow_stats_daily.finished + EXCLUDED.finished,
-      succeeded = workflow_stats_daily.succeeded + EXCLUDED.succeeded,
-      failed = workflow_stats_daily.failed + EXCLUDED.failed,
-      duration_count = workflow_stats_daily.duration_count + EXCLUDED.duration_count,
-      duration_ms = workflow_stats_daily.duration_ms + EXCLUDED.duration_ms
+     ORDER BY 1, 2`,
+    )}
   )`;
