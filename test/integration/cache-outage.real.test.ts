@@ -3,7 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { acmeKey, createTestAgent, startTestApi, type TestApi } from '../support/api.ts';
+import {
+  acmeKey,
+  callAt,
+  createTestAgent,
+  startTestApi,
+  type TestApi,
+  untilCacheUp,
+} from '../support/api.ts';
 import { freePort, type RunningProcess, runEntry, runToEnd } from '../support/processes.ts';
 import { describeRealServers } from '../support/real-servers.ts';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
@@ -16,34 +23,6 @@ import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
 const l1TtlMs = 100;
 const apiKeyTtlSeconds = 8;
 const keysEnv: Record<string, string> = { CACHE_L1_TTL_MS: String(l1TtlMs) };
-
-/** Polls until the runtime's own Redis connection answers, so its reads use L2 again. */
-const cacheUp = async (url: string): Promise<void> => {
-  const deadline = Date.now() + 10_000;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    const health = await fetch(`${url}/health`).catch(() => undefined);
-    const body = (await health?.json().catch(() => undefined)) as
-      | { checks?: { cache?: { status?: string } } }
-      | undefined;
-    if (body?.checks?.cache?.status === 'ok') return;
-    last = body;
-    await sleep(50);
-  }
-  throw new Error(`the cache of ${url} did not come back: ${JSON.stringify(last)}`);
-};
-
-const call = (url: string, path: string, init: RequestInit & { key?: string; json?: unknown } = {}) => {
-  const { key = acmeKey, json, ...rest } = init;
-  return fetch(url + path, {
-    ...rest,
-    headers: {
-      authorization: `Bearer ${key}`,
-      ...(json !== undefined && { 'content-type': 'application/json' }),
-    },
-    ...(json !== undefined && { body: JSON.stringify(json) }),
-  });
-};
 
 describeRealServers('writes and revocations across a Redis outage', (servers) => {
   let proxy: TcpProxy;
@@ -90,8 +69,8 @@ describeRealServers('writes and revocations across a Redis outage', (servers) =>
   /** Redis back, and both containers connected to it again. */
   const redisBack = async () => {
     await proxy.restore();
-    await cacheUp(first.url);
-    await cacheUp(secondUrl);
+    await untilCacheUp(first.url);
+    await untilCacheUp(secondUrl);
   };
 
   it('an agent paused while Redis was down stays paused, everywhere, when Redis returns', async () => {
@@ -100,7 +79,7 @@ describeRealServers('writes and revocations across a Redis outage', (servers) =>
     expect(((await (await first.call(`/v1/agents/${id}`)).json()) as { status: string }).status).toBe(
       'active',
     );
-    expect(((await (await call(secondUrl, `/v1/agents/${id}`)).json()) as { status: string }).status).toBe(
+    expect(((await (await callAt(secondUrl, `/v1/agents/${id}`)).json()) as { status: string }).status).toBe(
       'active',
     );
 
@@ -113,17 +92,17 @@ describeRealServers('writes and revocations across a Redis outage', (servers) =>
     await sleep(l1TtlMs + 50); // past every L1 entry: answers come from L2 or the database
 
     for (const url of [secondUrl, first.url]) {
-      const read = await call(url, `/v1/agents/${id}`);
+      const read = await callAt(url, `/v1/agents/${id}`);
       expect(read.status).toBe(200);
       expect(((await read.json()) as { status: string }).status).toBe('paused');
-      const run = await call(url, `/v1/agents/${id}/executions`, { method: 'POST', json: { input: 'hi' } });
+      const run = await callAt(url, `/v1/agents/${id}/executions`, { method: 'POST', json: { input: 'hi' } });
       expect(run.status).toBe(409);
     }
   }, 30_000);
 
   it('an agent deleted while Redis was down stays deleted, everywhere, when Redis returns', async () => {
     const id = await createTestAgent(first);
-    expect((await call(secondUrl, `/v1/agents/${id}`)).status).toBe(200);
+    expect((await callAt(secondUrl, `/v1/agents/${id}`)).status).toBe(200);
 
     await proxy.cut();
     expect((await first.call(`/v1/agents/${id}`, { method: 'DELETE' })).status).toBe(204);
@@ -132,8 +111,8 @@ describeRealServers('writes and revocations across a Redis outage', (servers) =>
     await sleep(l1TtlMs + 50);
 
     for (const url of [secondUrl, first.url]) {
-      expect((await call(url, `/v1/agents/${id}`)).status).toBe(404);
-      const run = await call(url, `/v1/agents/${id}/executions`, { method: 'POST', json: { input: 'hi' } });
+      expect((await callAt(url, `/v1/agents/${id}`)).status).toBe(404);
+      const run = await callAt(url, `/v1/agents/${id}/executions`, { method: 'POST', json: { input: 'hi' } });
       expect(run.status).toBe(404);
     }
   }, 30_000);
@@ -145,7 +124,7 @@ describeRealServers('writes and revocations across a Redis outage', (servers) =>
     const keyId = /key id\s+(\S+)/.exec(created.output)![1]!;
     // Cached as a live principal, in L2 too.
     expect((await first.call('/v1/agents', { key })).status).toBe(200);
-    expect((await call(secondUrl, '/v1/agents', { key })).status).toBe(200);
+    expect((await callAt(secondUrl, '/v1/agents', { key })).status).toBe(200);
 
     await proxy.cut();
     const revokedAt = Date.now();
@@ -165,7 +144,7 @@ describeRealServers('writes and revocations across a Redis outage', (servers) =>
     for (;;) {
       const answers = await Promise.all([
         first.call('/v1/agents', { key }).then((r) => r.status),
-        call(secondUrl, '/v1/agents', { key }).then((r) => r.status),
+        callAt(secondUrl, '/v1/agents', { key }).then((r) => r.status),
       ]);
       if (answers.every((status) => status === 401)) break;
       expect(Date.now(), `still accepted ${Date.now() - revokedAt} ms after the revocation`).toBeLessThan(
@@ -179,7 +158,7 @@ describeRealServers('writes and revocations across a Redis outage', (servers) =>
     const created = await runToEnd('bin/keys.ts', ['create', 'initech'], keysEnv);
     const key = /key\s+(sy_\S+)/.exec(created.output)![1]!;
     const keyId = /key id\s+(\S+)/.exec(created.output)![1]!;
-    expect((await call(secondUrl, '/v1/agents', { key })).status).toBe(200);
+    expect((await callAt(secondUrl, '/v1/agents', { key })).status).toBe(200);
 
     await proxy.cut();
     expect((await runToEnd('bin/keys.ts', ['revoke', keyId], keysEnv)).code).toBe(3);
@@ -188,7 +167,7 @@ describeRealServers('writes and revocations across a Redis outage', (servers) =>
     expect(rerun.code).toBe(0);
     expect(rerun.output).toContain(`${keyId} was already revoked; cache tombstone rewritten`);
     await sleep(l1TtlMs + 50);
-    expect((await call(secondUrl, '/v1/agents', { key })).status).toBe(401);
+    expect((await callAt(secondUrl, '/v1/agents', { key })).status).toBe(401);
     expect((await first.call('/v1/agents', { key })).status).toBe(401);
   }, 60_000);
 });

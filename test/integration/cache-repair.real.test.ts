@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { isAlive } from '../../bin/local-runtime/embedded-postgres.ts';
-import { acmeKey } from '../support/api.ts';
+import { acmeKey, callAt, untilCacheUp } from '../support/api.ts';
 import { freePort, type RunningProcess, runEntry } from '../support/processes.ts';
 import { describeRealServers } from '../support/real-servers.ts';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
@@ -69,36 +69,13 @@ describeRealServers('a cache write lost with its container during a Redis outage
     await proxy?.close();
   }, 60_000);
 
-  const call = (url: string, path: string, init: RequestInit & { json?: unknown } = {}) => {
-    const { json, ...rest } = init;
-    return fetch(url + path, {
-      ...rest,
-      headers: {
-        authorization: `Bearer ${acmeKey}`,
-        ...(json !== undefined && { 'content-type': 'application/json' }),
-      },
-      ...(json !== undefined && { body: JSON.stringify(json) }),
-    });
-  };
-  const cacheUp = async (url: string): Promise<void> => {
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const health = await fetch(`${url}/health`).catch(() => undefined);
-      const body = (await health?.json().catch(() => undefined)) as
-        | { checks?: { cache?: { status?: string } } }
-        | undefined;
-      if (body?.checks?.cache?.status === 'ok') return;
-      if (Date.now() > deadline) throw new Error(`the cache of ${url} did not come back`);
-      await sleep(25);
-    }
-  };
   const statusOf = async (url: string, id: string) =>
-    ((await (await call(url, `/v1/agents/${id}`)).json()) as { status: string }).status;
+    ((await (await callAt(url, `/v1/agents/${id}`)).json()) as { status: string }).status;
 
   it('another container answers the write within its check period once Redis is back', async () => {
     const writer = await startContainer();
     const reader = await startContainer();
-    const created = await call(writer.url, '/v1/agents', {
+    const created = await callAt(writer.url, '/v1/agents', {
       method: 'POST',
       json: { name: 'repair probe', model: 'm', system_prompt: 'p' },
     });
@@ -111,7 +88,7 @@ describeRealServers('a cache write lost with its container during a Redis outage
 
     // Redis away; the writer pauses the agent (committed; its L2 put fails and is noted), dies.
     await proxy.cut();
-    const paused = await call(writer.url, `/v1/agents/${id}`, {
+    const paused = await callAt(writer.url, `/v1/agents/${id}`, {
       method: 'PATCH',
       json: { status: 'paused' },
     });
@@ -122,7 +99,7 @@ describeRealServers('a cache write lost with its container during a Redis outage
     const restoredAt = Date.now();
     // The reader's connection was cut too: wait until it reaches Redis again, so its reads
     // come from L2 (a read that fell through to the database would put the new version there).
-    await cacheUp(reader.url);
+    await untilCacheUp(reader.url);
 
     // The reader never wrote during the outage. Within its check period (plus L1) it answers paused.
     const bound = (repairCheckSeconds + 5) * 1000;
@@ -133,7 +110,7 @@ describeRealServers('a cache write lost with its container during a Redis outage
       await sleep(100);
       status = await statusOf(reader.url, id);
     }
-    const run = await call(reader.url, `/v1/agents/${id}/executions`, {
+    const run = await callAt(reader.url, `/v1/agents/${id}/executions`, {
       method: 'POST',
       json: { input: 'hi' },
     });

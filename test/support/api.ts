@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll } from 'vitest';
 import type { LocalRuntime } from '../../bin/local-runtime/runtime.ts';
 import { startLocalRuntime } from '../../bin/local-runtime/runtime.ts';
@@ -62,6 +63,42 @@ export const startTestApi = async (
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+};
+
+/**
+ * fetch against a runtime at `url` that is not a TestApi (`npm start` in another process, say)
+ * as a tenant: acme by default, JSON in.
+ */
+export const callAt = (
+  url: string,
+  path: string,
+  init: RequestInit & { key?: string; json?: unknown } = {},
+): Promise<Response> => {
+  const { key = acmeKey, json, ...rest } = init;
+  return fetch(url + path, {
+    ...rest,
+    headers: {
+      authorization: `Bearer ${key}`,
+      ...(json !== undefined && { 'content-type': 'application/json' }),
+    },
+    ...(json !== undefined && { body: JSON.stringify(json) }),
+  });
+};
+
+/** Polls the runtime at `url` until its /health reports the cache ok (its Redis connection answers again). */
+export const untilCacheUp = async (url: string, timeoutMs = 10_000): Promise<void> => {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    const health = await fetch(`${url}/health`).catch(() => undefined);
+    const body = (await health?.json().catch(() => undefined)) as
+      | { checks?: { cache?: { status?: string } } }
+      | undefined;
+    if (body?.checks?.cache?.status === 'ok') return;
+    last = body;
+    await sleep(25);
+  }
+  throw new Error(`the cache of ${url} did not come back: ${JSON.stringify(last)}`);
 };
 
 /** Queries the request ran, from the `Server-Timing` header the runtime turns on. */
