@@ -2,6 +2,7 @@ import type { Agent, AgentListField, AgentStatus, AgentSummary } from '#domain/a
 import type { KeysetPosition } from '#domain/cursor.ts';
 import type { Execution, ExecutionError, ExecutionStatus, RunRequest } from '#domain/execution.ts';
 import type { JobEnvelope } from '#domain/jobs.ts';
+import type { RetentionTable } from '#domain/retention.ts';
 import type {
   StepDefinition,
   StepFailureMode,
@@ -353,4 +354,34 @@ export interface StepAttemptStore {
   markAnnounced(ids: readonly string[]): Promise<void>;
   takeStuckSteps(staleSeconds: number, limit: number): Promise<StepKey[]>;
   takeUnannounced(staleSeconds: number, limit: number): Promise<FinishedRun[]>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Retention (runRetention).
+
+/** Where a table's keyset resumes: the key values of the last row of the previous batch. */
+export type Keyset = readonly unknown[];
+
+export interface BatchResult {
+  /** Rows the batch deleted. */
+  readonly deleted: number;
+  /** Rows their deletion cascaded to (workflow step runs). */
+  readonly cascaded: number;
+  /** Where the next batch starts; undefined when this one found fewer rows than its limit: done. */
+  readonly next: Keyset | undefined;
+}
+
+export interface CountResult {
+  readonly rows: number;
+  readonly cascaded: number;
+}
+
+/** Deleting what is past retention, table by table, in keyset batches. */
+export interface RetentionStore {
+  /** The keyset a table's first batch starts after. */
+  start(table: RetentionTable): Keyset;
+  /** Deletes up to `limit` rows of `table` older than `cutoff`, after `after`. */
+  deleteBatch(table: RetentionTable, cutoff: Date, after: Keyset, limit: number): Promise<BatchResult>;
+  /** What deleting everything older than `cutoff` would delete (a dry run). */
+  count(table: RetentionTable, cutoff: Date): Promise<CountResult>;
 }

@@ -1,13 +1,10 @@
 import type { Queryable } from '#adapters/postgres/db.ts';
-import {
-  type Keyset,
-  RetentionRepository,
-  type RetentionTable,
-  retentionTables,
-} from '#adapters/postgres/retention.ts';
+import { RetentionRepository } from '#adapters/postgres/retention.ts';
+import { type RetentionTable, retentionTables } from '#domain/retention.ts';
 import { functions } from '#manifest';
 import { config, type RuntimeConfig } from '#runtime/config.ts';
 import { logger, metrics } from '#runtime/observability.ts';
+import type { Keyset, RetentionStore } from './ports.ts';
 
 export type RetentionDays = RuntimeConfig['retentionDays'];
 
@@ -90,8 +87,12 @@ const cutoffOf = (table: RetentionTable, instant: number): Date =>
  * autocommit statements, one batch per table in turn so that a large backlog in one table
  * does not starve the others, until done or out of budget.
  */
-export const runRetention = async (
-  db: Queryable,
+export const runRetention = (db: Queryable, options: RetentionOptions = {}): Promise<RetentionReport> =>
+  retain(new RetentionRepository(db), options);
+
+/** `runRetention` on any store that deletes in keyset batches. */
+export const retain = async (
+  repository: RetentionStore,
   options: RetentionOptions = {},
 ): Promise<RetentionReport> => {
   const started = performance.now();
@@ -101,7 +102,6 @@ export const runRetention = async (
   }
   const days = { ...config().retentionDays, ...options.days };
   const now = (options.now ?? new Date()).getTime();
-  const repository = new RetentionRepository(db);
   const progress: Progress[] = retentionTables.map((table) => ({
     table,
     cutoff: cutoffOf(table, now - days[daysOf[table]] * dayMs),

@@ -1,3 +1,5 @@
+import type { RetentionTable } from '#domain/retention.ts';
+import type { BatchResult, CountResult, Keyset, RetentionStore } from '#services/ports.ts';
 import type { Queryable } from './db.ts';
 
 /**
@@ -22,30 +24,7 @@ import type { Queryable } from './db.ts';
  *   (workflow_id, day; all its shards), days before the workflow-execution cutoff's day.
  */
 
-export const retentionTables = [
-  'executions',
-  'workflow_executions',
-  'workflow_stats_daily',
-  'audit_events',
-] as const;
-export type RetentionTable = (typeof retentionTables)[number];
-
-/** Where a table's keyset resumes: the key values of the last row of the previous batch. */
-export type Keyset = readonly unknown[];
-
-export interface BatchResult {
-  /** Rows the batch deleted. */
-  readonly deleted: number;
-  /** Rows their deletion cascaded to (workflow step runs). */
-  readonly cascaded: number;
-  /** Where the next batch starts; undefined when this one found fewer rows than its limit: done. */
-  readonly next: Keyset | undefined;
-}
-
-export interface CountResult {
-  readonly rows: number;
-  readonly cascaded: number;
-}
+export type { RetentionTable } from '#domain/retention.ts';
 
 /** The smallest UUIDv7 of an instant: its 48-bit millisecond timestamp, version 7, variant 10, the rest zeros. */
 export const firstUuidV7At = (instant: Date): string => {
@@ -143,7 +122,7 @@ const tableSql: Readonly<Record<RetentionTable, TableSql>> = {
   },
 };
 
-export class RetentionRepository {
+export class RetentionRepository implements RetentionStore {
   constructor(private readonly db: Queryable) {}
 
   /** The keyset a table's first batch starts after. */
