@@ -1,7 +1,9 @@
+import { config } from '#runtime/config.ts';
+
 /**
  * USD per million tokens, input and output. Override or extend with
- * SWITCHYARD_MODEL_PRICES='{"my-model":{"input":1.5,"output":6}}'. Unknown models cost 0
- * (and are logged by the caller), local ones are free.
+ * SWITCHYARD_MODEL_PRICES='{"my-model":{"input":1.5,"output":6}}' (read and checked by
+ * config()). Unknown models cost 0 (and are logged by the caller), local ones are free.
  */
 export interface ModelPrice {
   readonly input: number;
@@ -22,17 +24,7 @@ const builtInPrices: Readonly<Record<string, ModelPrice>> = {
 let table: Readonly<Record<string, ModelPrice>> | undefined;
 
 const priceTable = (): Readonly<Record<string, ModelPrice>> => {
-  if (table) return table;
-  const override = process.env['SWITCHYARD_MODEL_PRICES'];
-  let extra: Record<string, ModelPrice> = {};
-  if (override) {
-    try {
-      extra = JSON.parse(override) as Record<string, ModelPrice>;
-    } catch {
-      throw new Error('SWITCHYARD_MODEL_PRICES is not JSON of {"model": {"input": n, "output": n}}');
-    }
-  }
-  table = { ...builtInPrices, ...extra };
+  table ??= { ...builtInPrices, ...config().modelPrices };
   return table;
 };
 

@@ -1,3 +1,6 @@
+import * as z from 'zod/mini';
+import type { ModelPrice } from '#domain/pricing.ts';
+
 /**
  * Runtime configuration, read from the environment once per container and validated,
  * so a misconfigured deployment fails at its first request with a clear message.
@@ -41,6 +44,8 @@ export interface RuntimeConfig {
   readonly claimLeaseSeconds: number | undefined;
   /** The provider of agents that name none; an unknown name fails at the first model call. */
   readonly defaultProvider: string;
+  /** Prices (USD per million tokens) that extend or override the built-in table; unset: none. */
+  readonly modelPrices: Readonly<Record<string, ModelPrice>> | undefined;
   /** How long a queued execution or step waits before the sweeper re-sends it. */
   readonly sweeperStaleSeconds: number;
   /** Locally, the SQS stand-in's inspection endpoint (queue ages); in AWS, CloudWatch answers. */
@@ -85,6 +90,31 @@ const perQueue = (env: Env, prefix: string): RuntimeConfig['queueUrls'] => ({
   low: textFrom(env, `${prefix}_LOW`),
 });
 
+/** A JSON setting checked against its schema, built only when the setting is given; unset or empty is undefined. */
+const jsonFrom = <T>(
+  env: Env,
+  name: string,
+  schema: () => z.ZodMiniType<T>,
+  expected: string,
+): T | undefined => {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    // Refused below with the rest of what does not fit the schema.
+  }
+  const parsed = schema().safeParse(value);
+  if (!parsed.success) throw new ConfigError(`${name} must be JSON of ${expected}, got "${raw}"`);
+  return parsed.data;
+};
+
+const modelPricesSchema = () => {
+  const usdPerMillionTokens = z.number().check(z.gte(0));
+  return z.record(z.string(), z.object({ input: usdPerMillionTokens, output: usdPerMillionTokens }));
+};
+
 const boolFrom = (env: Env, name: string, fallback: boolean): boolean => {
   const raw = env[name]?.toLowerCase();
   if (raw === undefined || raw === '') return fallback;
@@ -114,6 +144,12 @@ export const loadConfig = (env: Env = process.env): RuntimeConfig => {
     serverTiming: boolFrom(env, 'SWITCHYARD_SERVER_TIMING', false),
     maxStepInputBytes: intFrom(env, 'SWITCHYARD_MAX_STEP_INPUT_BYTES', 256 * 1024, 1024, 4 * 1024 * 1024),
     defaultProvider: env['SWITCHYARD_DEFAULT_PROVIDER'] || 'local',
+    modelPrices: jsonFrom(
+      env,
+      'SWITCHYARD_MODEL_PRICES',
+      modelPricesSchema,
+      '{"model": {"input": n, "output": n}} (USD per million tokens, n >= 0)',
+    ),
     sweeperStaleSeconds: intFrom(env, 'SWEEPER_STALE_SECONDS', 300, 0, 86_400),
     sqsInspectionUrl: textFrom(env, 'SWITCHYARD_SQS_INSPECTION_URL'),
     databaseSecretArn: textFrom(env, 'DATABASE_SECRET_ARN'),
@@ -131,6 +167,14 @@ export const loadConfig = (env: Env = process.env): RuntimeConfig => {
     },
   };
 };
+
+/**
+ * The local provider's simulated latency, ms (`SWITCHYARD_LOCAL_LLM_LATENCY_MS`, default 0). Read
+ * when the provider is created rather than with config(): the registry creates it once per
+ * container, and anew from the environment after `resetProviders()`.
+ */
+export const localLlmLatencyMs = (env: Env = process.env): number =>
+  intFrom(env, 'SWITCHYARD_LOCAL_LLM_LATENCY_MS', 0, 0, 600_000);
 
 let current: RuntimeConfig | undefined;
 

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LlmError, type LlmProvider, type LlmRequest, type LlmResult } from '#domain/llm.ts';
+import { localLlmLatencyMs } from '#runtime/config.ts';
 import { abortReason } from './deadline.ts';
 import { inputText } from './input.ts';
 
@@ -55,17 +56,11 @@ const slowModelLatency = (model: string): number | undefined => {
   return match ? Math.min(60_000, Number(match[1])) : undefined;
 };
 
-const latencyEnv = 'SWITCHYARD_LOCAL_LLM_LATENCY_MS';
 const echoWords = 16;
 
 const nonNegative = (value: number, what: string): number => {
   if (!Number.isFinite(value) || value < 0) throw new RangeError(`${what} must be a non-negative number`);
   return value;
-};
-
-const defaultLatencyMs = (): number => {
-  const raw = process.env[latencyEnv]?.trim();
-  return raw ? nonNegative(Number(raw), latencyEnv) : 0;
 };
 
 const wordsOf = (text: string): string[] => text.split(/\s+/).filter(Boolean);
@@ -82,7 +77,7 @@ const wait = async (ms: number, signal: AbortSignal | undefined): Promise<void> 
 
 export const createLocalProvider = (options: LocalProviderOptions = {}): LlmProvider => {
   const latencyMs =
-    options.latencyMs === undefined ? defaultLatencyMs() : nonNegative(options.latencyMs, 'latencyMs');
+    options.latencyMs === undefined ? localLlmLatencyMs() : nonNegative(options.latencyMs, 'latencyMs');
   const tokensPerWord = options.tokensPerWord ?? 1.3;
   if (!Number.isFinite(tokensPerWord) || tokensPerWord <= 0) {
     throw new RangeError('tokensPerWord must be a positive number');
