@@ -18,7 +18,8 @@ import type {
 /**
  * Ports the services declare and the adapters implement: a service names what it needs (only
  * the operations it calls), not which adapter provides it. The PostgreSQL repositories
- * implement the stores; the SQS adapter the job queue; the two-tier cache the cache.
+ * implement the stores, the SQS adapter the job queue; the two-tier cache has the cache's shape.
+ * The composition root (container.ts, workers.ts) is where the adapters are chosen.
  */
 
 // ---------------------------------------------------------------------------------------
