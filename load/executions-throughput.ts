@@ -18,7 +18,8 @@
  * nothing has finished for a minute, with a table of what the rest is waiting on.
  * --cpu-prof (or SWITCHYARD_PROFILE_DIR=dir) has the server write a V8 CPU profile when it
  * stops, summarised by load/profile-summary.ts; --server-log-level WARN shows failed jobs.
- * Also reports database transactions per start and deadlocks (pg_stat_database).
+ * Also reports database transactions per start and deadlocks (pg_stat_database), and the CPU ms
+ * per start of the server, the database and this generator (/proc; steadier than wall clock).
  * Writes load/results/{executions,workflow-runs}-throughput.json. Loopback only; bounded in
  * count and time.
  */
@@ -30,6 +31,7 @@ import pg from 'pg';
 import { Pool } from 'undici';
 import { runEntry } from '../test/support/processes.ts';
 import { mainThreadProfile, printProfileSummary } from './profile-summary.ts';
+import { ownCpuMs, parentPid, processTreeCpuMs } from './support/cpu-time.ts';
 import { startLocalServer } from './support/local-server.ts';
 import { dagAgentBody, dagRunBody, dagStepKeys, dagWorkflowBody } from './support/workflow-dag.ts';
 
@@ -320,8 +322,26 @@ try {
       )
     ).rows[0]!;
   const before = await counters();
+  // CPU each party spent on the measured starts: unlike starts per second, it does not move
+  // with whatever else the machine runs. The database's processes are the postmaster's tree.
+  const postmaster = parentPid(
+    (await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid,
+  );
+  const cpu = () => ({
+    server: processTreeCpuMs(server.process.child.pid),
+    database: processTreeCpuMs(postmaster),
+    load_generator: ownCpuMs(),
+  });
+  const cpuBefore = cpu();
   const { seconds: acceptSeconds, rejected } = await fire(workload);
   const r = await measure(db, workload, total - rejected);
+  const cpuAfter = cpu();
+  const cpuPerStart = Object.fromEntries(
+    Object.entries(cpuAfter).map(([party, ms]) => {
+      const spent = ms === undefined ? undefined : ms - (cpuBefore[party as keyof typeof cpuBefore] ?? 0);
+      return [party, spent === undefined ? null : Math.round((spent / total) * 1000) / 1000];
+    }),
+  );
   await new Promise((resolve) => setTimeout(resolve, 11_000));
   const after = await counters();
   const checks: Record<string, Check> = {
@@ -352,6 +372,8 @@ try {
     ...(workflows && { steps_per_second: Math.round(perSecond * dagStepKeys.length) }),
     accept_per_second: Math.round(total / acceptSeconds),
     accept_to_succeeded_ms: { p50: Math.round(r.p50), p99: Math.round(r.p99) },
+    // null where /proc cannot see the process (not Linux, or a remote DATABASE_URL).
+    cpu_ms_per_start: cpuPerStart,
     database_transactions_per_start:
       Math.round(((after.transactions - before.transactions) / total) * 10) / 10,
     database_deadlocks: after.deadlocks - before.deadlocks,
