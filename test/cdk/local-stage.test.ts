@@ -7,19 +7,10 @@ import { Aspects } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
-import {
-  type FunctionName,
-  fallbackFunction,
-  functions,
-  idempotencyTableName,
-  maxReceiveCount,
-  queues,
-  routeKey,
-  routes,
-  scheduledJobs,
-} from '#manifest';
+import { type FunctionName, functions, idempotencyTableName, scheduledJobs } from '#manifest';
 import { functionAccess } from '../../lib/access.ts';
 import { localServiceDefaults, stageConfigFrom } from '../../lib/stage-config.ts';
+import * as everyStage from '../support/stack-expectations.ts';
 import { synthStack } from './synth.ts';
 import { TemplateView } from './template.ts';
 
@@ -126,12 +117,7 @@ describe('local stage: functions', () => {
 
   it('keep the queue and table grants of the AWS stages', () => {
     expect(local.accessOf(local.functionId('executions'), 'dynamodb')).toEqual({
-      'idempotency-table': [
-        'dynamodb:DeleteItem',
-        'dynamodb:GetItem',
-        'dynamodb:PutItem',
-        'dynamodb:UpdateItem',
-      ],
+      'idempotency-table': everyStage.idempotencyRecordActions,
     });
     expect(Object.keys(local.accessOf(local.functionId('agents'), 'sqs'))).toEqual(['low']);
   });
@@ -139,23 +125,7 @@ describe('local stage: functions', () => {
 
 describe('local stage: API', () => {
   it("has every manifest route to its function's alias, and $default to the fallback", () => {
-    const keys = local.ofType('AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties['RouteKey']);
-    expect(keys.sort()).toEqual([...routes.map(routeKey), '$default'].sort());
-    const target = (routeId: string): string => {
-      const integrationId = /"Ref":"([A-Za-z0-9]+)"/.exec(
-        JSON.stringify(local.get(routeId).Properties['Target']),
-      )![1]!;
-      const uri = local.get(integrationId).Properties['IntegrationUri'] as { Ref: string };
-      const aliasFunction = local.get(uri.Ref).Properties['FunctionName'] as { Ref: string };
-      return String(local.get(aliasFunction.Ref).Properties['FunctionName']);
-    };
-    for (const route of routes) {
-      const id = local.find('AWS::ApiGatewayV2::Route', 'RouteKey', routeKey(route));
-      expect(target(id), routeKey(route)).toBe(`switchyard-local-${route.function}`);
-    }
-    expect(target(local.find('AWS::ApiGatewayV2::Route', 'RouteKey', '$default'))).toBe(
-      `switchyard-local-${fallbackFunction}`,
-    );
+    everyStage.expectManifestRoutes(local);
     local.template.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'HTTP' });
     local.template.hasResourceProperties('AWS::ApiGatewayV2::Stage', { StageName: '$default' });
   });
@@ -163,51 +133,16 @@ describe('local stage: API', () => {
 
 describe('local stage: queues, table, schedules', () => {
   it("has each manifest queue and its DLQ with the manifest's settings", () => {
-    local.template.resourceCountIs('AWS::SQS::Queue', queues.length * 2);
-    for (const def of queues) {
-      const dlqId = local.queueId(`${def.name}-dlq`);
-      expect(local.get(local.queueId(def.name)).Properties, def.name).toMatchObject({
-        MessageRetentionPeriod: def.retentionSeconds,
-        VisibilityTimeout: def.visibilityTimeoutSeconds,
-        SqsManagedSseEnabled: true,
-        RedrivePolicy: {
-          maxReceiveCount: maxReceiveCount(def),
-          deadLetterTargetArn: { 'Fn::GetAtt': [dlqId, 'Arn'] },
-        },
-      });
-      expect(local.get(dlqId).Properties).toMatchObject({ MessageRetentionPeriod: 14 * 24 * 3600 });
-    }
+    everyStage.expectManifestQueues(local);
   });
 
   it("feeds each consumer's alias with the manifest's batch size, window and max concurrency", () => {
-    const mappings = local.ofType('AWS::Lambda::EventSourceMapping');
-    expect(mappings.length).toBe(queues.length);
-    for (const def of queues) {
-      const [, mapping] = mappings.find(([, m]) =>
-        JSON.stringify(m.Properties['EventSourceArn']).includes(`"${local.queueId(def.name)}"`),
-      )!;
-      expect(mapping.Properties, def.name).toMatchObject({
-        BatchSize: def.batchSize,
-        ScalingConfig: { MaximumConcurrency: def.maxConcurrency },
-        FunctionResponseTypes: ['ReportBatchItemFailures'],
-      });
-      expect(JSON.stringify(mapping.Properties['FunctionName'])).toContain(
-        local.aliasIdOf(local.functionId(def.consumer)),
-      );
-    }
+    everyStage.manifestQueueMappings(local);
   });
 
   it('keeps idempotency records in an on-demand table with TTL and point-in-time recovery', () => {
     local.template.resourceCountIs('AWS::DynamoDB::GlobalTable', 1);
-    local.template.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
-      TableName: idempotencyTableName('local'),
-      BillingMode: 'PAY_PER_REQUEST',
-      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
-      TimeToLiveSpecification: { AttributeName: 'expiration', Enabled: true },
-      Replicas: [
-        Match.objectLike({ PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true } }),
-      ],
-    });
+    everyStage.expectIdempotencyTable(local);
     const table = local.find('AWS::DynamoDB::GlobalTable', 'TableName', idempotencyTableName('local'));
     expect(local.environmentOf(local.functionId('executions'))['IDEMPOTENCY_TABLE']).toEqual({ Ref: table });
   });
