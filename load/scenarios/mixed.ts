@@ -43,10 +43,22 @@ export const mixedRun = (): ScenarioRun => {
   };
 };
 
-/** A scenario on the mixed path, at most 32 VUs by default: spike and stress differ only in shape. */
+/** What mixedStep's 5 / 3 / 2 in 10 are, for the scenarios' descriptions. */
+const mixDescription = 'GET agent (50 %), list agents (30 %) and create execution (20 %)';
+
+/**
+ * A scenario on the mixed path, at most 32 VUs by default: spike and stress differ only in
+ * shape. `shapeDescription` says how the VUs move; the description adds the mix.
+ */
 export const mixedScenario = (
   name: string,
-  description: string,
+  shapeDescription: string,
   duration: number,
   shape: LoadShape,
-): Scenario => ({ name, description, defaults: { duration, vus: 32 }, shape, create: mixedRun });
+): Scenario => ({
+  name,
+  description: `${shapeDescription} on ${mixDescription}.`,
+  defaults: { duration, vus: 32 },
+  shape,
+  create: mixedRun,
+});

@@ -4,8 +4,7 @@ import { spike as spikeShape } from './shapes.ts';
 
 export const spike = mixedScenario(
   'spike',
-  '0 → N → 0 VUs (up over 10 % of the run, hold, down over the last 20 %) on GET agent (50 %), ' +
-    'list agents (30 %) and create execution (20 %).',
+  '0 → N → 0 VUs (up over 10 % of the run, hold, down over the last 20 %)',
   20,
   { kind: 'curve', target: spikeShape },
 );

@@ -7,8 +7,8 @@ import { mixedScenario } from './mixed.ts';
 
 export const stress = mixedScenario(
   'stress',
-  'VUs 1, 2, 4, … up to --vus, --duration split evenly over the steps, on the mixed path; stops at ' +
-    'the first step whose own requests break the thresholds.',
+  'VUs 1, 2, 4, … up to --vus (--duration split evenly over the steps; the run stops at the first ' +
+    'step whose own requests break the thresholds)',
   24,
   { kind: 'steps', steps: stressSteps },
 );
