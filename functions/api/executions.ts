@@ -31,14 +31,8 @@ export const handler = createApiHandler(executionRoutes, {
     acceptStart(request, {
       parentId: params.id,
       wait: query.wait,
-      start: async ({ tenantId, trace, idempotency }) => {
-        const { execution, replayed } = await executions().accept(
-          tenantId,
-          params.id,
-          body,
-          trace,
-          idempotency,
-        );
+      start: async (tenantId, context) => {
+        const { execution, replayed } = await executions().accept(tenantId, params.id, body, context);
         return { accepted: execution, replayed };
       },
       audit: { action: 'execution.created', resourceType: 'execution' },

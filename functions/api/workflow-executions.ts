@@ -29,8 +29,8 @@ export const handler = createApiHandler(workflowExecutionRoutes, {
     acceptStart(request, {
       parentId: params.id,
       wait: query.wait,
-      start: async ({ tenantId, trace, idempotency }) => {
-        const { run, replayed } = await workflows().start(tenantId, params.id, body, trace, idempotency);
+      start: async (tenantId, context) => {
+        const { run, replayed } = await workflows().start(tenantId, params.id, body, context);
         return { accepted: run, replayed };
       },
       audit: { action: 'workflow_execution.created', resourceType: 'workflow_execution' },

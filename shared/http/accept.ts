@@ -1,11 +1,11 @@
 import { encodeCursor, type KeysetPosition } from '#domain/cursor.ts';
+import { newId } from '#domain/ids.ts';
 import { recordAudit } from '#services/audit.ts';
 import { withIdempotencyKey } from '#services/idempotency.ts';
+import type { StartContext } from '#services/ports.ts';
 import { requireOptionalObjectBody } from './query.ts';
 import type { ApiRequest, ApiResponse } from './types.ts';
 import { requirePrincipal } from './types.ts';
-
-type RowIdempotency = Parameters<Parameters<typeof withIdempotencyKey>[2]>[0];
 
 /** What a request did, as the audit trail names it: `agent.created` on an `agent`. */
 export interface AuditAction {
@@ -19,9 +19,10 @@ export const auditRequest = (request: ApiRequest, audit: AuditAction, resourceId
 
 /**
  * The accept path of the starting POSTs (an agent execution, a workflow execution), written
- * once: `Idempotency-Key` (a replay answers the existing resource as it is now, not audited
- * again), the audit record, `Location`, and `?wait=N` (200 when finished within N seconds,
- * else 202).
+ * once: `Idempotency-Key` (a replay answers the existing resource as it is now), the audit
+ * record (written by the start's own statement, so only for a start that inserts: atomic,
+ * and no queue message on the hottest path), `Location`, and `?wait=N` (200 when finished
+ * within N seconds, else 202).
  */
 export const acceptStart = async <Accepted extends { readonly id: string }, Current>(
   request: ApiRequest,
@@ -29,12 +30,11 @@ export const acceptStart = async <Accepted extends { readonly id: string }, Curr
     /** The parent resource's id, part of the idempotency scope with the tenant and route. */
     readonly parentId: string;
     readonly wait: number;
-    /** Starts it for the request's tenant, with the request's trace header. */
-    readonly start: (context: {
-      readonly tenantId: string;
-      readonly trace: string | undefined;
-      readonly idempotency: RowIdempotency | undefined;
-    }) => Promise<{ readonly accepted: Accepted; readonly replayed: boolean }>;
+    /** Starts it for the request's tenant, with the request's trace header, key and audit stamp. */
+    readonly start: (
+      tenantId: string,
+      context: StartContext,
+    ) => Promise<{ readonly accepted: Accepted; readonly replayed: boolean }>;
     readonly audit: AuditAction;
     readonly location: (id: string) => string;
     /** What is answered without waiting; `waitForFinish` answers it after up to `wait` seconds. */
@@ -44,14 +44,16 @@ export const acceptStart = async <Accepted extends { readonly id: string }, Curr
     readonly respond: (status: 200 | 202, current: Current, headers: Record<string, string>) => ApiResponse;
   },
 ): Promise<ApiResponse> => {
-  const { tenantId } = requirePrincipal(request);
+  const { tenantId, keyId } = requirePrincipal(request);
   return withIdempotencyKey(
     request,
     `${tenantId}:${request.routeKey}:${options.parentId}`,
     async (idempotency) => {
-      const trace = request.headers['x-amzn-trace-id'];
-      const { accepted, replayed } = await options.start({ tenantId, trace, idempotency });
-      if (!replayed) await auditRequest(request, options.audit, accepted.id);
+      const { accepted } = await options.start(tenantId, {
+        trace: request.headers['x-amzn-trace-id'],
+        idempotency,
+        audit: { id: newId(), ...options.audit, keyId, requestId: request.requestId },
+      });
       const current =
         options.wait > 0
           ? await options.waitForFinish(tenantId, accepted, options.wait)

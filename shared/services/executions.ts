@@ -5,7 +5,7 @@ import { isFinished } from '#domain/execution.ts';
 import { isUuid, newId } from '#domain/ids.ts';
 import { jobTypes, newJob } from '#domain/jobs.ts';
 import { orEarlier, replayOrRefuse } from './idempotency.ts';
-import type { ExecutionPageQuery, ExecutionStore, JobQueue, RowIdempotency } from './ports.ts';
+import type { ExecutionPageQuery, ExecutionStore, JobQueue, StartContext } from './ports.ts';
 import { cancelled, enqueueCommitted, type Page, pageOf, pollUntil } from './resources.ts';
 
 /** Finds an agent of a tenant (through the cache), or throws 404. */
@@ -41,8 +41,7 @@ export class ExecutionService {
     tenantId: string,
     agentId: string,
     body: CreateExecutionBody,
-    trace?: string,
-    idempotency?: RowIdempotency,
+    { trace, idempotency, audit }: StartContext = {},
   ): Promise<{ execution: Execution; replayed: boolean }> {
     const { row: execution, replayed } = await orEarlier(
       idempotency,
@@ -62,6 +61,7 @@ export class ExecutionService {
           configuration: agent.configuration,
           queuedAt: new Date(),
           ...(idempotency && { idempotency }),
+          ...(audit && { audit }),
         });
         return replayOrRefuse(inserted, idempotency);
       },

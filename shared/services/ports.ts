@@ -128,6 +128,26 @@ export interface AgentStore {
 }
 
 // ---------------------------------------------------------------------------------------
+// Starts (an agent execution, a workflow run): what the request brings besides its body.
+
+/** Who did what, under which request: an audit record, written with the row it is about. */
+export interface AuditStamp {
+  readonly id: string;
+  readonly action: string;
+  readonly resourceType: string;
+  readonly keyId: string;
+  readonly requestId: string;
+}
+
+export interface StartContext {
+  readonly trace?: string | undefined;
+  /** The request's Idempotency-Key: one start per (tenant, parent, key). */
+  readonly idempotency?: RowIdempotency | undefined;
+  /** Written by the start's own statement, only when it inserts (a replay is not audited again). */
+  readonly audit?: AuditStamp | undefined;
+}
+
+// ---------------------------------------------------------------------------------------
 // Agent executions (ExecutionService, the execution attempts, the dead-letter redrive).
 
 export interface NewExecution extends RunRequest {
@@ -138,6 +158,7 @@ export interface NewExecution extends RunRequest {
   readonly queuedAt: Date;
   /** The request's Idempotency-Key: one execution per (tenant, agent, key). */
   readonly idempotency?: RowIdempotency;
+  readonly audit?: AuditStamp;
 }
 
 /** A model's answer as recorded, with what it cost. */
@@ -273,6 +294,7 @@ export interface NewRun extends RunRequest {
   readonly createdAt: Date;
   /** The request's Idempotency-Key: one run per (tenant, workflow, key). */
   readonly idempotency?: RowIdempotency;
+  readonly audit?: AuditStamp;
 }
 
 export interface RunPageQuery extends PageQuery {

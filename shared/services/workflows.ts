@@ -22,6 +22,7 @@ import type {
   JobQueue,
   RowIdempotency,
   RunPageQuery,
+  StartContext,
   VersionedCache,
   WorkflowPageQuery,
   WorkflowPatch,
@@ -220,8 +221,7 @@ export class WorkflowService {
     tenantId: string,
     workflowId: string,
     body: CreateWorkflowRunBody,
-    trace?: string,
-    idempotency?: RowIdempotency,
+    { trace, idempotency, audit }: StartContext = {},
   ): Promise<{ run: WorkflowRun; replayed: boolean }> {
     let steps: readonly StepDefinition[] = [];
     const { row: run, replayed } = await orEarlier(
@@ -242,6 +242,7 @@ export class WorkflowService {
           steps: workflow.steps,
           createdAt: new Date(),
           ...(idempotency && { idempotency }),
+          ...(audit && { audit }),
         });
         return replayOrRefuse(created, idempotency);
       },

@@ -1,4 +1,41 @@
+import type { AuditStamp } from '#services/ports.ts';
 import type { Queryable } from './db.ts';
+
+/**
+ * A data-modifying CTE that writes the audit records of the rows a CTE named `inserted`
+ * returned (with `id`, `tenant_id` and `atColumn`), in the statement that inserts them:
+ * atomic with the rows, no queue message on the start path, and nothing for a row not
+ * inserted (a replayed Idempotency-Key). Its parameters are numbered from `first`; empty
+ * when no item carries a stamp.
+ */
+export const auditInserted = (
+  inserted: string,
+  atColumn: string,
+  first: number,
+  items: readonly { readonly id: string; readonly audit?: AuditStamp | undefined }[],
+): { readonly cte: string; readonly values: unknown[] } => {
+  const stamped = items.flatMap((item) => (item.audit ? [{ resourceId: item.id, ...item.audit }] : []));
+  if (stamped.length === 0) return { cte: '', values: [] };
+  const p = (n: number) => `$${first + n}`;
+  return {
+    cte: `, audited AS (
+         INSERT INTO audit_events (id, tenant_id, at, action, resource_type, resource_id, key_id, request_id)
+         SELECT a.id, i.tenant_id, i.${atColumn}, a.action, a.resource_type, i.id::text, a.key_id, a.request_id
+           FROM ${inserted} i
+           JOIN unnest(${p(0)}::uuid[], ${p(1)}::uuid[], ${p(2)}::text[], ${p(3)}::text[], ${p(4)}::uuid[],
+                       ${p(5)}::text[]) AS a (resource_id, id, action, resource_type, key_id, request_id)
+             ON a.resource_id = i.id
+       )`,
+    values: [
+      stamped.map((s) => s.resourceId),
+      stamped.map((s) => s.id),
+      stamped.map((s) => s.action),
+      stamped.map((s) => s.resourceType),
+      stamped.map((s) => s.keyId),
+      stamped.map((s) => s.requestId),
+    ],
+  };
+};
 
 export interface AuditEvent {
   readonly id: string;

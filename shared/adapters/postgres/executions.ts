@@ -9,6 +9,7 @@ import type {
   KeyedInsert,
   NewExecution,
 } from '#services/ports.ts';
+import { auditInserted } from './audit.ts';
 import type { Queryable } from './db.ts';
 import { findByKey, type KeyedTable, keyedInsertResults } from './keyed-insert.ts';
 import { type CallRow, type RequestRow, toCallRecord, toRunRequest } from './run-rows.ts';
@@ -140,8 +141,10 @@ export class ExecutionRepository implements ExecutionStore, ExecutionAttemptStor
     const column = <T>(pick: (execution: NewExecution) => T) => executions.map(pick);
     // Without keys (the common case) the statement is the plain INSERT: no arbiter index to check.
     const keyed = executions.some((e) => e.idempotency);
+    const audit = auditInserted('inserted', 'queued_at', keyed ? 12 : 10, executions);
     const rows = await this.db.query<ExecutionRow>(
-      `INSERT INTO executions (id, tenant_id, agent_id, status, input, metadata, model, system_prompt,
+      `WITH inserted AS (
+       INSERT INTO executions (id, tenant_id, agent_id, status, input, metadata, model, system_prompt,
                                configuration, queued_at, updated_at${keyed ? ', idempotency_key, request_hash' : ''})
        SELECT id, tenant_id, agent_id, 'queued', input, metadata, model, system_prompt, configuration,
               queued_at, queued_at${keyed ? ', idempotency_key, request_hash' : ''}
@@ -151,7 +154,9 @@ export class ExecutionRepository implements ExecutionStore, ExecutionAttemptStor
                 keyed ? ', idempotency_key, request_hash' : ''
               })
        ${keyed ? `ON CONFLICT (tenant_id, agent_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING` : ''}
-       RETURNING ${resourceColumns}`,
+       RETURNING ${resourceColumns}
+       )${audit.cte}
+       SELECT * FROM inserted`,
       [
         column((e) => e.id),
         column((e) => e.tenantId),
@@ -165,6 +170,7 @@ export class ExecutionRepository implements ExecutionStore, ExecutionAttemptStor
         ...(keyed
           ? [column((e) => e.idempotency?.key ?? null), column((e) => e.idempotency?.requestHash ?? null)]
           : []),
+        ...audit.values,
       ],
     );
     return keyedInsertResults(this.db, keyedExecutions, executions, rows, (e) => e.agentId);

@@ -1,5 +1,6 @@
 import type { WorkflowRun } from '#domain/workflow.ts';
 import type { KeyedInsert, NewRun } from '#services/ports.ts';
+import { auditInserted } from '../audit.ts';
 import type { Database } from '../db.ts';
 import { findByKey as findKeyed, type KeyedTable, keyedInsertResults } from '../keyed-insert.ts';
 import { type RunRow, runColumns, toRun } from './rows.ts';
@@ -32,6 +33,7 @@ export async function createMany(
   // Without keys (the common case) the statement is the plain INSERT: no arbiter index to
   // check. With keys, a run not inserted (its key taken) gets no steps either.
   const keyed = runs.some((run) => run.idempotency);
+  const audit = auditInserted('run', 'created_at', keyed ? 19 : 17, runs);
   const rows = await db.query<RunRow>(
     `WITH run AS (
          INSERT INTO workflow_executions (id, tenant_id, workflow_id, workflow_version, on_step_failure, status,
@@ -56,7 +58,7 @@ export async function createMany(
                        $16::timestamptz[])
                 AS k (execution_id, key, tenant_id, position, agent_id, deps, at)
          ${keyed ? 'WHERE k.execution_id IN (SELECT id FROM run)' : ''}
-       )
+       )${audit.cte}
        SELECT * FROM run`,
     [
       runs.map((run) => run.id),
@@ -81,6 +83,7 @@ export async function createMany(
             runs.map((run) => run.idempotency?.requestHash ?? null),
           ]
         : []),
+      ...audit.values,
     ],
   );
   return keyedInsertResults(db, keyedRuns, runs, rows, (run) => run.workflowId);
