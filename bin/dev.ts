@@ -1,5 +1,6 @@
 /**
- * `npm start`: the API and the queue workers in one process on local stand-ins.
+ * `npm start`: the API and the queue workers in one process on local stand-ins (on
+ * PostgreSQL, the workers on a thread of their own, as Lambda runs them apart).
  * Ctrl-C / SIGTERM drains the pollers, closes the servers and exits.
  */
 import { startLocalRuntime } from './local-runtime/runtime.ts';
@@ -8,6 +9,7 @@ const started = performance.now();
 const quiet = process.env['SWITCHYARD_QUIET'] === '1';
 
 const runtime = await startLocalRuntime({
+  workers: 'thread',
   onRequestLog: quiet
     ? undefined
     : (entry) =>

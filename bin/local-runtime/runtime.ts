@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url';
 import type { FunctionName } from '#manifest';
 import { functions, queueResourceName, queues, routes } from '#manifest';
 import type { ApiHandler, RequestLogEntry } from './gateway.ts';
+import type { WorkerThreadData, WorkerThreadMessage } from './worker-thread.ts';
 
 /**
  * The whole platform in one process, on stand-ins that speak the production protocols:
@@ -19,8 +20,18 @@ export interface LocalRuntimeOptions {
   /** Settings as environment variables; defaults to process.env. */
   readonly env?: Readonly<Record<string, string | undefined>>;
   readonly onRequestLog?: (entry: RequestLogEntry) => void;
-  /** Start the queue pollers (default true). */
-  readonly workers?: boolean;
+  /**
+   * Start the queue pollers (default true). `'thread'`: on a worker thread of their own when
+   * the database is PostgreSQL, as Lambda runs them in functions apart from the API's (the
+   * process then uses two cores); PGlite is one session, so with it they stay on this thread.
+   */
+  readonly workers?: boolean | 'thread';
+  /**
+   * The queues were created by this start (set for a worker thread by its main thread; by
+   * default, whether the SQS stand-in is in-process), so the first sweep resends all that a
+   * previous start left queued in the database.
+   */
+  readonly freshQueues?: boolean;
   /** Serve the API (default true); off for a workers-only process (bin/worker.ts). */
   readonly api?: boolean;
 }
@@ -263,61 +274,112 @@ const start = async (
     url = gateway.url;
   }
 
-  if (options.workers !== false) {
-    const { SqsEventSourcePoller } = await import('./sqs-poller.ts');
-    const { SqsApi } = await import('#adapters/aws/sqs-api.ts');
-    const pollerClient = new SqsApi({
-      endpoint: sqsEndpoint,
-      ...(settings['AWS_REGION'] && { region: settings['AWS_REGION'] }),
-    });
-    closers.push({ name: 'SQS poller client', close: async () => pollerClient.destroy() });
-    for (const queue of queues) {
-      const handler = await loadHandler<import('./sqs-poller.ts').SqsBatchHandler>(queue.consumer);
-      const poller = new SqsEventSourcePoller({
-        client: pollerClient,
-        queueUrl: provisioned[queue.name].url,
-        queueArn: provisioned[queue.name].arn,
-        queue,
-        handler,
-        functionName: queueResourceName(stage, queue.name).replace('switchyard-', 'switchyard-worker-'),
-        timeoutSeconds: functions[queue.consumer].timeoutSeconds,
-        memoryMb: functions[queue.consumer].memoryMb,
-        reportBatchItemFailures: true,
-      });
-      poller.start();
-      // Closed before the gateway and the database: pollers drain in-flight batches first.
-      closers.push({ name: `${queue.name} poller`, close: () => poller.stop() });
-    }
-  }
-
-  if (options.workers !== false) {
-    // The manifest's scheduled jobs, on the queue and at the rate EventBridge runs them in AWS,
-    // except those declared not to run here (the daily retention: `npm run cleanup` runs it).
-    const { jobQueue } = await import('#adapters/aws/job-queue.ts');
-    const { jobTypes, newJob } = await import('#domain/jobs.ts');
-    const { localIntervalMs, scheduledJobs } = await import('#manifest');
-    const run = (type: string, keyPrefix: string, ids: Record<string, string> = {}) =>
-      jobQueue()
-        .enqueue(newJob(type, 'system', ids, `${keyPrefix}:${Date.now()}`))
-        .catch((error: unknown) => console.error(`could not schedule ${type}:`, error));
-    for (const job of scheduledJobs()) {
-      const intervalMs = localIntervalMs(job.schedule, env);
-      if (intervalMs === undefined) continue;
-      if (job.type === jobTypes.sweepExecutions) {
-        // A fresh in-process queue holds none of the work a previous process left queued: resend
-        // all of it now rather than after the sweeper's staleness (a duplicate is harmless).
-        const ids: Record<string, string> = env['AWS_ENDPOINT_URL_SQS']
-          ? {}
-          : { queued_before: new Date().toISOString() };
-        await run(job.type, job.schedule.keyPrefix, ids);
-      }
-      const timer = setInterval(() => run(job.type, job.schedule.keyPrefix), intervalMs);
-      timer.unref();
-      closers.push({ name: `${job.type} schedule`, close: async () => clearInterval(timer) });
-    }
+  const embedded = settings['SWITCHYARD_EMBEDDED_DB'] === '1';
+  const freshQueues = options.freshQueues ?? !env['AWS_ENDPOINT_URL_SQS'];
+  if (options.workers === 'thread' && !embedded) {
+    closers.push(await startWorkerThread({ env: { ...process.env }, freshQueues }));
+  } else if (options.workers !== false) {
+    await startWorkers(stage, sqsEndpoint, provisioned, closers);
+    await startSchedules(env, freshQueues, closers);
   }
 
   return { url, devKey, devAdminKey, tenants, standIns, databaseUrl, stop: stopAll };
+};
+
+/** The queue workers on a thread of their own (worker-thread.ts); stopping drains them. */
+const startWorkerThread = async (data: WorkerThreadData): Promise<Closer> => {
+  const { Worker } = await import('node:worker_threads');
+  const entry = JSON.stringify(new URL('./worker-thread.ts', import.meta.url).href);
+  // A worker thread does not inherit the module hooks tsx registered on this one: it registers its own.
+  const thread = new Worker(
+    `import('tsx/esm/api').then(({ register }) => { register(); return import(${entry}); })`,
+    { eval: true, workerData: data },
+  );
+  const exited = new Promise<void>((done) => thread.once('exit', () => done()));
+  const next = () =>
+    new Promise<WorkerThreadMessage>((resolve, reject) => {
+      thread.once('message', resolve);
+      thread.once('error', reject);
+      void exited.then(() => reject(new Error('the worker thread exited')));
+    });
+  const started = await next();
+  if (started.kind !== 'ready') {
+    await thread.terminate();
+    throw new Error(
+      `the worker thread did not start: ${started.kind === 'failed' ? started.message : started.kind}`,
+    );
+  }
+  return {
+    name: 'worker thread',
+    close: async () => {
+      const stopped = next();
+      thread.postMessage('stop');
+      await stopped.catch(() => undefined);
+      await exited;
+    },
+  };
+};
+
+/** Lambda's SQS event source mapping, emulated: a poller per queue invoking its consumer. */
+const startWorkers = async (
+  stage: string,
+  sqsEndpoint: string,
+  provisioned: Awaited<ReturnType<typeof import('./sqs.ts').ensureQueues>>,
+  closers: Closer[],
+): Promise<void> => {
+  const { SqsEventSourcePoller } = await import('./sqs-poller.ts');
+  const { SqsApi } = await import('#adapters/aws/sqs-api.ts');
+  const pollerClient = new SqsApi({
+    endpoint: sqsEndpoint,
+    region: process.env['AWS_REGION'] ?? 'us-east-1',
+  });
+  closers.push({ name: 'SQS poller client', close: async () => pollerClient.destroy() });
+  for (const queue of queues) {
+    const handler = await loadHandler<import('./sqs-poller.ts').SqsBatchHandler>(queue.consumer);
+    const poller = new SqsEventSourcePoller({
+      client: pollerClient,
+      queueUrl: provisioned[queue.name].url,
+      queueArn: provisioned[queue.name].arn,
+      queue,
+      handler,
+      functionName: queueResourceName(stage, queue.name).replace('switchyard-', 'switchyard-worker-'),
+      timeoutSeconds: functions[queue.consumer].timeoutSeconds,
+      memoryMb: functions[queue.consumer].memoryMb,
+      reportBatchItemFailures: true,
+    });
+    poller.start();
+    // Closed before the gateway and the database: pollers drain in-flight batches first.
+    closers.push({ name: `${queue.name} poller`, close: () => poller.stop() });
+  }
+};
+
+/** The manifest's scheduled jobs, on the queue and at the rate EventBridge runs them in AWS. */
+const startSchedules = async (
+  env: Readonly<Record<string, string | undefined>>,
+  freshQueues: boolean,
+  closers: Closer[],
+): Promise<void> => {
+  // Except those declared not to run here (the daily retention: `npm run cleanup` runs it).
+  const { jobQueue } = await import('#adapters/aws/job-queue.ts');
+  const { jobTypes, newJob } = await import('#domain/jobs.ts');
+  const { localIntervalMs, scheduledJobs } = await import('#manifest');
+  const run = (type: string, keyPrefix: string, ids: Record<string, string> = {}) =>
+    jobQueue()
+      .enqueue(newJob(type, 'system', ids, `${keyPrefix}:${Date.now()}`))
+      .catch((error: unknown) => console.error(`could not schedule ${type}:`, error));
+  for (const job of scheduledJobs()) {
+    const intervalMs = localIntervalMs(job.schedule, env);
+    if (intervalMs === undefined) continue;
+    if (job.type === jobTypes.sweepExecutions) {
+      // A fresh in-process queue holds none of the work a previous process left queued: resend
+      // all of it now rather than after the sweeper's staleness (a duplicate is harmless).
+      const ids: Record<string, string> = freshQueues ? { queued_before: new Date().toISOString() } : {};
+      await run(job.type, job.schedule.keyPrefix, ids);
+    }
+    const timer = setInterval(() => run(job.type, job.schedule.keyPrefix), intervalMs);
+    timer.unref();
+    closers.push({ name: `${job.type} schedule`, close: async () => clearInterval(timer) });
+  }
 };
 
 /**

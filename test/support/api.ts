@@ -27,7 +27,7 @@ export interface TestApi {
  */
 export const startTestApi = async (
   env: Record<string, string> = {},
-  options: { workers?: boolean } = {},
+  options: { workers?: boolean | 'thread' } = {},
 ): Promise<TestApi> => {
   const dataDir = await mkdtemp(join(tmpdir(), 'switchyard-test-'));
   const runtime = await startLocalRuntime({
@@ -135,7 +135,7 @@ export const createTestAgent = async (
  */
 export const useTestApi = (
   env: () => Record<string, string> = () => ({}),
-  options: { workers?: boolean } = {},
+  options: { workers?: boolean | 'thread' } = {},
 ): (() => TestApi) => {
   let api: TestApi | undefined;
   beforeAll(async () => {
