@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { dagAgentBody, dagRunBody, dagWorkflowBody } from '../../load/support/workflow-dag.ts';
-import { createTestAgent, useTestApi } from '../support/api.ts';
+import { dagRunBody } from '../../load/support/workflow-dag.ts';
+import { createDagWorkflow, createTestAgent, useTestApi } from '../support/api.ts';
 
 interface AuditItem {
   readonly action: string;
@@ -56,19 +56,7 @@ describe('the audit record of a start is written with it', () => {
       kind: 'a workflow run',
       action: 'workflow_execution.created',
       resourceType: 'workflow_execution',
-      start: async () => {
-        const agents = [];
-        for (const name of ['a', 'b', 'c']) {
-          const response = await api().call('/v1/agents', { method: 'POST', json: dagAgentBody(name) });
-          agents.push(((await response.json()) as { id: string }).id);
-        }
-        const workflow = await api().call('/v1/workflows', {
-          method: 'POST',
-          json: dagWorkflowBody('audited', agents),
-        });
-        expect(workflow.status).toBe(201);
-        return `/v1/workflows/${((await workflow.json()) as { id: string }).id}/executions`;
-      },
+      start: async () => `/v1/workflows/${await createDagWorkflow(api(), 'audited')}/executions`,
       body: dagRunBody(1),
     },
   ])(

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { dagAgentBody, dagRunBody, dagWorkflowBody } from '../../load/support/workflow-dag.ts';
-import { createTestAgent, realServersEnv, type TestApi, useTestApi } from '../support/api.ts';
+import { dagRunBody } from '../../load/support/workflow-dag.ts';
+import {
+  createDagWorkflow,
+  createTestAgent,
+  realServersEnv,
+  type TestApi,
+  useTestApi,
+} from '../support/api.ts';
 import { describeRealServers } from '../support/real-servers.ts';
 
 /**
@@ -19,16 +25,7 @@ const finishesWork = (api: () => TestApi) => {
     expect(execution.status).toBe(200);
     expect(await execution.json()).toMatchObject({ status: 'succeeded' });
 
-    const agents = [];
-    for (const name of ['a', 'b', 'c']) {
-      const response = await api().call('/v1/agents', { method: 'POST', json: dagAgentBody(name) });
-      agents.push(((await response.json()) as { id: string }).id);
-    }
-    const workflow = await api().call('/v1/workflows', {
-      method: 'POST',
-      json: dagWorkflowBody('thread', agents),
-    });
-    const { id } = (await workflow.json()) as { id: string };
+    const id = await createDagWorkflow(api(), 'thread');
     const run = await api().call(`/v1/workflows/${id}/executions?wait=15`, {
       method: 'POST',
       json: dagRunBody(1),

@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll } from 'vitest';
 import type { LocalRuntime } from '../../bin/local-runtime/runtime.ts';
 import { startLocalRuntime } from '../../bin/local-runtime/runtime.ts';
+import { dagAgentBody, dagStepKeys, dagWorkflowBody } from '../../load/support/workflow-dag.ts';
 import { checkAgainstOpenApi } from './openapi-check.ts';
 import type { RealServers } from './real-servers.ts';
 
@@ -126,6 +127,15 @@ export const createTestAgent = async (
     },
   });
   if (response.status !== 201) throw new Error(`creating an agent answered ${response.status}`);
+  return ((await response.json()) as { id: string }).id;
+};
+
+/** The load tools' three-step workflow (two roots and a join, an agent each); answers its id. */
+export const createDagWorkflow = async (api: TestApi, name = 'dag'): Promise<string> => {
+  const agentIds = [];
+  for (const key of dagStepKeys) agentIds.push(await createTestAgent(api, dagAgentBody(`${name}-${key}`)));
+  const response = await api.call('/v1/workflows', { method: 'POST', json: dagWorkflowBody(name, agentIds) });
+  if (response.status !== 201) throw new Error(`creating a workflow answered ${response.status}`);
   return ((await response.json()) as { id: string }).id;
 };
 
