@@ -176,6 +176,18 @@ export const loadConfig = (env: Env = process.env): RuntimeConfig => {
 export const localLlmLatencyMs = (env: Env = process.env): number =>
   intFrom(env, 'SWITCHYARD_LOCAL_LLM_LATENCY_MS', 0, 0, 600_000);
 
+/**
+ * The OpenAI-compatible provider's settings. Read when the provider is created, as the local
+ * latency is: once per container, and anew after `resetProviders()`.
+ */
+export const openAiSettings = (env: Env = process.env) => ({
+  apiKey: textFrom(env, 'OPENAI_API_KEY'),
+  /** In AWS: the Secrets Manager secret that holds the key. */
+  apiKeySecretArn: textFrom(env, 'OPENAI_API_KEY_SECRET_ARN'),
+  /** An OpenAI-compatible server (vLLM, Ollama); api.openai.com when unset. */
+  baseUrl: textFrom(env, 'OPENAI_BASE_URL'),
+});
+
 let current: RuntimeConfig | undefined;
 
 /** The container's configuration, read on first use. */

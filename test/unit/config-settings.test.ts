@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ConfigError, loadConfig, localLlmLatencyMs } from '#runtime/config.ts';
+import { ConfigError, loadConfig, localLlmLatencyMs, openAiSettings } from '#runtime/config.ts';
 
 /** The ConfigError `read` throws, failing the test if it throws nothing. */
 const configError = (read: () => unknown): ConfigError => {
@@ -78,4 +78,17 @@ describe('SWITCHYARD_LOCAL_LLM_LATENCY_MS', () => {
       expect(error.message).toContain(`"${value}"`);
     },
   );
+});
+
+describe('the OpenAI-compatible provider settings', () => {
+  it('reads the key, its secret and the base URL; an empty value is unset', () => {
+    expect(openAiSettings({})).toEqual({ apiKey: undefined, apiKeySecretArn: undefined, baseUrl: undefined });
+    expect(
+      openAiSettings({
+        OPENAI_API_KEY: 'sk-test',
+        OPENAI_API_KEY_SECRET_ARN: '',
+        OPENAI_BASE_URL: 'http://127.0.0.1:11434/v1',
+      }),
+    ).toEqual({ apiKey: 'sk-test', apiKeySecretArn: undefined, baseUrl: 'http://127.0.0.1:11434/v1' });
+  });
 });

@@ -1,5 +1,6 @@
 import type { LlmProvider, ProviderName } from '#domain/llm.ts';
 import { LlmError } from '#domain/llm.ts';
+import { openAiSettings } from '#runtime/config.ts';
 import { createBedrockProvider } from './bedrock.ts';
 import { createLocalProvider } from './local.ts';
 import { createOpenAiProvider } from './openai.ts';
@@ -51,14 +52,14 @@ const missingKeyProvider = (): LlmProvider => ({
 });
 
 const create = (name: ProviderName): LlmProvider => {
-  const env = process.env;
   switch (name) {
     case 'local':
       return createLocalProvider();
     case 'openai': {
-      const secretArn = env['OPENAI_API_KEY_SECRET_ARN'];
-      const apiKey = env['OPENAI_API_KEY'] || (secretArn ? secretApiKey(secretArn) : undefined);
-      const baseUrl = env['OPENAI_BASE_URL'] || defaultOpenAiBaseUrl;
+      const settings = openAiSettings();
+      const secretArn = settings.apiKeySecretArn;
+      const apiKey = settings.apiKey || (secretArn ? secretApiKey(secretArn) : undefined);
+      const baseUrl = settings.baseUrl || defaultOpenAiBaseUrl;
       // OpenAI itself needs a key; a compatible server at OPENAI_BASE_URL (vLLM, Ollama) may not.
       if (!apiKey && baseUrl === defaultOpenAiBaseUrl) return missingKeyProvider();
       return createOpenAiProvider({
@@ -68,7 +69,8 @@ const create = (name: ProviderName): LlmProvider => {
       });
     }
     case 'bedrock': {
-      const region = env['AWS_REGION'];
+      // The AWS SDK's own variable, as Lambda sets it.
+      const region = process.env['AWS_REGION'];
       return createBedrockProvider(region ? { region } : {});
     }
   }
