@@ -31,10 +31,7 @@ export const handler = createApiHandler(executionRoutes, {
     acceptStart(request, {
       parentId: params.id,
       wait: query.wait,
-      start: async (tenantId, context) => {
-        const { execution, replayed } = await executions().accept(tenantId, params.id, body, context);
-        return { accepted: execution, replayed };
-      },
+      start: (tenantId, context) => executions().accept(tenantId, params.id, body, context),
       audit: { action: 'execution.created', resourceType: 'execution' },
       location: (id) => `/v1/executions/${id}`,
       current: (accepted) => accepted,

@@ -29,10 +29,7 @@ export const handler = createApiHandler(workflowExecutionRoutes, {
     acceptStart(request, {
       parentId: params.id,
       wait: query.wait,
-      start: async (tenantId, context) => {
-        const { run, replayed } = await workflows().start(tenantId, params.id, body, context);
-        return { accepted: run, replayed };
-      },
+      start: (tenantId, context) => workflows().start(tenantId, params.id, body, context),
       audit: { action: 'workflow_execution.created', resourceType: 'workflow_execution' },
       location: (id) => `/v1/workflow-executions/${id}`,
       current: (run): { run: WorkflowRun; steps?: readonly StepRun[] } => ({ run }),

@@ -41,7 +41,11 @@ export const processTreeCpuMs = (rootPid: number | undefined): number | undefine
   const root = stats.find((stat) => stat.pid === rootPid);
   if (!root) return undefined;
   const children = new Map<number, ProcStat[]>();
-  for (const stat of stats) children.set(stat.ppid, [...(children.get(stat.ppid) ?? []), stat]);
+  for (const stat of stats) {
+    const siblings = children.get(stat.ppid);
+    if (siblings) siblings.push(stat);
+    else children.set(stat.ppid, [stat]);
+  }
   let ticks = 0;
   const visit = (stat: ProcStat) => {
     ticks += stat.ownTicks + stat.reapedChildTicks;

@@ -2,16 +2,11 @@ import { encodeCursor, type KeysetPosition } from '#domain/cursor.ts';
 import { newId } from '#domain/ids.ts';
 import { recordAudit } from '#services/audit.ts';
 import { withIdempotencyKey } from '#services/idempotency.ts';
-import type { StartContext } from '#services/ports.ts';
+import type { AuditAction, StartContext } from '#services/ports.ts';
+import type { Page } from '#services/resources.ts';
 import { requireOptionalObjectBody } from './query.ts';
 import type { ApiRequest, ApiResponse } from './types.ts';
 import { requirePrincipal } from './types.ts';
-
-/** What a request did, as the audit trail names it: `agent.created` on an `agent`. */
-export interface AuditAction {
-  readonly action: string;
-  readonly resourceType: string;
-}
 
 /** Records what the request did to a resource, as its principal and under its request id. */
 export const auditRequest = (request: ApiRequest, audit: AuditAction, resourceId: string): Promise<void> =>
@@ -30,11 +25,11 @@ export const acceptStart = async <Accepted extends { readonly id: string }, Curr
     /** The parent resource's id, part of the idempotency scope with the tenant and route. */
     readonly parentId: string;
     readonly wait: number;
-    /** Starts it for the request's tenant, with the request's trace header, key and audit stamp. */
-    readonly start: (
-      tenantId: string,
-      context: StartContext,
-    ) => Promise<{ readonly accepted: Accepted; readonly replayed: boolean }>;
+    /**
+     * Starts it for the request's tenant, with the request's trace header, key and audit stamp;
+     * under a key already used, answers the earlier one.
+     */
+    readonly start: (tenantId: string, context: StartContext) => Promise<Accepted>;
     readonly audit: AuditAction;
     readonly location: (id: string) => string;
     /** What is answered without waiting; `waitForFinish` answers it after up to `wait` seconds. */
@@ -49,7 +44,7 @@ export const acceptStart = async <Accepted extends { readonly id: string }, Curr
     request,
     `${tenantId}:${request.routeKey}:${options.parentId}`,
     async (idempotency) => {
-      const { accepted } = await options.start(tenantId, {
+      const accepted = await options.start(tenantId, {
         trace: request.headers['x-amzn-trace-id'],
         idempotency,
         audit: { id: newId(), ...options.audit, keyId, requestId: request.requestId },
@@ -83,11 +78,6 @@ export const cancelWithAudit = async <Run extends { readonly id: string }>(
   await auditRequest(request, options.audit, cancelled.id);
   return options.respond(cancelled);
 };
-
-interface Page<T> {
-  readonly items: readonly T[];
-  readonly next: KeysetPosition | null | undefined;
-}
 
 /** A keyset page as the API answers it: `{data, next_cursor}`, never cached. */
 export const pageResponse = <T>(page: Page<T>, toResource: (item: T) => unknown): ApiResponse => ({

@@ -2,11 +2,9 @@ import { jobQueue } from '#adapters/aws/job-queue.ts';
 import { jobTypes, newJob } from '#domain/jobs.ts';
 import type { Principal } from '#domain/tenant.ts';
 import { logger, metrics } from '#runtime/observability.ts';
-import type { JobQueue } from './ports.ts';
+import type { AuditAction, JobQueue } from './ports.ts';
 
-export interface AuditEntry {
-  readonly action: string;
-  readonly resourceType: string;
+export interface AuditEntry extends AuditAction {
   readonly resourceId: string;
   readonly requestId: string;
 }

@@ -34,15 +34,15 @@ export class ExecutionService {
 
   /**
    * Under an Idempotency-Key the execution an earlier request started with the same body
-   * comes back (`replayed`, in its current state, enqueued again only while still queued; 422
-   * for another body), even if its agent has been paused or deleted since.
+   * comes back, in its current state (enqueued again only while still queued; 422 for another
+   * body), even if its agent has been paused or deleted since.
    */
   async accept(
     tenantId: string,
     agentId: string,
     body: CreateExecutionBody,
     { trace, idempotency, audit }: StartContext = {},
-  ): Promise<{ execution: Execution; replayed: boolean }> {
+  ): Promise<Execution> {
     const { row: execution, replayed } = await orEarlier(
       idempotency,
       async () => {
@@ -69,11 +69,11 @@ export class ExecutionService {
     );
     // A replay whose execution is still queued is sent again: its first request may have died
     // between the commit and the send. A duplicate message is harmless (the claim is idempotent).
-    if (replayed && execution.status !== 'queued') return { execution, replayed };
+    if (replayed && execution.status !== 'queued') return execution;
     await enqueueCommitted(() => this.queue.enqueue(executeJob(execution, trace)), 'execution', {
       executionId: execution.id,
     });
-    return { execution, replayed };
+    return execution;
   }
 
   async get(tenantId: string, id: string): Promise<Execution> {

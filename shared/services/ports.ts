@@ -130,11 +130,15 @@ export interface AgentStore {
 // ---------------------------------------------------------------------------------------
 // Starts (an agent execution, a workflow run): what the request brings besides its body.
 
-/** Who did what, under which request: an audit record, written with the row it is about. */
-export interface AuditStamp {
-  readonly id: string;
+/** What a request did, as the audit trail names it: `agent.created` on an `agent`. */
+export interface AuditAction {
   readonly action: string;
   readonly resourceType: string;
+}
+
+/** Who did what, under which request: an audit record, written with the row it is about. */
+export interface AuditStamp extends AuditAction {
+  readonly id: string;
   readonly keyId: string;
   readonly requestId: string;
 }

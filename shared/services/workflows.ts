@@ -214,15 +214,15 @@ export class WorkflowService {
 
   /**
    * Under an Idempotency-Key the run an earlier request started with the same body comes
-   * back (`replayed`, in its current state, not enqueued again; 422 for another body), even
-   * if its workflow has been deleted or changed since.
+   * back, in its current state (its roots enqueued again only while it is still queued; 422
+   * for another body), even if its workflow has been deleted or changed since.
    */
   async start(
     tenantId: string,
     workflowId: string,
     body: CreateWorkflowRunBody,
     { trace, idempotency, audit }: StartContext = {},
-  ): Promise<{ run: WorkflowRun; replayed: boolean }> {
+  ): Promise<WorkflowRun> {
     let steps: readonly StepDefinition[] = [];
     const { row: run, replayed } = await orEarlier(
       idempotency,
@@ -251,7 +251,7 @@ export class WorkflowService {
     if (replayed) {
       // Still queued: its first request may have died between the commit and the sends, so
       // its roots are sent again (a duplicate message is harmless: the claim is idempotent).
-      if (run.status !== 'queued') return { run, replayed };
+      if (run.status !== 'queued') return run;
       steps = await this.stepsOfVersion(run.workflowId, run.workflowVersion);
     }
     const roots = steps.filter((step) => step.dependsOn.length === 0);
@@ -265,7 +265,7 @@ export class WorkflowService {
       'workflow run',
       { workflowExecutionId: run.id },
     );
-    return { run, replayed };
+    return run;
   }
 
   async getRun(tenantId: string, id: string): Promise<{ run: WorkflowRun; steps: StepRun[] }> {

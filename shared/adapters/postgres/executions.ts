@@ -141,7 +141,21 @@ export class ExecutionRepository implements ExecutionStore, ExecutionAttemptStor
     const column = <T>(pick: (execution: NewExecution) => T) => executions.map(pick);
     // Without keys (the common case) the statement is the plain INSERT: no arbiter index to check.
     const keyed = executions.some((e) => e.idempotency);
-    const audit = auditInserted('inserted', 'queued_at', keyed ? 12 : 10, executions);
+    const values = [
+      column((e) => e.id),
+      column((e) => e.tenantId),
+      column((e) => e.agentId),
+      column((e) => JSON.stringify(e.input)),
+      column((e) => (e.metadata === null ? null : JSON.stringify(e.metadata))),
+      column((e) => e.model),
+      column((e) => e.systemPrompt),
+      column((e) => JSON.stringify(e.configuration)),
+      column((e) => e.queuedAt),
+      ...(keyed
+        ? [column((e) => e.idempotency?.key ?? null), column((e) => e.idempotency?.requestHash ?? null)]
+        : []),
+    ];
+    const audit = auditInserted('inserted', 'queued_at', values.length + 1, executions);
     const rows = await this.db.query<ExecutionRow>(
       `WITH inserted AS (
        INSERT INTO executions (id, tenant_id, agent_id, status, input, metadata, model, system_prompt,
@@ -157,21 +171,7 @@ export class ExecutionRepository implements ExecutionStore, ExecutionAttemptStor
        RETURNING ${resourceColumns}
        )${audit.cte}
        SELECT * FROM inserted`,
-      [
-        column((e) => e.id),
-        column((e) => e.tenantId),
-        column((e) => e.agentId),
-        column((e) => JSON.stringify(e.input)),
-        column((e) => (e.metadata === null ? null : JSON.stringify(e.metadata))),
-        column((e) => e.model),
-        column((e) => e.systemPrompt),
-        column((e) => JSON.stringify(e.configuration)),
-        column((e) => e.queuedAt),
-        ...(keyed
-          ? [column((e) => e.idempotency?.key ?? null), column((e) => e.idempotency?.requestHash ?? null)]
-          : []),
-        ...audit.values,
-      ],
+      [...values, ...audit.values],
     );
     return keyedInsertResults(this.db, keyedExecutions, executions, rows, (e) => e.agentId);
   }

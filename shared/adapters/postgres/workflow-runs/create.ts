@@ -33,7 +33,31 @@ export async function createMany(
   // Without keys (the common case) the statement is the plain INSERT: no arbiter index to
   // check. With keys, a run not inserted (its key taken) gets no steps either.
   const keyed = runs.some((run) => run.idempotency);
-  const audit = auditInserted('run', 'created_at', keyed ? 19 : 17, runs);
+  const values = [
+    runs.map((run) => run.id),
+    runs.map((run) => run.tenantId),
+    runs.map((run) => run.workflowId),
+    runs.map((run) => run.workflowVersion),
+    runs.map((run) => run.onStepFailure),
+    runs.map((run) => JSON.stringify(run.input)),
+    runs.map((run) => (run.metadata === null ? null : JSON.stringify(run.metadata))),
+    runs.map((run) => run.steps.length),
+    runs.map((run) => run.createdAt),
+    steps.map(({ run }) => run.id),
+    steps.map(({ step }) => step.key),
+    steps.map(({ run }) => run.tenantId),
+    steps.map(({ step }) => step.position),
+    steps.map(({ step }) => step.agentId),
+    steps.map(({ step }) => step.dependsOn.length),
+    steps.map(({ run }) => run.createdAt),
+    ...(keyed
+      ? [
+          runs.map((run) => run.idempotency?.key ?? null),
+          runs.map((run) => run.idempotency?.requestHash ?? null),
+        ]
+      : []),
+  ];
+  const audit = auditInserted('run', 'created_at', values.length + 1, runs);
   const rows = await db.query<RunRow>(
     `WITH run AS (
          INSERT INTO workflow_executions (id, tenant_id, workflow_id, workflow_version, on_step_failure, status,
@@ -60,31 +84,7 @@ export async function createMany(
          ${keyed ? 'WHERE k.execution_id IN (SELECT id FROM run)' : ''}
        )${audit.cte}
        SELECT * FROM run`,
-    [
-      runs.map((run) => run.id),
-      runs.map((run) => run.tenantId),
-      runs.map((run) => run.workflowId),
-      runs.map((run) => run.workflowVersion),
-      runs.map((run) => run.onStepFailure),
-      runs.map((run) => JSON.stringify(run.input)),
-      runs.map((run) => (run.metadata === null ? null : JSON.stringify(run.metadata))),
-      runs.map((run) => run.steps.length),
-      runs.map((run) => run.createdAt),
-      steps.map(({ run }) => run.id),
-      steps.map(({ step }) => step.key),
-      steps.map(({ run }) => run.tenantId),
-      steps.map(({ step }) => step.position),
-      steps.map(({ step }) => step.agentId),
-      steps.map(({ step }) => step.dependsOn.length),
-      steps.map(({ run }) => run.createdAt),
-      ...(keyed
-        ? [
-            runs.map((run) => run.idempotency?.key ?? null),
-            runs.map((run) => run.idempotency?.requestHash ?? null),
-          ]
-        : []),
-      ...audit.values,
-    ],
+    [...values, ...audit.values],
   );
   return keyedInsertResults(db, keyedRuns, runs, rows, (run) => run.workflowId);
 }
