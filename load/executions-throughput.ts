@@ -7,8 +7,11 @@
  * throwaway PostgreSQL 15 with its durable defaults (--fast-db: fsync, synchronous_commit and
  * full_page_writes off, said so in the output; or DATABASE_URL), `npm start` in its own process with the in-process
  * SQS stand-in, the local provider at 0 ms, the LLM cache off. First a warm-up, not counted: M
- * starts (default 1,000) of a workload of their own (JIT, pools, sockets: what a warm container
- * has). Then fires N starts from C concurrent clients, waits until all have finished, and
+ * starts of a workload of their own (default 10,000 executions or 3,000 runs), in five rounds
+ * whose server CPU per start the result lists: a fresh server spends its first thousands of
+ * starts compiling (V8 tiers code up on two isolates, API and workers) and growing its heap,
+ * and a warm container has done that. Then fires N starts from C concurrent clients, waits
+ * until all have finished, and
  * reports from the server's own timestamps:
  *   - throughput: N / (last completed_at − first accepted)
  *   - latency: completed_at − accepted (an execution's queued_at, a run's created_at), p50 / p99
@@ -40,7 +43,7 @@ const { values } = parseArgs({
     workflows: { type: 'boolean', default: false },
     executions: { type: 'string' },
     runs: { type: 'string' },
-    warmup: { type: 'string', default: '1000' },
+    warmup: { type: 'string' },
     concurrency: { type: 'string', default: '64' },
     workers: { type: 'string', default: '0' },
     'cpu-prof': { type: 'boolean', default: false },
@@ -52,7 +55,7 @@ const { values } = parseArgs({
 });
 const workflows = values.workflows;
 const total = Number(values.runs ?? values.executions ?? (workflows ? 2_000 : 10_000));
-const warmup = Number(values.warmup);
+const warmup = Number(values.warmup ?? (workflows ? 3_000 : 10_000));
 const concurrency = Number(values.concurrency);
 const extraWorkers = Number(values.workers);
 if (
@@ -303,12 +306,25 @@ try {
   const workloadOf = workflows ? workflowRuns : agentExecutions;
   const db = new pg.Client({ connectionString: databaseUrl });
   await db.connect();
+  /** The server's CPU ms per start in each warm-up round: how far from warm each round was. */
+  const warmUpRounds: number[] = [];
   if (warmup > 0) {
     const warm = await workloadOf('warm-up');
-    process.stdout.write('warm-up: ');
-    const { rejected } = await fire(warm, warmup);
-    await measure(db, warm, warmup - rejected);
-    process.stdout.write('\n');
+    const round = Math.ceil(warmup / 5);
+    let accepted = 0;
+    for (let fired = 0; fired < warmup; fired += round) {
+      const count = Math.min(round, warmup - fired);
+      const cpuBefore = processTreeCpuMs(server.process.child.pid);
+      process.stdout.write(`warm-up round ${warmUpRounds.length + 1}: `);
+      const { rejected } = await fire(warm, count);
+      accepted += count - rejected;
+      await measure(db, warm, accepted);
+      const cpuAfter = processTreeCpuMs(server.process.child.pid);
+      if (cpuBefore !== undefined && cpuAfter !== undefined) {
+        warmUpRounds.push(Math.round(((cpuAfter - cpuBefore) / count) * 1000) / 1000);
+      }
+      process.stdout.write('\n');
+    }
   }
   const workload = await workloadOf('throughput');
   // The database's own counters: transactions (each statement outside BEGIN … COMMIT is one)
@@ -365,6 +381,7 @@ try {
       extra_worker_processes: workers.length,
       concurrency,
       warm_up_starts: warmup,
+      warm_up_server_cpu_ms_per_start_by_round: warmUpRounds,
     },
     [workload.noun]: r.n,
     failed: r.failed,
