@@ -10,7 +10,7 @@ import { accessSync, constants, readdirSync, realpathSync, rmSync, statSync } fr
 import { chown, mkdtemp, rm } from 'node:fs/promises';
 import { createConnection, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, it } from 'vitest';
@@ -99,6 +99,24 @@ export function findRedisServer(): string | undefined {
   // sbin dirs are often missing from a non-root PATH.
   const dirs = [...pathDirs(), '/usr/bin', '/usr/sbin', '/usr/local/bin'];
   return dirs.map((dir) => join(dir, 'redis-server')).find(isExecutable);
+}
+
+/**
+ * Whether the PostgreSQL the harness starts has the pgvector extension installed. Debian 12 has
+ * no package of it for PostgreSQL 15: `.ci/run` builds it from source (`.ci/vendor/README.md`).
+ */
+export function pgvectorInstalled(): boolean {
+  const binDir = findPostgresBin();
+  if (!binDir) return false;
+  try {
+    // The pg_config beside the real server binary: a PATH one may belong to another version.
+    const serverDir = dirname(realpathSync(join(binDir, 'postgres')));
+    const share = execFileSync(join(serverDir, 'pg_config'), ['--sharedir'], { encoding: 'utf8' }).trim();
+    statSync(join(share, 'extension', 'vector.control'));
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export function realServersRequired(): boolean {
