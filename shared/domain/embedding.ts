@@ -16,7 +16,16 @@ export interface Embeddings {
   readonly inputTokens: number;
 }
 
+export interface EmbedOptions {
+  /**
+   * What the texts are: chunks to store (the default) or a search query. Some models (Cohere
+   * Embed) encode the two differently so that a question lands near its answer.
+   */
+  readonly purpose?: 'document' | 'query';
+  readonly signal?: AbortSignal;
+}
+
 /** A provider's embedding model: turns a batch of texts into vectors. */
 export interface Embedder extends EmbeddingModel {
-  embed(texts: readonly string[], signal?: AbortSignal): Promise<Embeddings>;
+  embed(texts: readonly string[], options?: EmbedOptions): Promise<Embeddings>;
 }

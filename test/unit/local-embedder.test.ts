@@ -62,6 +62,6 @@ describe('the local embedder (feature hashing: lexical, not semantic)', () => {
     expect(() => new LocalEmbedder(12.5)).toThrow(RangeError);
     const controller = new AbortController();
     controller.abort(new Error('stopped'));
-    await expect(embedder.embed(['text'], controller.signal)).rejects.toThrow('stopped');
+    await expect(embedder.embed(['text'], { signal: controller.signal })).rejects.toThrow('stopped');
   });
 });

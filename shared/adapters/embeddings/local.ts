@@ -1,4 +1,4 @@
-import type { Embedder, Embeddings } from '#domain/embedding.ts';
+import type { Embedder, Embeddings, EmbedOptions } from '#domain/embedding.ts';
 
 /**
  * The built-in embedder for `npm start` and the tests: no network, no keys, deterministic.
@@ -86,8 +86,8 @@ export class LocalEmbedder implements Embedder {
     }
   }
 
-  async embed(texts: readonly string[], signal?: AbortSignal): Promise<Embeddings> {
-    signal?.throwIfAborted();
+  async embed(texts: readonly string[], options: EmbedOptions = {}): Promise<Embeddings> {
+    options.signal?.throwIfAborted();
     let inputTokens = 0;
     const vectors = texts.map((text) => {
       inputTokens += estimatedTokens(text);

@@ -81,7 +81,7 @@ export const createOpenAiEmbedder = (options: OpenAiEmbedderOptions): Embedder =
     provider: 'openai',
     model,
     dimensions,
-    async embed(texts, signal) {
+    async embed(texts, { signal } = {}) {
       const vectors: number[][] = [];
       let inputTokens = 0;
       // One request at a time: a bulk ingestion must not burst past the provider's rate limit.

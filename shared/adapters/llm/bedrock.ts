@@ -19,7 +19,7 @@ type BedrockSdk = typeof import('@aws-sdk/client-bedrock-runtime');
 
 // The SDK is large: loaded on the first Bedrock call, by the containers that make one.
 let sdk: Promise<BedrockSdk> | undefined;
-const loadSdk = (): Promise<BedrockSdk> => {
+export const loadBedrockSdk = (): Promise<BedrockSdk> => {
   sdk ??= import('@aws-sdk/client-bedrock-runtime').catch((error: unknown) => {
     sdk = undefined;
     throw error;
@@ -67,10 +67,18 @@ const isRetryable = (name: string, error: SdkErrorShape, status: number | undefi
   return error.$fault !== 'client';
 };
 
-const sdkFailure = (error: unknown, deadline: Deadline, request: LlmRequest): unknown => {
-  if (request.signal?.aborted) return abortReason(request.signal);
+/**
+ * What a failed Bedrock call throws: the caller's abort as it came, a deadline as a retryable
+ * timeout, else an `LlmError` named after the SDK's error (its message may quote the request).
+ */
+export const bedrockFailure = (
+  error: unknown,
+  deadline: Deadline,
+  call: { readonly timeoutMs: number; readonly signal?: AbortSignal | undefined },
+): unknown => {
+  if (call.signal?.aborted) return abortReason(call.signal);
   if (deadline.expired()) {
-    return new LlmError(`bedrock: timed out after ${request.timeoutMs} ms`, 'bedrock', true, {
+    return new LlmError(`bedrock: timed out after ${call.timeoutMs} ms`, 'bedrock', true, {
       cause: error,
     });
   }
@@ -90,26 +98,39 @@ const sdkFailure = (error: unknown, deadline: Deadline, request: LlmRequest): un
 };
 
 /** Amazon Bedrock through the Converse API, which speaks one message format for every model. */
-export const createBedrockProvider = (options: BedrockProviderOptions = {}): LlmProvider => {
-  let client: Promise<BedrockConverseClient> | undefined;
-  const clientOnce = (): Promise<BedrockConverseClient> => {
+/**
+ * A Bedrock Runtime client made on first use (the given stand-in, in tests). One attempt: the
+ * fallback chain and the job's retry are the retry policy, and SDK retries would spend a
+ * throttled target's whole timeout before the chain moves on.
+ */
+export const bedrockRuntimeOnce = <Client>(options: {
+  region?: string;
+  client?: Client;
+}): (() => Promise<Client>) => {
+  let client: Promise<Client> | undefined;
+  return () => {
     client ??= options.client
       ? Promise.resolve(options.client)
-      : loadSdk().then(
+      : loadBedrockSdk().then(
           ({ BedrockRuntimeClient }) =>
-            // One attempt: the fallback chain and the job's retry are the retry policy, and SDK
-            // retries would spend a throttled target's whole timeout before the chain moves on.
-            new BedrockRuntimeClient({ maxAttempts: 1, ...(options.region && { region: options.region }) }),
+            new BedrockRuntimeClient({
+              maxAttempts: 1,
+              ...(options.region && { region: options.region }),
+            }) as unknown as Client,
         );
     return client;
   };
+};
+
+export const createBedrockProvider = (options: BedrockProviderOptions = {}): LlmProvider => {
+  const clientOnce = bedrockRuntimeOnce<BedrockConverseClient>(options);
 
   return {
     name: 'bedrock',
     async complete(request: LlmRequest): Promise<LlmResult> {
       const { model, systemPrompt, temperature, maxTokens } = request;
       if (request.signal?.aborted) throw abortReason(request.signal);
-      const [{ ConverseCommand }, bedrock] = await Promise.all([loadSdk(), clientOnce()]);
+      const [{ ConverseCommand }, bedrock] = await Promise.all([loadBedrockSdk(), clientOnce()]);
       const text = inputText(request.input);
       const command = new ConverseCommand({
         modelId: model,
@@ -130,7 +151,7 @@ export const createBedrockProvider = (options: BedrockProviderOptions = {}): Llm
       try {
         response = await bedrock.send(command, { abortSignal: deadline.signal });
       } catch (error) {
-        throw sdkFailure(error, deadline, request);
+        throw bedrockFailure(error, deadline, request);
       }
       const message = response.output?.message;
       if (!message) throw new LlmError('bedrock: response has no output message', 'bedrock', true);
