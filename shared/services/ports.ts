@@ -1,5 +1,6 @@
 import type { Agent, AgentListField, AgentStatus, AgentSummary } from '#domain/agent.ts';
 import type { KeysetPosition } from '#domain/cursor.ts';
+import type { EmbeddingModel } from '#domain/embedding.ts';
 import type { Execution, ExecutionError, ExecutionStatus, RunRequest } from '#domain/execution.ts';
 import type { JobEnvelope } from '#domain/jobs.ts';
 import type { RetentionTable } from '#domain/retention.ts';
@@ -411,4 +412,17 @@ export interface RetentionStore {
   deleteBatch(table: RetentionTable, cutoff: Date, after: Keyset, limit: number): Promise<BatchResult>;
   /** What deleting everything older than `cutoff` would delete (a dry run). */
   count(table: RetentionTable, cutoff: Date): Promise<CountResult>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Knowledge.
+
+/**
+ * Vectors already computed, by model and the SHA-256 of the text they embed: re-ingesting an
+ * unchanged chunk (or the same text in another document) costs no provider call.
+ */
+export interface EmbeddingCache {
+  /** The vectors held for these text hashes; a hash it does not hold is absent from the map. */
+  getMany(model: EmbeddingModel, hashes: readonly string[]): Promise<Map<string, number[]>>;
+  putMany(model: EmbeddingModel, entries: readonly { hash: string; vector: number[] }[]): Promise<void>;
 }
