@@ -67,26 +67,21 @@ describe('chunkText', () => {
     ).toEqual([undefined]);
   });
 
+  // Seven paragraphs of five tokens each: three fit in 16.
+  const paragraphs = Array.from({ length: 7 }, (_, i) => `Paragraph ${i} has five.`);
+  const packed = (overlapTokens: number) =>
+    chunkText(paragraphs.join('\n\n'), { sizeTokens: 16, overlapTokens });
+  /** Paragraphs [from, to) of the seven, as a chunk holds them. */
+  const span = (from: number, to: number) => paragraphs.slice(from, to).join('\n\n');
+
   it('packs whole paragraphs up to the size', () => {
-    // Five tokens each: three fit in 16.
-    const paragraphs = Array.from({ length: 7 }, (_, i) => `Paragraph ${i} has five.`);
-    const chunks = chunkText(paragraphs.join('\n\n'), { sizeTokens: 16, overlapTokens: 0 });
-    expect(chunks.map((chunk) => chunk.text)).toEqual([
-      paragraphs.slice(0, 3).join('\n\n'),
-      paragraphs.slice(3, 6).join('\n\n'),
-      paragraphs[6],
-    ]);
+    const chunks = packed(0);
+    expect(chunks.map((chunk) => chunk.text)).toEqual([span(0, 3), span(3, 6), span(6, 7)]);
     expect(chunks.map((chunk) => chunk.tokens)).toEqual([15, 15, 5]);
   });
 
   it('repeats the last paragraph of a packed chunk when it fits the overlap', () => {
-    const paragraphs = Array.from({ length: 7 }, (_, i) => `Paragraph ${i} has five.`);
-    const chunks = chunkText(paragraphs.join('\n\n'), { sizeTokens: 16, overlapTokens: 5 });
-    expect(chunks.map((chunk) => chunk.text)).toEqual([
-      paragraphs.slice(0, 3).join('\n\n'),
-      paragraphs.slice(2, 5).join('\n\n'),
-      paragraphs.slice(4, 7).join('\n\n'),
-    ]);
+    expect(packed(5).map((chunk) => chunk.text)).toEqual([span(0, 3), span(2, 5), span(4, 7)]);
   });
 
   it('splits an oversized paragraph at sentence ends, each chunk repeating the last sentence before it', () => {
