@@ -25,6 +25,7 @@ export interface CachedEmbeddings {
  * makes no provider call at all, and an edited one embeds only the chunks that changed.
  */
 export const embedWithCache = async (
+  tenantId: string,
   texts: readonly string[],
   embedder: Embedder,
   cache: EmbeddingCache,
@@ -34,7 +35,7 @@ export const embedWithCache = async (
   if (!Number.isInteger(batchSize) || batchSize < 1)
     throw new RangeError(`batchSize must be ≥ 1, got ${batchSize}`);
   const hashes = texts.map(textHash);
-  const known = await cache.getMany(embedder, [...new Set(hashes)]);
+  const known = await cache.getMany(tenantId, embedder, [...new Set(hashes)]);
   // Each text the cache lacks, once, however often it repeats.
   const missing = new Map<string, string>();
   hashes.forEach((hash, i) => {
@@ -53,7 +54,7 @@ export const embedWithCache = async (
     inputTokens += answer.inputTokens;
     const entries = batch.map(([hash], i) => ({ hash, vector: answer.vectors[i]! }));
     // Cached batch by batch: a failure later in a long document keeps what was paid for.
-    await cache.putMany(embedder, entries);
+    await cache.putMany(tenantId, embedder, entries);
     for (const { hash, vector } of entries) known.set(hash, vector);
   }
   return {

@@ -418,11 +418,17 @@ export interface RetentionStore {
 // Knowledge.
 
 /**
- * Vectors already computed, by model and the SHA-256 of the text they embed: re-ingesting an
- * unchanged chunk (or the same text in another document) costs no provider call.
+ * Vectors already computed, by tenant, model and the SHA-256 of the text they embed:
+ * re-ingesting an unchanged chunk (or the same text in another document) costs no provider
+ * call. Per tenant, as the response cache is: a hit must not tell one tenant that another has
+ * embedded a text.
  */
 export interface EmbeddingCache {
   /** The vectors held for these text hashes; a hash it does not hold is absent from the map. */
-  getMany(model: EmbeddingModel, hashes: readonly string[]): Promise<Map<string, number[]>>;
-  putMany(model: EmbeddingModel, entries: readonly { hash: string; vector: number[] }[]): Promise<void>;
+  getMany(tenantId: string, model: EmbeddingModel, hashes: readonly string[]): Promise<Map<string, number[]>>;
+  putMany(
+    tenantId: string,
+    model: EmbeddingModel,
+    entries: readonly { hash: string; vector: number[] }[],
+  ): Promise<void>;
 }

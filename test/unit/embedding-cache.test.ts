@@ -7,19 +7,19 @@ import type { EmbeddingCache } from '#services/ports.ts';
 /** The cache's contract in memory: keyed by provider, model, dimensions and text hash. */
 const memoryCache = (): EmbeddingCache & { size: () => number } => {
   const entries = new Map<string, number[]>();
-  const key = (model: EmbeddingModel, hash: string) =>
-    `${model.provider}/${model.model}/${model.dimensions}/${hash}`;
+  const key = (tenantId: string, model: EmbeddingModel, hash: string) =>
+    `${tenantId}/${model.provider}/${model.model}/${model.dimensions}/${hash}`;
   return {
-    async getMany(model, hashes) {
+    async getMany(tenantId, model, hashes) {
       return new Map(
         hashes.flatMap((hash) => {
-          const vector = entries.get(key(model, hash));
+          const vector = entries.get(key(tenantId, model, hash));
           return vector ? [[hash, vector] as const] : [];
         }),
       );
     },
-    async putMany(model, batch) {
-      for (const { hash, vector } of batch) entries.set(key(model, hash), vector);
+    async putMany(tenantId, model, batch) {
+      for (const { hash, vector } of batch) entries.set(key(tenantId, model, hash), vector);
     },
     size: () => entries.size,
   };
@@ -41,6 +41,7 @@ const counting = (dimensions = 64) => {
   return { embedder, calls, inner };
 };
 
+const tenant = 'tenant-a';
 const chunks = (n: number, prefix = 'chunk') =>
   Array.from({ length: n }, (_, i) => `${prefix} ${i} of the manual`);
 
@@ -49,14 +50,14 @@ describe('embedding through the cache', () => {
     const cache = memoryCache();
     const { embedder, calls, inner } = counting();
     const texts = chunks(150);
-    const first = await embedWithCache(texts, embedder, cache, { batchSize: 64 });
+    const first = await embedWithCache(tenant, texts, embedder, cache, { batchSize: 64 });
     expect(calls.map((batch) => batch.length)).toEqual([64, 64, 22]);
     expect(first).toMatchObject({ providerCalls: 3, embeddedTexts: 150, cachedTexts: 0 });
     expect(first.inputTokens).toBeGreaterThan(0);
     expect(first.vectors).toEqual((await inner.embed(texts)).vectors);
 
     calls.length = 0;
-    const again = await embedWithCache(texts, embedder, cache, { batchSize: 64 });
+    const again = await embedWithCache(tenant, texts, embedder, cache, { batchSize: 64 });
     expect(calls).toEqual([]);
     expect(again).toMatchObject({ providerCalls: 0, embeddedTexts: 0, cachedTexts: 150, inputTokens: 0 });
     expect(again.vectors).toEqual(first.vectors);
@@ -66,12 +67,12 @@ describe('embedding through the cache', () => {
     const cache = memoryCache();
     const { embedder, calls } = counting();
     const texts = chunks(10);
-    await embedWithCache(texts, embedder, cache);
+    await embedWithCache(tenant, texts, embedder, cache);
     calls.length = 0;
     const edited = [...texts];
     edited[3] = 'chunk 3 of the manual, corrected';
     edited.push('a new closing chunk');
-    const result = await embedWithCache(edited, embedder, cache);
+    const result = await embedWithCache(tenant, edited, embedder, cache);
     expect(calls).toEqual([['chunk 3 of the manual, corrected', 'a new closing chunk']]);
     expect(result).toMatchObject({ providerCalls: 1, embeddedTexts: 2, cachedTexts: 9 });
   });
@@ -79,7 +80,7 @@ describe('embedding through the cache', () => {
   it('embeds a text that repeats once, and answers a vector for each place it stands', async () => {
     const cache = memoryCache();
     const { embedder, calls } = counting();
-    const result = await embedWithCache(['same', 'other', 'same'], embedder, cache);
+    const result = await embedWithCache(tenant, ['same', 'other', 'same'], embedder, cache);
     expect(calls).toEqual([['same', 'other']]);
     expect(result.vectors[0]).toEqual(result.vectors[2]);
     // The repeat came from the same call, not from the cache.
@@ -91,8 +92,8 @@ describe('embedding through the cache', () => {
     const cache = memoryCache();
     const small = counting(32);
     const large = counting(64);
-    await embedWithCache(['shared text'], small.embedder, cache);
-    const result = await embedWithCache(['shared text'], large.embedder, cache);
+    await embedWithCache(tenant, ['shared text'], small.embedder, cache);
+    const result = await embedWithCache(tenant, ['shared text'], large.embedder, cache);
     expect(large.calls).toEqual([['shared text']]);
     expect(result.vectors[0]).toHaveLength(64);
   });
@@ -107,10 +108,10 @@ describe('embedding through the cache', () => {
       embed: (texts, options) =>
         ++batches === 2 ? Promise.reject(new Error('provider down')) : embedder.embed(texts, options),
     };
-    await expect(embedWithCache(chunks(5), failing, cache, { batchSize: 2 })).rejects.toThrow(
+    await expect(embedWithCache(tenant, chunks(5), failing, cache, { batchSize: 2 })).rejects.toThrow(
       'provider down',
     );
     expect(cache.size()).toBe(2);
-    await expect(embedWithCache([], embedder, cache, { batchSize: 0 })).rejects.toThrow(RangeError);
+    await expect(embedWithCache(tenant, [], embedder, cache, { batchSize: 0 })).rejects.toThrow(RangeError);
   });
 });
