@@ -34,8 +34,10 @@ export const startEmbeddedPostgres = async (dataDir: string): Promise<EmbeddedPo
 
   const { PGlite } = await import('@electric-sql/pglite');
   const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
+  // pgvector, for knowledge search: offered here, loaded only when a database creates it.
+  const { vector } = await import('@electric-sql/pglite-pgvector');
   const pgDir = join(dataDir, 'pgdata');
-  const db = await PGlite.create(pgDir);
+  const db = await PGlite.create(pgDir, { extensions: { vector } });
   // A few slots so a closed connection (the migrator's) can linger; the app pool uses one.
   const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 4 });
   try {

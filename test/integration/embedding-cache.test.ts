@@ -1,7 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalEmbedder } from '#adapters/embeddings/local.ts';
@@ -9,7 +6,7 @@ import { EmbeddingCacheRepository } from '#adapters/postgres/embedding-cache.ts'
 import { migrate } from '#adapters/postgres/migrate.ts';
 import type { Embedder } from '#domain/embedding.ts';
 import { embedWithCache, textHash } from '#services/embedding.ts';
-import { startEmbeddedPostgres } from '../../bin/local-runtime/embedded-postgres.ts';
+import { useEmbeddedPostgres } from '../support/embedded-postgres.ts';
 import { describeRealServers } from '../support/real-servers.ts';
 
 /** The cache's checks on one database (`url` is read once its server runs). */
@@ -97,17 +94,8 @@ const embeddingCacheChecks = (url: () => string) => {
 };
 
 describe('the embedding cache on embedded PostgreSQL (PGlite)', () => {
-  let dataDir: string;
-  let embedded: Awaited<ReturnType<typeof startEmbeddedPostgres>>;
-  beforeAll(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'switchyard-embedding-cache-'));
-    embedded = await startEmbeddedPostgres(dataDir);
-  }, 60_000);
-  afterAll(async () => {
-    await embedded?.stop();
-    await rm(dataDir, { recursive: true, force: true });
-  });
-  embeddingCacheChecks(() => embedded.url);
+  const url = useEmbeddedPostgres();
+  embeddingCacheChecks(url);
 });
 
 describeRealServers('the embedding cache on PostgreSQL 15', (servers) => {
