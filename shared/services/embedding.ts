@@ -60,7 +60,7 @@ export const embedWithCache = async (
   return {
     vectors: hashes.map((hash) => known.get(hash)!),
     providerCalls,
-    cachedTexts: texts.length - hashes.filter((hash) => missing.has(hash)).length,
+    cachedTexts: hashes.filter((hash) => !missing.has(hash)).length,
     embeddedTexts: missing.size,
     inputTokens,
   };

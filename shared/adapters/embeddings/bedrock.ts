@@ -1,6 +1,7 @@
 import type { InvokeModelCommand, InvokeModelCommandOutput } from '@aws-sdk/client-bedrock-runtime';
 import { bedrockFailure, bedrockRuntimeOnce, loadBedrockSdk } from '#adapters/llm/bedrock.ts';
 import { startDeadline } from '#adapters/llm/deadline.ts';
+import { estimateTokens } from '#domain/chunking.ts';
 import type { Embedder, Embeddings, EmbedOptions } from '#domain/embedding.ts';
 import { LlmError } from '#domain/llm.ts';
 
@@ -32,9 +33,9 @@ interface Family {
   read(json: unknown, texts: readonly string[]): { vectors: unknown; inputTokens: number };
 }
 
-// Bedrock does not count Cohere's tokens in the body: estimated, ~1.3 a word, for usage only.
+// Bedrock does not count Cohere's tokens in the body: estimated as chunks are sized, for usage only.
 const estimatedTokens = (texts: readonly string[]) =>
-  texts.reduce((sum, text) => sum + Math.ceil((text.match(/\S+/g)?.length ?? 0) * 1.3), 0);
+  texts.reduce((sum, text) => sum + estimateTokens(text), 0);
 
 const families: Record<'titan' | 'cohere', Family> = {
   // One text a request; L2-normalised by the service, as cosine search wants.

@@ -1,3 +1,4 @@
+import { estimateTokens } from '#domain/chunking.ts';
 import type { Embedder, Embeddings, EmbedOptions } from '#domain/embedding.ts';
 
 /**
@@ -71,9 +72,6 @@ export const hashingEmbedding = (text: string, dimensions: number): number[] => 
   return norm === 0 ? vector : vector.map((x) => x / norm);
 };
 
-/** Rough tokens of a text, as a provider would bill them: about 1.3 per word for English. */
-const estimatedTokens = (text: string): number => Math.ceil(wordsOf(text).length * 1.3);
-
 export class LocalEmbedder implements Embedder {
   readonly provider = 'local';
   readonly model = localEmbeddingModel;
@@ -90,7 +88,7 @@ export class LocalEmbedder implements Embedder {
     options.signal?.throwIfAborted();
     let inputTokens = 0;
     const vectors = texts.map((text) => {
-      inputTokens += estimatedTokens(text);
+      inputTokens += estimateTokens(text);
       return hashingEmbedding(text, this.dimensions);
     });
     return { vectors, inputTokens };
