@@ -1,8 +1,19 @@
 import type { Agent, AgentListField, AgentStatus, AgentSummary } from '#domain/agent.ts';
 import type { KeysetPosition } from '#domain/cursor.ts';
+import type { ChunkingSettings } from '#domain/chunking.ts';
 import type { EmbeddingModel } from '#domain/embedding.ts';
 import type { Execution, ExecutionError, ExecutionStatus, RunRequest } from '#domain/execution.ts';
 import type { JobEnvelope } from '#domain/jobs.ts';
+import type {
+  DocumentStatus,
+  KnowledgeBase,
+  KnowledgeBaseSummary,
+  KnowledgeContentType,
+  KnowledgeDocument,
+  SearchFilters,
+  SearchMode,
+  SearchResult,
+} from '#domain/knowledge.ts';
 import type { RetentionTable } from '#domain/retention.ts';
 import type {
   StepDefinition,
@@ -431,4 +442,170 @@ export interface EmbeddingCache {
     model: EmbeddingModel,
     entries: readonly { hash: string; vector: number[] }[],
   ): Promise<void>;
+}
+
+export interface KnowledgeBasePatch {
+  readonly name?: string;
+  readonly description?: string | null;
+  readonly chunking?: ChunkingSettings;
+}
+
+export interface KnowledgeBaseStore {
+  /** Inserts a base; under an Idempotency-Key already used, answers that request's base. */
+  insertOrFind(base: KnowledgeBase, idempotency?: RowIdempotency): Promise<KeyedInsert<KnowledgeBase>>;
+  findById(tenantId: string, id: string): Promise<KnowledgeBase | null>;
+  update(
+    tenantId: string,
+    id: string,
+    patch: KnowledgeBasePatch,
+    expectedVersions: readonly number[] | undefined,
+  ): Promise<ConditionalWrite<{ base: KnowledgeBase }>>;
+  /** Marks it deleted (search and ingestion stop seeing it at once); retention removes the rows. */
+  softDelete(
+    tenantId: string,
+    id: string,
+    expectedVersions: readonly number[] | undefined,
+  ): Promise<ConditionalWrite<{ base: KnowledgeBase }>>;
+  /** Live bases, newest first, each with its document count from the same statement. */
+  page(query: PageQuery): Promise<KnowledgeBaseSummary[]>;
+}
+
+/** Where a document's bytes are: in its row (inline bodies) or in the upload store. */
+export type DocumentSource =
+  | { readonly kind: 'inline'; readonly bytes: Uint8Array }
+  | { readonly kind: 'chunks'; readonly bytes: Uint8Array }
+  | { readonly kind: 'upload'; readonly key: string };
+
+export interface NewDocument {
+  readonly id: string;
+  readonly tenantId: string;
+  readonly knowledgeBaseId: string;
+  readonly externalId: string | null;
+  readonly title: string;
+  readonly description: string | null;
+  readonly contentType: KnowledgeContentType;
+  readonly tags: readonly string[];
+  readonly metadata: Readonly<Record<string, unknown>>;
+  readonly expiresAt: Date | null;
+  readonly source: DocumentSource;
+  readonly sourceBytes: number | null;
+  readonly now: Date;
+}
+
+export interface DocumentPageQuery extends PageQuery {
+  readonly knowledgeBaseId: string;
+  readonly status?: DocumentStatus;
+  readonly contentType?: KnowledgeContentType;
+  readonly tag?: string;
+  readonly createdAfter?: Date;
+  readonly createdBefore?: Date;
+}
+
+export interface DocumentPatch {
+  readonly title?: string;
+  readonly description?: string | null;
+  readonly tags?: readonly string[];
+  readonly metadata?: Readonly<Record<string, unknown>>;
+  readonly expiresAt?: Date | null;
+}
+
+export interface BulkDocumentChange {
+  readonly ids: readonly string[];
+  readonly setStatus?: 'archived' | 'ready';
+  readonly addTags?: readonly string[];
+  readonly removeTags?: readonly string[];
+}
+
+export interface DocumentStore {
+  /**
+   * Inserts the document, or (same base, same external id) starts a new generation of the one
+   * there, which search keeps showing until the new one is ready. `base-gone` when the base is
+   * not the tenant's live base. One statement either way; the base's version moves with it.
+   */
+  upsert(
+    document: NewDocument,
+  ): Promise<
+    | { readonly kind: 'created' | 'replaced'; readonly document: KnowledgeDocument }
+    | { readonly kind: 'base-gone' }
+  >;
+  findById(tenantId: string, knowledgeBaseId: string, id: string): Promise<KnowledgeDocument | null>;
+  page(query: DocumentPageQuery): Promise<KnowledgeDocument[]>;
+  update(
+    tenantId: string,
+    knowledgeBaseId: string,
+    id: string,
+    patch: DocumentPatch,
+    expectedVersions: readonly number[] | undefined,
+  ): Promise<ConditionalWrite<{ document: KnowledgeDocument }>>;
+  /** Deletes it and its chunks; an ingestion in flight finds it gone and stops. */
+  delete(
+    tenantId: string,
+    knowledgeBaseId: string,
+    id: string,
+    expectedVersions: readonly number[] | undefined,
+  ): Promise<ConditionalWrite<{ document: KnowledgeDocument }>>;
+  /** One statement for all of them; answers the ids it changed (others were not in the base). */
+  bulk(tenantId: string, knowledgeBaseId: string, change: BulkDocumentChange): Promise<readonly string[]>;
+}
+
+/** What an ingestion works on: the document's generation, its base's settings, its source. */
+export interface IngestionClaim {
+  readonly tenantId: string;
+  readonly documentId: string;
+  readonly generation: number;
+  readonly base: KnowledgeBase;
+  readonly title: string;
+  readonly contentType: KnowledgeContentType;
+  readonly source: DocumentSource;
+  readonly attempts: number;
+}
+
+export interface NewChunk {
+  readonly id: string;
+  readonly ordinal: number;
+  readonly heading: string | null;
+  readonly text: string;
+  readonly tokens: number;
+  readonly embedding: readonly number[];
+}
+
+export interface IngestionStore {
+  /**
+   * Takes the lease on a document's generation; null when there is nothing to do (the document
+   * or its base is gone, a newer generation superseded it, it is finished, or another live
+   * lease holds it).
+   */
+  claim(
+    tenantId: string,
+    documentId: string,
+    generation: number,
+    leaseSeconds: number,
+  ): Promise<IngestionClaim | null>;
+  /** Writes a batch of chunks in one statement and the progress; false when the claim is void. */
+  writeChunks(claim: IngestionClaim, chunks: readonly NewChunk[], chunksTotal: number): Promise<boolean>;
+  /**
+   * Makes the generation searchable and drops older generations' chunks, in one transaction,
+   * bumping the base's version; false when the claim is void (nothing changes then).
+   */
+  finish(claim: IngestionClaim, chunkCount: number): Promise<boolean>;
+  /** Marks the generation failed with a reason and drops its chunks; the older generation stays searchable. */
+  fail(claim: IngestionClaim, reason: string): Promise<void>;
+  /** Documents whose ingestion lease expired (a dead worker, a lost message): for the sweeper. */
+  stalled(now: Date, limit: number): Promise<readonly { tenantId: string; documentId: string; generation: number }[]>;
+}
+
+export interface SearchRequest {
+  readonly base: KnowledgeBase;
+  readonly query: string;
+  readonly mode: SearchMode;
+  /** The query's embedding (semantic and hybrid). */
+  readonly queryVector?: readonly number[];
+  readonly filters: SearchFilters;
+  readonly limit: number;
+  readonly now: Date;
+}
+
+/** One statement per search: ranks, fusion, highlights and facets together. */
+export interface KnowledgeSearchStore {
+  search(request: SearchRequest): Promise<SearchResult>;
 }
