@@ -44,6 +44,14 @@ export interface RuntimeConfig {
   readonly claimLeaseSeconds: number | undefined;
   /** The provider of agents that name none; an unknown name fails at the first model call. */
   readonly defaultProvider: string;
+  /** The embedding model of knowledge bases that name none (fixed per base at its creation). */
+  readonly defaultEmbeddingModel: {
+    readonly provider: string;
+    readonly model: string;
+    readonly dimensions: number;
+  };
+  /** Texts per embedding provider call during ingestion. */
+  readonly embeddingBatchSize: number;
   /** Prices (USD per million tokens) that extend or override the built-in table; unset: none. */
   readonly modelPrices: Readonly<Record<string, ModelPrice>> | undefined;
   /** How long a queued execution or step waits before the sweeper re-sends it. */
@@ -144,6 +152,12 @@ export const loadConfig = (env: Env = process.env): RuntimeConfig => {
     serverTiming: boolFrom(env, 'SWITCHYARD_SERVER_TIMING', false),
     maxStepInputBytes: intFrom(env, 'SWITCHYARD_MAX_STEP_INPUT_BYTES', 256 * 1024, 1024, 4 * 1024 * 1024),
     defaultProvider: env['SWITCHYARD_DEFAULT_PROVIDER'] || 'local',
+    defaultEmbeddingModel: {
+      provider: env['SWITCHYARD_EMBEDDING_PROVIDER'] || 'local',
+      model: env['SWITCHYARD_EMBEDDING_MODEL'] || 'switchyard-hashing-v1',
+      dimensions: intFrom(env, 'SWITCHYARD_EMBEDDING_DIMENSIONS', 384, 1, 16_000),
+    },
+    embeddingBatchSize: intFrom(env, 'SWITCHYARD_EMBEDDING_BATCH_SIZE', 64, 1, 2048),
     modelPrices: jsonFrom(
       env,
       'SWITCHYARD_MODEL_PRICES',

@@ -558,6 +558,8 @@ export interface IngestionClaim {
   readonly contentType: KnowledgeContentType;
   readonly source: DocumentSource;
   readonly attempts: number;
+  /** Chunks of this generation an earlier attempt already wrote: a retry resumes after them. */
+  readonly chunksDone: number;
 }
 
 export interface NewChunk {

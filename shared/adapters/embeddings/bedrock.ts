@@ -71,6 +71,16 @@ const families: Record<'titan' | 'cohere', Family> = {
   },
 };
 
+/** Why Bedrock cannot embed with this model and these dimensions, or undefined when it can. */
+export const bedrockEmbeddingRefusal = (model: string, dimensions: number): string | undefined => {
+  const family = familyOf(model);
+  if (!family)
+    return `no Bedrock embedding model "${model}" is supported (amazon.titan-embed-text-v2:0, cohere.embed-*-v3)`;
+  return family.dimensions.includes(dimensions)
+    ? undefined
+    : `${model} gives ${family.dimensions.join(', ')} dimensions, not ${dimensions}`;
+};
+
 const familyOf = (model: string): Family | undefined =>
   model.startsWith('amazon.titan-embed-text-v2')
     ? families.titan
@@ -84,11 +94,9 @@ const concurrency = 8;
 /** Amazon Bedrock's embedding models through InvokeModel. */
 export const createBedrockEmbedder = (options: BedrockEmbedderOptions): Embedder => {
   const { model, dimensions } = options;
+  const refusal = bedrockEmbeddingRefusal(model, dimensions);
   const family = familyOf(model);
-  if (!family) throw new RangeError(`no Bedrock embedding model "${model}" is supported`);
-  if (!family.dimensions.includes(dimensions)) {
-    throw new RangeError(`${model} gives ${family.dimensions.join(', ')} dimensions, not ${dimensions}`);
-  }
+  if (refusal || !family) throw new RangeError(refusal);
   const timeoutMs = options.timeoutMs ?? 30_000;
   const clientOnce = bedrockRuntimeOnce<BedrockInvokeClient>(options);
 

@@ -4,6 +4,7 @@ import { openAiSettings } from '#runtime/config.ts';
 import { createBedrockProvider } from './bedrock.ts';
 import { createLocalProvider } from './local.ts';
 import { createOpenAiProvider } from './openai.ts';
+import type { OpenAiHttpOptions } from './openai-http.ts';
 
 /**
  * One provider of each kind per container, created on first use from the environment:
@@ -51,22 +52,27 @@ const missingKeyProvider = (): LlmProvider => ({
   },
 });
 
+/**
+ * Where OpenAI-compatible calls (completions and embeddings) go and with which key, from the
+ * environment; undefined when OpenAI itself is configured without a key.
+ */
+export const openAiConnection = (): OpenAiHttpOptions | undefined => {
+  const settings = openAiSettings();
+  const secretArn = settings.apiKeySecretArn;
+  const apiKey = settings.apiKey || (secretArn ? secretApiKey(secretArn) : undefined);
+  const baseUrl = settings.baseUrl || defaultOpenAiBaseUrl;
+  // OpenAI itself needs a key; a compatible server at OPENAI_BASE_URL (vLLM, Ollama) may not.
+  if (!apiKey && baseUrl === defaultOpenAiBaseUrl) return undefined;
+  return { baseUrl, ...(apiKey && { apiKey }), connectTimeoutMs: openAiConnectTimeoutMs };
+};
+
 const create = (name: ProviderName): LlmProvider => {
   switch (name) {
     case 'local':
       return createLocalProvider();
     case 'openai': {
-      const settings = openAiSettings();
-      const secretArn = settings.apiKeySecretArn;
-      const apiKey = settings.apiKey || (secretArn ? secretApiKey(secretArn) : undefined);
-      const baseUrl = settings.baseUrl || defaultOpenAiBaseUrl;
-      // OpenAI itself needs a key; a compatible server at OPENAI_BASE_URL (vLLM, Ollama) may not.
-      if (!apiKey && baseUrl === defaultOpenAiBaseUrl) return missingKeyProvider();
-      return createOpenAiProvider({
-        baseUrl,
-        ...(apiKey && { apiKey }),
-        connectTimeoutMs: openAiConnectTimeoutMs,
-      });
+      const connection = openAiConnection();
+      return connection ? createOpenAiProvider(connection) : missingKeyProvider();
     }
     case 'bedrock': {
       // The AWS SDK's own variable, as Lambda sets it.
