@@ -41,6 +41,8 @@ describe('loadConfig', () => {
       maxStepInputBytes: 262_144,
       claimLeaseSeconds: undefined,
       defaultProvider: 'local',
+      defaultEmbeddingModel: { provider: 'local', model: 'switchyard-hashing-v1', dimensions: 384 },
+      embeddingBatchSize: 64,
       sweeperStaleSeconds: 300,
       sqsInspectionUrl: undefined,
       databaseSecretArn: undefined,
