@@ -256,6 +256,30 @@ const start = async (
     },
   });
 
+  // Uploaded documents: kept under the data folder; the API's process also receives them.
+  process.env['SWITCHYARD_LOCAL_UPLOAD_DIR'] = dataDir;
+  if (options.api !== false) {
+    const [{ startLocalUploads }, { jobQueue }, { maxUploadBytes }] = await Promise.all([
+      import('./uploads.ts'),
+      import('#adapters/aws/job-queue.ts'),
+      import('#domain/knowledge.ts'),
+    ]);
+    const uploads = await startLocalUploads({
+      dir: dataDir,
+      maxBytes: maxUploadBytes,
+      host: options.host ?? env['HOST'] ?? '127.0.0.1',
+      enqueue: (job) => jobQueue().enqueue(job),
+    });
+    closers.push({ name: 'uploads', close: () => uploads.stop() });
+    process.env['SWITCHYARD_LOCAL_UPLOAD_URL'] = uploads.url;
+    process.env['SWITCHYARD_LOCAL_UPLOAD_SECRET'] = uploads.secret;
+  } else {
+    delete process.env['SWITCHYARD_LOCAL_UPLOAD_URL'];
+    delete process.env['SWITCHYARD_LOCAL_UPLOAD_SECRET'];
+  }
+  resetConfig();
+  (await import('#adapters/uploads/store.ts')).resetUploadStore();
+
   const { tenants, devKey } =
     options.api === false ? { tenants: [], devKey: undefined } : await bootstrapTenants(env, dataDir);
 

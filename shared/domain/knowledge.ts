@@ -310,3 +310,46 @@ export const toSearchHitResource = (hit: SearchHit) => ({
   rank_keyword: hit.rankKeyword,
   rank_semantic: hit.rankSemantic,
 });
+
+/** How long a pre-signed upload stays usable. */
+export const uploadTicketSeconds = 15 * 60;
+
+/** Object keys of uploads: the tenant, document and generation they are for, read back by ingestion. */
+export const uploadKey = (tenantId: string, documentId: string, generation: number): string =>
+  `uploads/${tenantId}/${documentId}/${generation}`;
+
+const uploadKeyPattern = /^uploads\/([0-9a-f-]{36})\/([0-9a-f-]{36})\/([1-9][0-9]{0,8})$/;
+
+export const parseUploadKey = (
+  key: string,
+): { tenantId: string; documentId: string; generation: number } | undefined => {
+  const match = uploadKeyPattern.exec(key);
+  return match ? { tenantId: match[1]!, documentId: match[2]!, generation: Number(match[3]) } : undefined;
+};
+
+/** A document whose file comes through a pre-signed upload: the document's fields without the content. */
+export const createUploadBody = z.strictObject({
+  external_id: z.optional(z.string().check(z.minLength(1), z.maxLength(300))),
+  title: z.string().check(z.trim(), z.minLength(1), z.maxLength(500)),
+  description: z.optional(description),
+  content_type: z.string().check(z.minLength(1), z.maxLength(200)),
+  /** The file's size when the client knows it: over the limit → 413 before any upload. */
+  size_bytes: z.optional(z.int().check(z.gte(1))),
+  tags: z.optional(tags),
+  metadata: z.optional(metadata),
+  expires_at: z.optional(z.nullable(z.iso.datetime({ offset: true }))),
+});
+export type CreateUploadBody = z.infer<typeof createUploadBody>;
+
+/**
+ * The ingestion job a landed upload announces: S3 → EventBridge (an input transformer writes
+ * this shape, lib/constructs/uploads.ts) → the default queue, and the local stand-in alike. The
+ * key alone names the tenant, document and generation.
+ */
+export const uploadedFileJob = (key: string, time: string) => ({
+  type: 'knowledge.ingest',
+  tenant_id: '',
+  ids: { upload_key: key },
+  idempotency_key: `ingest:${key}`,
+  enqueued_at: time,
+});

@@ -52,6 +52,16 @@ export interface RuntimeConfig {
   };
   /** Texts per embedding provider call during ingestion. */
   readonly embeddingBatchSize: number;
+  /**
+   * Where uploaded documents go: the S3 bucket in AWS; under `npm start`, the local runtime's
+   * upload server and its folder. Neither: uploads answer 503.
+   */
+  readonly uploads: {
+    readonly bucket: string | undefined;
+    readonly localUrl: string | undefined;
+    readonly localDir: string | undefined;
+    readonly localSecret: string | undefined;
+  };
   /** Prices (USD per million tokens) that extend or override the built-in table; unset: none. */
   readonly modelPrices: Readonly<Record<string, ModelPrice>> | undefined;
   /** How long a queued execution or step waits before the sweeper re-sends it. */
@@ -158,6 +168,12 @@ export const loadConfig = (env: Env = process.env): RuntimeConfig => {
       dimensions: intFrom(env, 'SWITCHYARD_EMBEDDING_DIMENSIONS', 384, 1, 16_000),
     },
     embeddingBatchSize: intFrom(env, 'SWITCHYARD_EMBEDDING_BATCH_SIZE', 64, 1, 2048),
+    uploads: {
+      bucket: textFrom(env, 'UPLOAD_BUCKET'),
+      localUrl: textFrom(env, 'SWITCHYARD_LOCAL_UPLOAD_URL'),
+      localDir: textFrom(env, 'SWITCHYARD_LOCAL_UPLOAD_DIR'),
+      localSecret: textFrom(env, 'SWITCHYARD_LOCAL_UPLOAD_SECRET'),
+    },
     modelPrices: jsonFrom(
       env,
       'SWITCHYARD_MODEL_PRICES',

@@ -611,3 +611,23 @@ export interface SearchRequest {
 export interface KnowledgeSearchStore {
   search(request: SearchRequest): Promise<SearchResult>;
 }
+
+/** Where a client sends a file: a pre-signed POST (multipart/form-data, the fields then the file). */
+export interface UploadTicket {
+  readonly url: string;
+  readonly fields: Readonly<Record<string, string>>;
+  readonly expiresAt: Date;
+}
+
+/**
+ * Files too large for a request body (S3 in AWS, a folder of the data directory under
+ * `npm start`). A file landing announces itself as a `knowledge.ingest` job (S3 → EventBridge →
+ * the default queue; the local stand-in enqueues the same envelope).
+ */
+export interface UploadStore {
+  /** A POST that accepts one file of this content type, 1 to `maxBytes` bytes, at `key`. */
+  presign(key: string, contentType: string, maxBytes: number, expiresInSeconds: number): Promise<UploadTicket>;
+  /** The file's bytes; null when nothing was uploaded at `key`. */
+  read(key: string): Promise<Uint8Array | null>;
+  delete(key: string): Promise<void>;
+}

@@ -43,6 +43,7 @@ describe('loadConfig', () => {
       defaultProvider: 'local',
       defaultEmbeddingModel: { provider: 'local', model: 'switchyard-hashing-v1', dimensions: 384 },
       embeddingBatchSize: 64,
+      uploads: {},
       sweeperStaleSeconds: 300,
       sqsInspectionUrl: undefined,
       databaseSecretArn: undefined,
