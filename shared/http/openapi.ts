@@ -1,5 +1,6 @@
 import * as z from 'zod/mini';
 import { queryDocOf } from './query.ts';
+import { maxBodyBytes } from './request.ts';
 import type { ResponseHeader, ResponseSpec, RouteSpec } from './route.ts';
 import { routes } from './routes/index.ts';
 import { schemas } from './schemas.ts';
@@ -68,6 +69,14 @@ const queryShape = (schema: z.ZodMiniType): Record<string, z.ZodMiniType> => {
   if (def.type === 'pipe' && def.in) return queryShape(def.in);
   return def.shape ?? {};
 };
+
+/** A body limit as people say it: 256 KB, 1 MB. */
+const sizeInWords = (bytes: number): string =>
+  bytes % (1024 * 1024) === 0
+    ? `${bytes / (1024 * 1024)} MB`
+    : bytes % 1024 === 0
+      ? `${bytes / 1024} KB`
+      : `${bytes} bytes`;
 
 const pathParamNames = (path: string): string[] => [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!);
 
@@ -138,9 +147,15 @@ const operation = (route: RouteSpec) => {
   if (route.conditional === 'write')
     responses['412'] = problem('If-Match does not match the current version');
   if (route.body) {
-    responses['413'] = problem('Body over 256 KB');
-    responses['415'] = problem('Body is not application/json');
-    responses['422'] = problem(
+    // What every body-taking route answers, after what the route itself declares for the status.
+    const shared = (status: number, description: string) => {
+      const own = route.responses[status];
+      return problem(own ? `${own.description}; or ${description}` : description, own?.headers);
+    };
+    responses['413'] = shared(413, `Body over ${sizeInWords(route.maxBodyBytes ?? maxBodyBytes)}`);
+    responses['415'] = shared(415, 'Body is not application/json');
+    responses['422'] = shared(
+      422,
       'Body does not match the schema (or reuses an Idempotency-Key with another body), or breaks a limit: nesting over 64 levels, over 1,000 keys in an object or 10,000 elements in an array, __proto__/constructor/prototype keys, numbers out of range',
     );
   }
@@ -154,6 +169,7 @@ const operation = (route: RouteSpec) => {
   return {
     operationId: operationId(route),
     summary: route.summary,
+    ...(route.description && { description: route.description }),
     tags: [route.function],
     security: route.auth === 'none' ? [] : [{ [route.auth === 'admin' ? 'adminKey' : 'apiKey']: [] }],
     ...(parameters.length > 0 && { parameters }),

@@ -1,5 +1,6 @@
 import type * as z from 'zod/mini';
 import type { AuthMode, FunctionName, HttpMethod } from '#manifest';
+import { declareBodyLimit } from './request.ts';
 import { schemas } from './schemas.ts';
 
 /**
@@ -35,12 +36,16 @@ export interface RouteSpec {
   readonly function: FunctionName;
   readonly auth: AuthMode;
   readonly summary: string;
+  /** The operation's longer description in the OpenAPI document: defaults and why they are what they are. */
+  readonly description?: string;
   /** Schemas of path parameters, for the document; every `{name}` without one is a UUID. */
   readonly params?: Readonly<Record<string, z.ZodMiniType>>;
   /** The query: a `z.object` of the parameters of shared/http/query.ts. */
   readonly query?: z.ZodMiniType<Record<string, unknown>, Record<string, string | undefined>>;
   /** The JSON body, validated before the handler runs (422 with every field error). */
   readonly body?: z.ZodMiniType;
+  /** The largest body it takes, in bytes (413 above); request.ts's `maxBodyBytes` (256 KB) when absent. */
+  readonly maxBodyBytes?: number;
   /** `read`: If-None-Match → 304; `write`: If-Match → 412. */
   readonly conditional?: 'read' | 'write';
   /** Honours `Idempotency-Key`. */
@@ -64,7 +69,12 @@ export const defineRoutes = <
   fn: F,
   build: (responseSchemas: typeof schemas) => R,
 ): { readonly [I in keyof R]: R[I] & { readonly function: F } } =>
-  build(schemas).map((route) => ({ ...route, function: fn })) as never;
+  build(schemas).map((route) => {
+    // The body parser finds a larger limit by route key (request.ts); the document, here.
+    if (route.maxBodyBytes !== undefined)
+      declareBodyLimit(`${route.method} ${route.path}`, route.maxBodyBytes);
+    return { ...route, function: fn };
+  }) as never;
 
 type ParamNames<P extends string> = P extends `${string}{${infer N}}${infer Rest}`
   ? N | ParamNames<Rest>
