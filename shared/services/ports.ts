@@ -451,8 +451,11 @@ export interface KnowledgeBasePatch {
 }
 
 export interface KnowledgeBaseStore {
-  /** Inserts a base; under an Idempotency-Key already used, answers that request's base. */
-  insertOrFind(base: KnowledgeBase, idempotency?: RowIdempotency): Promise<KeyedInsert<KnowledgeBase>>;
+  /**
+   * Inserts a base. Its Idempotency-Key is held by the DynamoDB tier alone: knowledge_bases has
+   * no key columns (migration 0006's row tier would need them).
+   */
+  insert(base: KnowledgeBase): Promise<KnowledgeBase>;
   findById(tenantId: string, id: string): Promise<KnowledgeBase | null>;
   update(
     tenantId: string,
@@ -525,27 +528,40 @@ export interface DocumentStore {
   upsert(
     document: NewDocument,
   ): Promise<
-    | { readonly kind: 'created' | 'replaced'; readonly document: KnowledgeDocument }
+    | {
+        readonly kind: 'created' | 'replaced';
+        readonly document: KnowledgeDocument;
+        /** The base as the statement left it (version bumped): the service caches it. */
+        readonly base: KnowledgeBase;
+      }
     | { readonly kind: 'base-gone' }
   >;
   findById(tenantId: string, knowledgeBaseId: string, id: string): Promise<KnowledgeDocument | null>;
   page(query: DocumentPageQuery): Promise<KnowledgeDocument[]>;
+  /** With the base as the statement left it (version bumped), as every write below. */
   update(
     tenantId: string,
     knowledgeBaseId: string,
     id: string,
     patch: DocumentPatch,
     expectedVersions: readonly number[] | undefined,
-  ): Promise<ConditionalWrite<{ document: KnowledgeDocument }>>;
+  ): Promise<ConditionalWrite<{ document: KnowledgeDocument; base: KnowledgeBase }>>;
   /** Deletes it and its chunks; an ingestion in flight finds it gone and stops. */
   delete(
     tenantId: string,
     knowledgeBaseId: string,
     id: string,
     expectedVersions: readonly number[] | undefined,
-  ): Promise<ConditionalWrite<{ document: KnowledgeDocument }>>;
-  /** One statement for all of them; answers the ids it changed (others were not in the base). */
-  bulk(tenantId: string, knowledgeBaseId: string, change: BulkDocumentChange): Promise<readonly string[]>;
+  ): Promise<ConditionalWrite<{ document: KnowledgeDocument; base: KnowledgeBase }>>;
+  /**
+   * One statement for all of them; answers the ids it changed (others were not in the base, or
+   * already as asked) and the base, whose version moved only if some changed (else null).
+   */
+  bulk(
+    tenantId: string,
+    knowledgeBaseId: string,
+    change: BulkDocumentChange,
+  ): Promise<{ readonly documentIds: readonly string[]; readonly base: KnowledgeBase | null }>;
 }
 
 /** What an ingestion works on: the document's generation, its base's settings, its source. */
