@@ -9,3 +9,32 @@ export const retentionTables = [
   'audit_events',
 ] as const;
 export type RetentionTable = (typeof retentionTables)[number];
+
+/**
+ * What the knowledge service leaves for retention to remove: documents past their `expires_at`
+ * (search stopped showing them at that instant; their chunks go with them), knowledge bases
+ * deleted more than a grace period ago (their documents and chunks first, in batches), and
+ * embedding cache entries older than their retention.
+ */
+export const knowledgeRetentionTables = [
+  'knowledge_documents',
+  'knowledge_bases',
+  'embedding_cache',
+] as const;
+export type KnowledgeRetentionTable = (typeof knowledgeRetentionTables)[number];
+
+/** Every table the retention job deletes from. */
+export type PurgedTable = RetentionTable | KnowledgeRetentionTable;
+
+/**
+ * How long a deleted knowledge base's rows stay. The API forgot it at once; the rows stay a day
+ * so that an operator can undo a mistaken delete (clear `deleted_at`) before they are gone, and
+ * because keeping them costs only storage. Every ingestion into it stopped at its next write.
+ */
+export const deletedKnowledgeBaseGraceHours = 24;
+
+/**
+ * Days an embedding cache entry is kept (`RETENTION_DAYS_EMBEDDING_CACHE`): a re-ingestion within
+ * them embeds nothing it already paid for; an entry older than that is one provider call away.
+ */
+export const defaultEmbeddingCacheDays = 90;

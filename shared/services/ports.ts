@@ -14,7 +14,7 @@ import type {
   SearchMode,
   SearchResult,
 } from '#domain/knowledge.ts';
-import type { RetentionTable } from '#domain/retention.ts';
+import type { PurgedTable } from '#domain/retention.ts';
 import type {
   StepDefinition,
   StepFailureMode,
@@ -418,11 +418,11 @@ export interface CountResult {
 /** Deleting what is past retention, table by table, in keyset batches. */
 export interface RetentionStore {
   /** The keyset a table's first batch starts after. */
-  start(table: RetentionTable): Keyset;
+  start(table: PurgedTable): Keyset;
   /** Deletes up to `limit` rows of `table` older than `cutoff`, after `after`. */
-  deleteBatch(table: RetentionTable, cutoff: Date, after: Keyset, limit: number): Promise<BatchResult>;
+  deleteBatch(table: PurgedTable, cutoff: Date, after: Keyset, limit: number): Promise<BatchResult>;
   /** What deleting everything older than `cutoff` would delete (a dry run). */
-  count(table: RetentionTable, cutoff: Date): Promise<CountResult>;
+  count(table: PurgedTable, cutoff: Date): Promise<CountResult>;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1,8 +1,16 @@
 import type { Queryable } from '#adapters/postgres/db.ts';
 import { RetentionRepository } from '#adapters/postgres/retention.ts';
-import { type RetentionTable, retentionTables } from '#domain/retention.ts';
+import {
+  defaultEmbeddingCacheDays,
+  deletedKnowledgeBaseGraceHours,
+  type KnowledgeRetentionTable,
+  knowledgeRetentionTables,
+  type PurgedTable,
+  type RetentionTable,
+  retentionTables,
+} from '#domain/retention.ts';
 import { functions } from '#manifest';
-import { config, type RuntimeConfig } from '#runtime/config.ts';
+import { ConfigError, config, type RuntimeConfig } from '#runtime/config.ts';
 import { logger, metrics } from '#runtime/observability.ts';
 import type { Keyset, RetentionStore } from './ports.ts';
 
@@ -13,6 +21,8 @@ export interface RetentionOptions {
   readonly dryRun?: boolean;
   /** Overrides of the configured days (RETENTION_DAYS_*). */
   readonly days?: Partial<RetentionDays>;
+  /** Overrides RETENTION_DAYS_EMBEDDING_CACHE. */
+  readonly embeddingCacheDays?: number;
   /** Rows per batch statement (1 to 10,000). */
   readonly batchSize?: number;
   /** How long a run may go on starting batches; null: until everything is deleted. */
@@ -20,13 +30,16 @@ export interface RetentionOptions {
   readonly now?: Date;
 }
 
-export interface RetentionTableReport {
-  readonly table: RetentionTable;
-  /** Rows older than this instant go (stats rollups: days before its UTC day). */
+export interface RetentionTableReport<Table extends PurgedTable = RetentionTable> {
+  readonly table: Table;
+  /**
+   * Rows older than this instant go (stats rollups: days before its UTC day; documents that
+   * expired before it; bases deleted before it).
+   */
   readonly cutoff: Date;
   /** Rows deleted; on a dry run, the rows that would be. */
   readonly deleted: number;
-  /** Rows the deletion cascaded to (workflow step runs). */
+  /** Rows the deletion cascaded to (workflow step runs; documents' chunks; bases' documents and chunks). */
   readonly cascaded: number;
   readonly batches: number;
   /** Everything past retention is gone (false: the budget ran out first). */
@@ -36,6 +49,8 @@ export interface RetentionTableReport {
 export interface RetentionReport {
   readonly dryRun: boolean;
   readonly tables: readonly RetentionTableReport[];
+  /** Expired documents, deleted knowledge bases, old embedding cache entries. */
+  readonly knowledge: readonly RetentionTableReport<KnowledgeRetentionTable>[];
   /** Every row deleted (or, on a dry run, that would be), cascaded ones included. */
   readonly deleted: number;
   readonly batches: number;
@@ -62,8 +77,8 @@ const daysOf: Readonly<Record<RetentionTable, keyof RetentionDays>> = {
   audit_events: 'audit',
 };
 
-interface Progress {
-  table: RetentionTable;
+interface Progress<Table extends PurgedTable = PurgedTable> {
+  table: Table;
   cutoff: Date;
   after: Keyset;
   deleted: number;
@@ -81,9 +96,29 @@ const cutoffOf = (table: RetentionTable, instant: number): Date =>
     ? new Date(Math.floor(instant / dayMs) * dayMs)
     : new Date(instant);
 
+/** `RETENTION_DAYS_EMBEDDING_CACHE`: 1 to 36500 days, 90 when unset. */
+export const embeddingCacheDays = (env: Record<string, string | undefined> = process.env): number => {
+  const raw = env['RETENTION_DAYS_EMBEDDING_CACHE'];
+  if (raw === undefined || raw === '') return defaultEmbeddingCacheDays;
+  const days = Number(raw);
+  if (!Number.isInteger(days) || days < 1 || days > 36_500) {
+    throw new ConfigError(`RETENTION_DAYS_EMBEDDING_CACHE must be an integer from 1 to 36500, got "${raw}"`);
+  }
+  return days;
+};
+
+/** Where each knowledge table's rows start to go, for a run at `now`. */
+const knowledgeCutoffs = (now: number, cacheDays: number): Record<KnowledgeRetentionTable, Date> => ({
+  // Search stopped showing them when they expired: nothing to wait for.
+  knowledge_documents: new Date(now),
+  knowledge_bases: new Date(now - deletedKnowledgeBaseGraceHours * 3_600_000),
+  embedding_cache: new Date(now - cacheDays * dayMs),
+});
+
 /**
  * Deletes agent executions, workflow executions (their step runs by cascade, their stats
- * rollups by day) and audit events older than their retention, in keyset batches of short
+ * rollups by day) and audit events older than their retention, expired documents, deleted
+ * knowledge bases past their grace and old embedding cache entries, in keyset batches of short
  * autocommit statements, one batch per table in turn so that a large backlog in one table
  * does not starve the others, until done or out of budget.
  */
@@ -102,15 +137,21 @@ export const retain = async (
   }
   const days = { ...config().retentionDays, ...options.days };
   const now = (options.now ?? new Date()).getTime();
-  const progress: Progress[] = retentionTables.map((table) => ({
+  const fresh = <Table extends PurgedTable>(table: Table, cutoff: Date): Progress<Table> => ({
     table,
-    cutoff: cutoffOf(table, now - days[daysOf[table]] * dayMs),
+    cutoff,
     after: repository.start(table),
     deleted: 0,
     cascaded: 0,
     batches: 0,
     complete: false,
-  }));
+  });
+  const aging = retentionTables.map((table) =>
+    fresh(table, cutoffOf(table, now - days[daysOf[table]] * dayMs)),
+  );
+  const cutoffs = knowledgeCutoffs(now, options.embeddingCacheDays ?? embeddingCacheDays());
+  const knowledge = knowledgeRetentionTables.map((table) => fresh(table, cutoffs[table]));
+  const progress: Progress[] = [...aging, ...knowledge];
 
   if (options.dryRun) {
     for (const entry of progress) {
@@ -135,10 +176,12 @@ export const retain = async (
     }
   }
 
-  const tables = progress.map(({ after: _after, ...report }) => report);
+  const reportOf = <Table extends PurgedTable>({ after: _after, ...report }: Progress<Table>) => report;
+  const tables = progress.map(reportOf);
   const report: RetentionReport = {
     dryRun: options.dryRun ?? false,
-    tables,
+    tables: aging.map(reportOf),
+    knowledge: knowledge.map(reportOf),
     deleted: tables.reduce((sum, t) => sum + t.deleted + t.cascaded, 0),
     batches: tables.reduce((sum, t) => sum + t.batches, 0),
     complete: tables.every((t) => t.complete),

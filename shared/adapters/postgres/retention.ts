@@ -1,4 +1,4 @@
-import type { RetentionTable } from '#domain/retention.ts';
+import type { PurgedTable } from '#domain/retention.ts';
 import type { BatchResult, CountResult, Keyset, RetentionStore } from '#services/ports.ts';
 import type { Queryable } from './db.ts';
 
@@ -22,6 +22,17 @@ import type { Queryable } from './db.ts';
  * - `audit_events`: ids are derived from job keys, not time-ordered; `audit_events_at (at)`.
  * - `workflow_stats_daily`: the rollups of deleted runs, by their primary key
  *   (workflow_id, day; all its shards), days before the workflow-execution cutoff's day.
+ * - `knowledge_documents`: documents that expired before the cutoff, by
+ *   `knowledge_documents_expiry (expires_at)`; their chunks by cascade (by the chunks' unique
+ *   key, which starts with the document). Their bases' versions move, as for any change of
+ *   what a base holds.
+ * - `knowledge_bases`: bases deleted before the cutoff. A base can hold a great many chunks,
+ *   so a batch deletes up to `limit` of its documents (their chunks by cascade) and only the
+ *   bases that have none left; it needs no keyset (the bases found are the batch's to finish),
+ *   and is done when a batch finds nothing.
+ * - `embedding_cache`: entries made before the cutoff, by `embedding_cache_created
+ *   (created_at)`, deleted by their `ctid` (a TID scan: the key has five columns, and the rows
+ *   are never updated, so a row's ctid holds for the statement).
  */
 
 export type { RetentionTable } from '#domain/retention.ts';
@@ -59,6 +70,8 @@ interface TableSql {
   readonly batch: string;
   /** Rows older than the cutoff ($1), and the rows their deletion would cascade to. */
   readonly count: string;
+  /** No keyset: every batch starts from the beginning, and the table is done when one finds nothing. */
+  readonly keyless?: boolean;
 }
 
 const nilUuid = '00000000-0000-0000-0000-000000000000';
@@ -81,7 +94,7 @@ const byUuidV7 = (table: string, cascade?: { table: string; column: string }): T
            ${cascade ? `(SELECT count(*) FROM ${cascade.table} c JOIN ${table} t ON t.id = c.${cascade.column} WHERE t.id < $1::uuid)::int` : '0'} AS cascaded`,
 });
 
-const tableSql: Readonly<Record<RetentionTable, TableSql>> = {
+const tableSql: Readonly<Record<PurgedTable, TableSql>> = {
   executions: byUuidV7('executions'),
   workflow_executions: byUuidV7('workflow_executions', {
     table: 'workflow_step_runs',
@@ -120,27 +133,102 @@ const tableSql: Readonly<Record<RetentionTable, TableSql>> = {
              (SELECT workflow_id FROM last) AS k1, (SELECT day FROM last) AS k2`,
     count: 'SELECT count(*)::int AS rows, 0 AS cascaded FROM workflow_stats_daily WHERE day < $1::date',
   },
+  // As audit events: documents of one expiry can straddle two batches.
+  knowledge_documents: {
+    cutoff: (instant) => instant,
+    start: ['-infinity'],
+    batch: `
+      WITH batch AS (
+        SELECT id, expires_at FROM knowledge_documents
+         WHERE expires_at < $1::timestamptz AND expires_at >= $2::timestamptz ORDER BY expires_at LIMIT $3
+      ), gone AS (
+        DELETE FROM knowledge_documents WHERE id = ANY (ARRAY(SELECT id FROM batch)) RETURNING knowledge_base_id
+      ), bases AS (
+        UPDATE knowledge_bases SET version = version + 1
+         WHERE id = ANY (ARRAY(SELECT DISTINCT knowledge_base_id FROM gone))
+      )
+      SELECT (SELECT count(*) FROM batch)::int AS taken, (SELECT count(*) FROM gone)::int AS deleted,
+             (SELECT count(*) FROM knowledge_chunks WHERE document_id = ANY (ARRAY(SELECT id FROM batch)))::int AS cascaded,
+             (SELECT max(expires_at) FROM batch) AS k1, NULL AS k2`,
+    count: `
+      SELECT (SELECT count(*) FROM knowledge_documents WHERE expires_at < $1::timestamptz)::int AS rows,
+             (SELECT count(*) FROM knowledge_chunks c JOIN knowledge_documents d ON d.id = c.document_id
+               WHERE d.expires_at < $1::timestamptz)::int AS cascaded`,
+  },
+  knowledge_bases: {
+    cutoff: (instant) => instant,
+    start: [],
+    keyless: true,
+    // $2 is the limit: the keyset is empty.
+    batch: `
+      WITH doomed AS (
+        SELECT id FROM knowledge_bases WHERE deleted_at < $1::timestamptz ORDER BY deleted_at, id LIMIT $2
+      ), documents AS (
+        SELECT id FROM knowledge_documents WHERE knowledge_base_id = ANY (ARRAY(SELECT id FROM doomed)) LIMIT $2
+      ), documents_gone AS (
+        DELETE FROM knowledge_documents WHERE id = ANY (ARRAY(SELECT id FROM documents)) RETURNING id
+      ), empty AS (
+        SELECT b.id FROM doomed b
+         WHERE NOT EXISTS (SELECT 1 FROM knowledge_documents d WHERE d.knowledge_base_id = b.id)
+      ), gone AS (
+        DELETE FROM knowledge_bases WHERE id = ANY (ARRAY(SELECT id FROM empty)) AND deleted_at IS NOT NULL RETURNING id
+      )
+      SELECT ((SELECT count(*) FROM documents) + (SELECT count(*) FROM empty))::int AS taken,
+             (SELECT count(*) FROM gone)::int AS deleted,
+             ((SELECT count(*) FROM documents_gone)
+               + (SELECT count(*) FROM knowledge_chunks WHERE document_id = ANY (ARRAY(SELECT id FROM documents))))::int AS cascaded,
+             NULL AS k1, NULL AS k2`,
+    count: `
+      SELECT (SELECT count(*) FROM knowledge_bases WHERE deleted_at < $1::timestamptz)::int AS rows,
+             ((SELECT count(*) FROM knowledge_documents d JOIN knowledge_bases b ON b.id = d.knowledge_base_id
+                WHERE b.deleted_at < $1::timestamptz)
+              + (SELECT count(*) FROM knowledge_chunks c JOIN knowledge_documents d ON d.id = c.document_id
+                   JOIN knowledge_bases b ON b.id = d.knowledge_base_id WHERE b.deleted_at < $1::timestamptz))::int AS cascaded`,
+  },
+  // As audit events: entries of one instant can straddle two batches.
+  embedding_cache: {
+    cutoff: (instant) => instant,
+    start: ['-infinity'],
+    batch: `
+      WITH batch AS (
+        SELECT ctid, created_at FROM embedding_cache
+         WHERE created_at < $1::timestamptz AND created_at >= $2::timestamptz ORDER BY created_at LIMIT $3
+      ), gone AS (
+        DELETE FROM embedding_cache WHERE ctid = ANY (ARRAY(SELECT ctid FROM batch)) RETURNING 1
+      )
+      SELECT (SELECT count(*) FROM batch)::int AS taken, (SELECT count(*) FROM gone)::int AS deleted, 0 AS cascaded,
+             (SELECT max(created_at) FROM batch) AS k1, NULL AS k2`,
+    count:
+      'SELECT count(*)::int AS rows, 0 AS cascaded FROM embedding_cache WHERE created_at < $1::timestamptz',
+  },
 };
 
 export class RetentionRepository implements RetentionStore {
   constructor(private readonly db: Queryable) {}
 
   /** The keyset a table's first batch starts after. */
-  start(table: RetentionTable): Keyset {
+  start(table: PurgedTable): Keyset {
     return tableSql[table].start;
   }
 
   /** Deletes up to `limit` rows of `table` older than `cutoff`, after `after`: one statement. */
-  async deleteBatch(table: RetentionTable, cutoff: Date, after: Keyset, limit: number): Promise<BatchResult> {
+  async deleteBatch(table: PurgedTable, cutoff: Date, after: Keyset, limit: number): Promise<BatchResult> {
     const sql = tableSql[table];
     const [row] = await this.db.query<BatchRow>(sql.batch, [sql.cutoff(cutoff), ...after, limit]);
+    const deleted = row?.deleted ?? 0;
+    const cascaded = row?.cascaded ?? 0;
+    if (sql.keyless) {
+      // Done when a batch finds nothing, or finds only what another run deleted first.
+      const done = (row?.taken ?? 0) === 0 || deleted + cascaded === 0;
+      return { deleted, cascaded, next: done ? undefined : sql.start };
+    }
     const last = [row?.k1, row?.k2].slice(0, sql.start.length);
     const done = (row?.taken ?? 0) < limit || last.some((key) => key === null || key === undefined);
-    return { deleted: row?.deleted ?? 0, cascaded: row?.cascaded ?? 0, next: done ? undefined : last };
+    return { deleted, cascaded, next: done ? undefined : last };
   }
 
   /** What deleting everything older than `cutoff` would delete (a dry run): one read-only statement. */
-  async count(table: RetentionTable, cutoff: Date): Promise<CountResult> {
+  async count(table: PurgedTable, cutoff: Date): Promise<CountResult> {
     const sql = tableSql[table];
     const [row] = await this.db.query<CountResult>(sql.count, [sql.cutoff(cutoff)]);
     return { rows: row?.rows ?? 0, cascaded: row?.cascaded ?? 0 };
