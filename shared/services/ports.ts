@@ -573,9 +573,17 @@ export interface IngestionClaim {
   readonly title: string;
   readonly contentType: KnowledgeContentType;
   readonly source: DocumentSource;
+  /** Claims of this generation so far, this one included: the fencing token of its writes. */
   readonly attempts: number;
+  /** Seconds the lease runs from each write: the claim's, renewed by every batch written. */
+  readonly leaseSeconds: number;
   /** Chunks of this generation an earlier attempt already wrote: a retry resumes after them. */
   readonly chunksDone: number;
+  /**
+   * SHA-256 (hex) of the text of the last chunk written (ordinal chunksDone - 1), null when
+   * none: a retry resumes only if its chunking reproduces that chunk (else it starts over).
+   */
+  readonly lastChunkSha256: string | null;
 }
 
 export interface NewChunk {
@@ -599,7 +607,10 @@ export interface IngestionStore {
     generation: number,
     leaseSeconds: number,
   ): Promise<IngestionClaim | null>;
-  /** Writes a batch of chunks in one statement and the progress; false when the claim is void. */
+  /**
+   * Writes a batch of chunks in one statement (a chunk of the same ordinal already there is
+   * replaced) with the progress, and renews the lease; false when the claim is void.
+   */
   writeChunks(claim: IngestionClaim, chunks: readonly NewChunk[], chunksTotal: number): Promise<boolean>;
   /**
    * Makes the generation searchable and drops older generations' chunks, in one transaction,
@@ -608,8 +619,17 @@ export interface IngestionStore {
   finish(claim: IngestionClaim, chunkCount: number): Promise<boolean>;
   /** Marks the generation failed with a reason and drops its chunks; the older generation stays searchable. */
   fail(claim: IngestionClaim, reason: string): Promise<void>;
-  /** Documents whose ingestion lease expired (a dead worker, a lost message): for the sweeper. */
-  stalled(now: Date, limit: number): Promise<readonly { tenantId: string; documentId: string; generation: number }[]>;
+  /** Gives the lease up (a retry or a continuation claims it again at once). */
+  release(claim: IngestionClaim): Promise<void>;
+  /**
+   * Documents whose ingestion nobody is working on: the lease expired (a dead worker) or never
+   * taken for `staleSeconds` (a lost message). Touched, so the next sweep leaves them alone for
+   * `staleSeconds` while the message sent again is handled.
+   */
+  stalled(
+    staleSeconds: number,
+    limit: number,
+  ): Promise<readonly { tenantId: string; documentId: string; generation: number }[]>;
 }
 
 export interface SearchRequest {

@@ -1,3 +1,4 @@
+import type { JobEnvelope } from '#domain/jobs.ts';
 import { logger, metrics } from '#runtime/observability.ts';
 import type { AttemptKind, Completed, CompletionAnnouncer } from './attempt-pipeline.ts';
 import type { JobQueue } from './ports.ts';
@@ -33,4 +34,24 @@ export const sweepKind = async <Key, Done extends Completed>(
     metrics.addMetric('SweeperResent', 'Count', result.resent);
   }
   return result;
+};
+
+/**
+ * Documents whose ingestion nobody is working on (a lease that expired with its worker, a
+ * message lost before any claim) go back on the queue. Re-sending is safe: the claim takes the
+ * lease only when no live one holds it, and the ingestion resumes after the chunks written.
+ */
+export const sweepDocuments = async <Target>(
+  store: { stalled(staleSeconds: number, limit: number): Promise<readonly Target[]> },
+  queue: JobQueue,
+  jobOf: (target: Target) => JobEnvelope,
+  options: { staleSeconds: number; batch?: number },
+): Promise<number> => {
+  const stalled = await store.stalled(options.staleSeconds, options.batch ?? 500);
+  await Promise.all(stalled.map((target) => queue.enqueue(jobOf(target))));
+  if (stalled.length > 0) {
+    logger.warn('sweeper recovered document ingestions', { resent: stalled.length });
+    metrics.addMetric('SweeperResent', 'Count', stalled.length);
+  }
+  return stalled.length;
 };
