@@ -2,16 +2,20 @@ import { jobQueue } from '#adapters/aws/job-queue.ts';
 import { MemoryCache } from '#adapters/cache/memory.ts';
 import { RedisCache } from '#adapters/cache/redis.ts';
 import { TwoTierCache } from '#adapters/cache/two-tier.ts';
+import { embeddingModelRefusal } from '#adapters/embeddings/registry.ts';
 import { AgentRepository } from '#adapters/postgres/agents.ts';
 import { CacheRepairRepository } from '#adapters/postgres/cache-repairs.ts';
 import { database } from '#adapters/postgres/db.ts';
 import { ExecutionRepository } from '#adapters/postgres/executions.ts';
+import { KnowledgeBaseRepository } from '#adapters/postgres/knowledge-bases.ts';
+import { KnowledgeDocumentRepository } from '#adapters/postgres/knowledge-documents.ts';
 import { TenantRepository } from '#adapters/postgres/tenants.ts';
 import { WorkflowRunRepository } from '#adapters/postgres/workflow-runs/index.ts';
 import { WorkflowRepository } from '#adapters/postgres/workflows.ts';
 import { config } from '#runtime/config.ts';
 import { AgentService } from './agents.ts';
 import { ExecutionService } from './executions.ts';
+import { KnowledgeService } from './knowledge.ts';
 import { WorkflowService } from './workflows.ts';
 
 /**
@@ -23,6 +27,7 @@ let cache: TwoTierCache | undefined;
 let agents: AgentService | undefined;
 let executions: ExecutionService | undefined;
 let workflows: WorkflowService | undefined;
+let knowledge: KnowledgeService | undefined;
 
 export const redisCache = (): RedisCache | undefined => {
   const { redisUrl } = config();
@@ -53,6 +58,9 @@ export const tenantRepository = (): TenantRepository => new TenantRepository(dat
 export const executionRepository = (): ExecutionRepository => new ExecutionRepository(database());
 export const workflowRepository = (): WorkflowRepository => new WorkflowRepository(database());
 export const workflowRunRepository = (): WorkflowRunRepository => new WorkflowRunRepository(database());
+export const knowledgeBaseRepository = (): KnowledgeBaseRepository => new KnowledgeBaseRepository(database());
+export const knowledgeDocumentRepository = (): KnowledgeDocumentRepository =>
+  new KnowledgeDocumentRepository(database());
 
 export const agentService = (): AgentService => {
   agents ??= new AgentService(agentRepository(), sharedCache());
@@ -71,6 +79,18 @@ export const workflowService = (): WorkflowService => {
   return workflows;
 };
 
+/** Knowledge bases and documents; `getBase` is how the search function reads a base (the same cache). */
+export const knowledgeService = (): KnowledgeService => {
+  knowledge ??= new KnowledgeService(
+    knowledgeBaseRepository(),
+    knowledgeDocumentRepository(),
+    jobQueue(),
+    sharedCache(),
+    embeddingModelRefusal,
+  );
+  return knowledge;
+};
+
 /** For the local runtime and tests: forget every adapter and service (after closing them elsewhere). */
 export const resetContainer = async (): Promise<void> => {
   await l2?.close();
@@ -79,6 +99,7 @@ export const resetContainer = async (): Promise<void> => {
   agents = undefined;
   executions = undefined;
   workflows = undefined;
+  knowledge = undefined;
   for (const reset of resetHooks) reset();
 };
 
