@@ -178,6 +178,15 @@ if (createdWorkflow.statusCode !== 201) {
   throw new Error(`workflow create answered ${createdWorkflow.statusCode}: ${createdWorkflow.body}`);
 }
 const workflow = JSON.parse(createdWorkflow.body!) as { id: string };
+// A knowledge base, for the memory figure of the knowledge function's GET route.
+const createdBase = await (await loadHandler<Handler>('knowledge'))(
+  event('POST /v1/knowledge-bases', '/v1/knowledge-bases', { body: { name: 'bench' } }),
+  context,
+);
+if (createdBase.statusCode !== 201) {
+  throw new Error(`knowledge base create answered ${createdBase.statusCode}: ${createdBase.body}`);
+}
+const knowledgeBase = JSON.parse(createdBase.body!) as { id: string };
 // Rows written behind the service's back: nothing of them is in the cache, so each first read misses.
 const tenantId = (await db.query<{ id: string }>("SELECT id FROM tenants WHERE name = 'bench'")).rows[0]!.id;
 const uncachedIds = (
@@ -406,6 +415,13 @@ const memoryRoutes: Record<
     route: 'GET /v1/workflows/{id}/executions',
     event: event('GET /v1/workflows/{id}/executions', `/v1/workflows/${workflow.id}/executions`, {
       id: workflow.id,
+    }),
+    status: 200,
+  },
+  knowledge: {
+    route: 'GET /v1/knowledge-bases/{id}',
+    event: event('GET /v1/knowledge-bases/{id}', `/v1/knowledge-bases/${knowledgeBase.id}`, {
+      id: knowledgeBase.id,
     }),
     status: 200,
   },

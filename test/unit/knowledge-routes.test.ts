@@ -5,6 +5,7 @@ import { maxInlineDocumentBytes } from '#domain/knowledge.ts';
 import { buildOpenApiDocument } from '#http/openapi.ts';
 import { parseQuery } from '#http/query.ts';
 import { bodyLimitOf, maxBodyBytes, parseJsonBody } from '#http/request.ts';
+import type { RouteSpec } from '#http/route.ts';
 import { knowledgeRoutes } from '#http/routes/knowledge.ts';
 
 const documentsRoute = 'POST /v1/knowledge-bases/{id}/documents';
@@ -32,7 +33,8 @@ const statusOf = (call: () => unknown): number | undefined => {
 
 describe('a route’s own body limit', () => {
   it('is declared by the route and read by route key: 1 MB for documents, 256 KB elsewhere', () => {
-    expect(knowledgeRoutes.find((r) => `${r.method} ${r.path}` === documentsRoute)?.maxBodyBytes).toBe(
+    const routes: readonly RouteSpec[] = knowledgeRoutes;
+    expect(routes.find((r) => `${r.method} ${r.path}` === documentsRoute)?.maxBodyBytes).toBe(
       maxInlineDocumentBytes,
     );
     expect(bodyLimitOf(documentsRoute)).toBe(maxInlineDocumentBytes);
