@@ -614,9 +614,10 @@ export interface IngestionStore {
   writeChunks(claim: IngestionClaim, chunks: readonly NewChunk[], chunksTotal: number): Promise<boolean>;
   /**
    * Makes the generation searchable and drops older generations' chunks, in one transaction,
-   * bumping the base's version; false when the claim is void (nothing changes then).
+   * bumping the base's version; answers the base as it left it (for the cache), or null when
+   * the claim is void (nothing changes then).
    */
-  finish(claim: IngestionClaim, chunkCount: number): Promise<boolean>;
+  finish(claim: IngestionClaim, chunkCount: number): Promise<KnowledgeBase | null>;
   /** Marks the generation failed with a reason and drops its chunks; the older generation stays searchable. */
   fail(claim: IngestionClaim, reason: string): Promise<void>;
   /** Gives the lease up (a retry or a continuation claims it again at once). */

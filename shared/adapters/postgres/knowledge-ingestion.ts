@@ -11,14 +11,7 @@ import type { Queryable } from './db.ts';
  * are written only if that update found the claim still live.
  */
 
-interface ClaimRow {
-  title: string;
-  content_type: string;
-  source: Buffer | null;
-  source_key: string | null;
-  attempts: number;
-  chunks_done: number;
-  last_chunk_sha256: string | null;
+interface BaseRow {
   base_id: string;
   base_name: string;
   base_description: string | null;
@@ -31,6 +24,22 @@ interface ClaimRow {
   base_version: number;
   base_created_at: Date;
   base_updated_at: Date;
+}
+
+/** A base's columns as `BaseRow` names them, from `b`. */
+const baseColumns = `b.id AS base_id, b.name AS base_name, b.description AS base_description,
+  b.embedding_provider, b.embedding_model, b.embedding_dimensions, b.text_search_language,
+  b.chunk_size_tokens, b.chunk_overlap_tokens, b.version AS base_version,
+  b.created_at AS base_created_at, b.updated_at AS base_updated_at`;
+
+interface ClaimRow extends BaseRow {
+  title: string;
+  content_type: string;
+  source: Buffer | null;
+  source_key: string | null;
+  attempts: number;
+  chunks_done: number;
+  last_chunk_sha256: string | null;
 }
 
 /**
@@ -48,7 +57,7 @@ const sourceOf = (row: Pick<ClaimRow, 'source' | 'source_key'>): DocumentSource 
   return row.source_key === chunksSourceKey ? { kind: 'chunks', bytes } : { kind: 'inline', bytes };
 };
 
-const baseOf = (tenantId: string, row: ClaimRow): KnowledgeBase => ({
+const baseOf = (tenantId: string, row: BaseRow): KnowledgeBase => ({
   id: row.base_id,
   tenantId,
   name: row.base_name,
@@ -104,11 +113,7 @@ export class IngestionRepository implements IngestionStore {
        RETURNING d.title, d.content_type, d.source, d.source_key, d.attempts, d.chunks_done,
          (SELECT encode(sha256(convert_to(c.text, 'UTF8')), 'hex') FROM knowledge_chunks c
            WHERE c.document_id = d.id AND c.generation = d.generation AND c.ordinal = d.chunks_done - 1
-         ) AS last_chunk_sha256,
-         b.id AS base_id, b.name AS base_name, b.description AS base_description,
-         b.embedding_provider, b.embedding_model, b.embedding_dimensions, b.text_search_language,
-         b.chunk_size_tokens, b.chunk_overlap_tokens, b.version AS base_version,
-         b.created_at AS base_created_at, b.updated_at AS base_updated_at`,
+         ) AS last_chunk_sha256, ${baseColumns}`,
       [tenantId, documentId, generation, leaseSeconds],
     );
     if (!row) return null;
@@ -186,27 +191,34 @@ export class IngestionRepository implements IngestionStore {
   /**
    * One statement: the generation becomes the searchable one, every other generation's chunks
    * (and any beyond the count, left by an attempt that started over) go, and the base's
-   * version moves so cached searches of it are not served again.
+   * version moves so cached searches of it are not served again. The base's row is locked
+   * before the document's, the order every document write of the API takes (else the two
+   * could deadlock).
    */
-  async finish(claim: IngestionClaim, chunkCount: number): Promise<boolean> {
-    const [row] = await this.db.query<{ live: number }>(
-      `WITH doc AS (
+  async finish(claim: IngestionClaim, chunkCount: number): Promise<KnowledgeBase | null> {
+    const [row] = await this.db.query<BaseRow>(
+      `WITH base AS MATERIALIZED (
+         SELECT b.id FROM knowledge_bases b JOIN knowledge_documents d ON d.knowledge_base_id = b.id
+          WHERE d.id = $1 AND b.deleted_at IS NULL
+            FOR UPDATE OF b
+       ), doc AS (
          UPDATE knowledge_documents d
             SET status = 'ready', searchable_generation = d.generation, chunk_count = $4,
                 chunks_total = $4, chunks_done = $4, failure_reason = NULL, claimed_until = NULL,
                 version = d.version + 1, updated_at = now()
-          WHERE ${liveClaim}
+           FROM base
+          WHERE d.id = $1 AND d.generation = $2 AND d.attempts = $3 AND d.status = 'processing'
+            AND d.knowledge_base_id = base.id
          RETURNING d.id, d.knowledge_base_id, d.generation
        ), dropped AS (
          DELETE FROM knowledge_chunks c USING doc
           WHERE c.document_id = doc.id AND (c.generation <> doc.generation OR c.ordinal >= $4)
-       ), base AS (
-         UPDATE knowledge_bases b SET version = b.version + 1 FROM doc WHERE b.id = doc.knowledge_base_id
        )
-       SELECT (SELECT count(*) FROM doc)::int AS live`,
+       UPDATE knowledge_bases b SET version = b.version + 1 FROM doc WHERE b.id = doc.knowledge_base_id
+       RETURNING ${baseColumns}`,
       [claim.documentId, claim.generation, claim.attempts, chunkCount],
     );
-    return (row?.live ?? 0) > 0;
+    return row ? baseOf(claim.tenantId, row) : null;
   }
 
   /** The generation's chunks go; `searchable_generation` stays, so the previous one is still searched. */

@@ -25,7 +25,7 @@ import type { Queryable } from './db.ts';
  * - `knowledge_documents`: documents that expired before the cutoff, by
  *   `knowledge_documents_expiry (expires_at)`; their chunks by cascade (by the chunks' unique
  *   key, which starts with the document). Their bases' versions move, as for any change of
- *   what a base holds.
+ *   what a base holds (the bases locked first, the API's order).
  * - `knowledge_bases`: bases deleted before the cutoff. A base can hold a great many chunks,
  *   so a batch deletes up to `limit` of its documents (their chunks by cascade) and only the
  *   bases that have none left; it needs no keyset (the bases found are the batch's to finish),
@@ -139,13 +139,17 @@ const tableSql: Readonly<Record<PurgedTable, TableSql>> = {
     start: ['-infinity'],
     batch: `
       WITH batch AS (
-        SELECT id, expires_at FROM knowledge_documents
+        SELECT id, knowledge_base_id, expires_at FROM knowledge_documents
          WHERE expires_at < $1::timestamptz AND expires_at >= $2::timestamptz ORDER BY expires_at LIMIT $3
-      ), gone AS (
-        DELETE FROM knowledge_documents WHERE id = ANY (ARRAY(SELECT id FROM batch)) RETURNING knowledge_base_id
       ), bases AS (
+        -- First, as every document write of the API locks its base before the document.
         UPDATE knowledge_bases SET version = version + 1
-         WHERE id = ANY (ARRAY(SELECT DISTINCT knowledge_base_id FROM gone))
+         WHERE id = ANY (ARRAY(SELECT DISTINCT knowledge_base_id FROM batch))
+        RETURNING id
+      ), gone AS (
+        DELETE FROM knowledge_documents
+         WHERE id = ANY (ARRAY(SELECT id FROM batch)) AND knowledge_base_id = ANY (ARRAY(SELECT id FROM bases))
+        RETURNING id
       )
       SELECT (SELECT count(*) FROM batch)::int AS taken, (SELECT count(*) FROM gone)::int AS deleted,
              (SELECT count(*) FROM knowledge_chunks WHERE document_id = ANY (ARRAY(SELECT id FROM batch)))::int AS cascaded,
