@@ -27,6 +27,8 @@ export interface FunctionAccess {
   readonly adminKey?: boolean;
   /** Model calls: Bedrock, and OpenAI through its key secret when configured. */
   readonly llm?: boolean;
+  /** The upload bucket (UPLOAD_BUCKET): pre-signs POSTs into it, or reads and deletes uploaded files. */
+  readonly uploads?: 'presign' | 'read';
   /** Calls arbitrary HTTPS endpoints (webhooks, OpenAI): needs a NAT route. */
   readonly internet?: boolean;
 }
@@ -41,6 +43,14 @@ export const functionAccess = {
   activity: { database: true, cache: true },
   workflows: { database: true, cache: true, sendsTo: ['low'], idempotency: 'records' },
   workflowExecutions: { database: true, cache: true, sendsTo: ['high', 'low'], idempotency: 'records' },
+  knowledge: {
+    database: true,
+    cache: true,
+    sendsTo: ['default', 'low'],
+    idempotency: 'records',
+    uploads: 'presign',
+  },
+  knowledgeSearch: { database: true, cache: true, llm: true, internet: true },
   workerHigh: {
     database: true,
     cache: true,
@@ -50,7 +60,14 @@ export const functionAccess = {
     llm: true,
     internet: true,
   },
-  workerDefault: { database: true, deadLettersTo: ['default'], internet: true },
+  // Webhooks, and document ingestion's embedding calls.
+  workerDefault: {
+    database: true,
+    deadLettersTo: ['default'],
+    uploads: 'read',
+    llm: true,
+    internet: true,
+  },
   workerLow: {
     database: true,
     // The sweeper: lost executions and steps back on high, unsent completion events on default.

@@ -13,6 +13,7 @@ import { Observability } from './constructs/observability.ts';
 import { Queues } from './constructs/queues.ts';
 import { Rollout } from './constructs/rollout.ts';
 import { Schedules } from './constructs/schedules.ts';
+import { Uploads } from './constructs/uploads.ts';
 import { Workers } from './constructs/workers.ts';
 import type { StageConfig } from './stage-config.ts';
 
@@ -37,6 +38,8 @@ export class SwitchyardStack extends Stack {
   /** The local stage only: its idempotency table and the PostgreSQL and Redis it is given. */
   readonly localData: LocalData | undefined;
   readonly queues: Queues;
+  /** The bucket of uploaded document files, and the rule that turns each into an ingestion job. */
+  readonly uploads: Uploads;
   readonly functions: AppFunctions;
   /** Not on the local stage (migrations are applied by hand there). */
   readonly migrations: Migrations | undefined;
@@ -67,6 +70,7 @@ export class SwitchyardStack extends Stack {
       cache = this.cache = new Cache(this, 'Cache', { config, network: this.network });
     }
     this.queues = new Queues(this, 'Queues', { config });
+    this.uploads = new Uploads(this, 'Uploads', { config, queues: this.queues });
 
     this.adminKey = new secretsmanager.Secret(this, 'AdminKey', {
       secretName: `switchyard/${config.stage}/admin-key`,
@@ -91,6 +95,7 @@ export class SwitchyardStack extends Stack {
       data: database,
       cache,
       queues: this.queues,
+      uploads: this.uploads,
       adminKey: this.adminKey,
       openAiKey,
     });

@@ -64,6 +64,14 @@ export const functions = {
     memoryMb: 512,
     timeoutSeconds: 25,
   },
+  knowledge: { entry: 'functions/api/knowledge.ts', kind: 'api', memoryMb: 512, timeoutSeconds: 10 },
+  // Embeds the query (a provider call for OpenAI and Bedrock models) before its one statement.
+  knowledgeSearch: {
+    entry: 'functions/api/knowledge-search.ts',
+    kind: 'api',
+    memoryMb: 1024,
+    timeoutSeconds: 10,
+  },
   workerHigh: { entry: 'functions/workers/high.ts', kind: 'worker', memoryMb: 1024, timeoutSeconds: 60 },
   workerDefault: { entry: 'functions/workers/default.ts', kind: 'worker', memoryMb: 512, timeoutSeconds: 60 },
   workerLow: { entry: 'functions/workers/low.ts', kind: 'worker', memoryMb: 512, timeoutSeconds: 120 },
@@ -248,6 +256,14 @@ export const jobs = {
     needs: { database: true },
     enqueues: [],
   },
+  ingestDocument: {
+    type: 'knowledge.ingest',
+    queue: 'default',
+    batch: false,
+    // Embedding providers are model calls (Bedrock, OpenAI over the internet).
+    needs: { database: true, llm: true, internet: true },
+    enqueues: [],
+  },
   recordAudit: {
     type: 'audit.record',
     queue: 'low',
@@ -261,7 +277,13 @@ export const jobs = {
     batch: false,
     needs: { database: true },
     // Re-sends what was lost, and announces completions whose events were never sent.
-    enqueues: ['agent.execute', 'workflow.step', 'webhook.deliver', 'execution.slow_alert'],
+    enqueues: [
+      'agent.execute',
+      'workflow.step',
+      'webhook.deliver',
+      'execution.slow_alert',
+      'knowledge.ingest',
+    ],
     schedule: {
       every: { minutes: 1 },
       keyPrefix: 'sweep',

@@ -3,6 +3,7 @@ import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
@@ -12,6 +13,7 @@ import type { StageConfig } from '../stage-config.ts';
 import type { Network } from './network.ts';
 import type { Queues } from './queues.ts';
 import { SwitchyardFunction } from './switchyard-function.ts';
+import type { Uploads } from './uploads.ts';
 
 /** What the functions need of the database: Data (Aurora behind RDS Proxy), or LocalData on the local stage. */
 export interface DatabaseTarget {
@@ -35,6 +37,8 @@ export interface AppFunctionsProps {
   readonly data: DatabaseTarget;
   readonly cache: CacheTarget;
   readonly queues: Queues;
+  /** The bucket of uploaded document files. */
+  readonly uploads: Uploads;
   /** The operator key of `/v1/admin/*`. */
   readonly adminKey: secretsmanager.ISecret;
   /** The OpenAI API key, when the stage names one. */
@@ -109,6 +113,7 @@ export class AppFunctions extends Construct {
     if (access.cache) environment['REDIS_URL'] = cache.url();
     if (access.idempotency) environment['IDEMPOTENCY_TABLE'] = data.idempotencyTable.tableName;
     if (access.adminKey) environment['SWITCHYARD_ADMIN_KEY_SECRET_ARN'] = props.adminKey.secretArn;
+    if (access.uploads) environment['UPLOAD_BUCKET'] = props.uploads.bucket.bucketName;
     if (access.llm) {
       if (config.llmProvider) environment['SWITCHYARD_DEFAULT_PROVIDER'] = config.llmProvider;
       // A name works wherever GetSecretValue takes an ARN, and is all a by-name secret has.
@@ -172,6 +177,31 @@ export class AppFunctions extends Construct {
       data.idempotencyTable.grant(fn, 'dynamodb:DescribeTable');
     }
 
+    if (access.uploads) {
+      // A pre-signed POST carries its signer's permissions: the API may put upload keys, no more;
+      // ingestion reads them and deletes what it has ingested.
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: access.uploads === 'presign' ? ['s3:PutObject'] : ['s3:GetObject', 's3:DeleteObject'],
+          resources: [props.uploads.uploadKeysArn],
+        }),
+      );
+      NagSuppressions.addResourceSuppressions(
+        fn.role!,
+        [
+          {
+            id: 'AwsSolutions-IAM5',
+            appliesTo: [
+              `Resource::<${Stack.of(this).getLogicalId(props.uploads.bucket.node.defaultChild as s3.CfnBucket)}.Arn>/uploads/*`,
+            ],
+            reason:
+              'Upload keys are made per document at request time (uploads/<tenant>/<document>/<generation>); the ' +
+              'grant is limited to that prefix and to the one or two object actions the function uses.',
+          },
+        ],
+        true,
+      );
+    }
     if (access.database) data.secret?.grantRead(fn);
     if (access.adminKey) props.adminKey.grantRead(fn);
     if (access.readsMetrics) {

@@ -150,6 +150,7 @@ describe('local stage: queues, table, schedules', () => {
   it('puts each job the manifest schedules on its declared queue, one rule each', () => {
     const targets = local
       .ofType('AWS::Events::Rule')
+      .filter(([, rule]) => rule.Properties['ScheduleExpression'] !== undefined)
       .map(
         ([, rule]) =>
           (rule.Properties['Targets'] as { Arn: unknown; InputTransformer: { InputTemplate: string } }[])[0]!,

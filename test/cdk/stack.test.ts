@@ -1,7 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { jobEnvelope } from '#domain/jobs.ts';
-import { type FunctionName, functions, queues, routeKey, routes } from '#manifest';
+import { uploadedFileJob, uploadKey } from '#domain/knowledge.ts';
+import { type FunctionName, functions, jobs, queues, routeKey, routes } from '#manifest';
 import { functionAccess, inVpc } from '../../lib/access.ts';
 import { stageConfigFrom } from '../../lib/stage-config.ts';
 import * as everyStage from '../support/stack-expectations.ts';
@@ -38,6 +40,9 @@ const expectedQueueAccess: Record<FunctionName, Record<string, string[]>> = {
   activity: {},
   workflows: { low: send },
   workflowExecutions: { high: send, low: send },
+  // Documents posted go to ingestion (default); audit records (low).
+  knowledge: { default: send, low: send },
+  knowledgeSearch: {},
   workerHigh: { high: [...new Set([...consume, ...send])].sort(), 'high-dlq': send, default: send },
   workerDefault: { default: consume, 'default-dlq': send },
   // The sweeper re-sends executions and steps (high) and unsent completion events (default).
@@ -159,7 +164,8 @@ describe('functions', () => {
       expect(Boolean(vpcConfig), name).toBe(inVpc(access));
       if (!vpcConfig) continue;
       const behindNat = vpcConfig.SubnetIds.every((s) => egressSubnets.includes(s.Ref));
-      expect(behindNat, name).toBe(name === 'workerHigh' || name === 'workerDefault');
+      // Webhooks and model calls (workers), and the query embeddings of OpenAI-model bases (search).
+      expect(behindNat, name).toBe(['workerHigh', 'workerDefault', 'knowledgeSearch'].includes(name));
     }
   });
 
@@ -301,6 +307,94 @@ describe('queues', () => {
   );
 });
 
+describe('uploads', () => {
+  it('is a private, encrypted, TLS-only bucket whose upload keys expire within a week', () => {
+    const bucket = dev.ofType('AWS::S3::Bucket')[0]![1];
+    expect(bucket.Properties['BucketEncryption']).toEqual({
+      ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+    });
+    expect(bucket.Properties['PublicAccessBlockConfiguration']).toEqual({
+      BlockPublicAcls: true,
+      BlockPublicPolicy: true,
+      IgnorePublicAcls: true,
+      RestrictPublicBuckets: true,
+    });
+    expect(bucket.Properties['NotificationConfiguration']).toEqual({
+      EventBridgeConfiguration: { EventBridgeEnabled: true },
+    });
+    const rules = (bucket.Properties['LifecycleConfiguration'] as { Rules: Record<string, unknown>[] }).Rules;
+    expect(rules).toContainEqual(
+      expect.objectContaining({ Prefix: 'uploads/', ExpirationInDays: 7, Status: 'Enabled' }),
+    );
+    expect(rules).toContainEqual(
+      expect.objectContaining({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } }),
+    );
+    const policy = dev.ofType('AWS::S3::BucketPolicy')[0]![1].Properties['PolicyDocument'] as {
+      Statement: { Effect: string; Condition?: unknown }[];
+    };
+    expect(policy.Statement).toContainEqual(
+      expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+    );
+    // CORS for browser uploads only where the stage names origins.
+    expect(bucket.Properties['CorsConfiguration']).toBeUndefined();
+    const prodBucket = prod.ofType('AWS::S3::Bucket')[0]![1];
+    expect(prodBucket.Properties['CorsConfiguration']).toEqual({
+      CorsRules: [
+        {
+          AllowedHeaders: ['*'],
+          AllowedMethods: ['POST'],
+          AllowedOrigins: ['https://app.example.com'],
+          MaxAge: 3600,
+        },
+      ],
+    });
+  });
+
+  it("turns each uploaded file into the ingestion job of its key on the ingestion job's queue", () => {
+    const rule = dev
+      .ofType('AWS::Events::Rule')
+      .filter(([, r]) => JSON.stringify(r.Properties['EventPattern'] ?? null).includes('aws.s3'))[0]![1];
+    const pattern = rule.Properties['EventPattern'] as Record<string, unknown>;
+    expect(pattern['detail-type']).toEqual(['Object Created']);
+    expect(JSON.stringify(pattern['detail'])).toContain('{"prefix":"uploads/"}');
+    const [target] = rule.Properties['Targets'] as {
+      Arn: unknown;
+      InputTransformer: { InputPathsMap: Record<string, string>; InputTemplate: string };
+    }[];
+    expect(target!.Arn).toEqual({ 'Fn::GetAtt': [dev.queueId(jobs.ingestDocument.queue), 'Arn'] });
+    expect(target!.InputTransformer.InputPathsMap).toEqual({
+      'detail-object-key': '$.detail.object.key',
+      time: '$.time',
+    });
+    const key = uploadKey(randomUUID(), randomUUID(), 2);
+    const time = '2026-12-07T00:00:00Z';
+    // EventBridge quotes a bare placeholder's string value and splices one inside quotes.
+    const body = target!.InputTransformer.InputTemplate.replaceAll(
+      '"ingest:<detail-object-key>"',
+      `"ingest:${key}"`,
+    )
+      .replaceAll('<detail-object-key>', JSON.stringify(key))
+      .replaceAll('<time>', JSON.stringify(time));
+    const job = JSON.parse(body) as unknown;
+    expect(jobEnvelope.safeParse(job).success).toBe(true);
+    expect(job).toEqual(uploadedFileJob(key, time));
+  });
+
+  it('lets the knowledge API put upload keys and the ingestion worker read and delete them, no one else', () => {
+    for (const name of functionNames) {
+      const s3Access = dev.accessOf(dev.functionId(name), 's3');
+      const expected =
+        name === 'knowledge'
+          ? ['s3:PutObject']
+          : name === 'workerDefault'
+            ? ['s3:DeleteObject', 's3:GetObject']
+            : undefined;
+      expect(Object.values(s3Access)[0], name).toEqual(expected);
+      if (expected) expect(dev.environmentOf(dev.functionId(name))['UPLOAD_BUCKET'], name).toBeDefined();
+    }
+  });
+});
+
 describe('data', () => {
   it('is Aurora PostgreSQL Serverless v2 (writer + reader), encrypted, behind RDS Proxy with TLS', () => {
     dev.template.hasResourceProperties('AWS::RDS::DBCluster', {
@@ -413,9 +507,9 @@ describe('IAM', () => {
     }
   });
 
-  it('grants the idempotency table to the four creating routes (records) and health (describe) only', () => {
+  it('grants the idempotency table to the five creating routes (records) and health (describe) only', () => {
     for (const name of functionNames) {
-      const expected = ['agents', 'workflows', 'executions', 'workflowExecutions'].includes(name)
+      const expected = ['agents', 'workflows', 'executions', 'workflowExecutions', 'knowledge'].includes(name)
         ? { 'idempotency-table': everyStage.idempotencyRecordActions }
         : name === 'health'
           ? { 'idempotency-table': ['dynamodb:DescribeTable'] }

@@ -2,6 +2,8 @@ import { activityRoutes } from './activity.ts';
 import { adminRoutes } from './admin.ts';
 import { agentRoutes } from './agents.ts';
 import { executionRoutes } from './executions.ts';
+import { knowledgeRoutes } from './knowledge.ts';
+import { knowledgeSearchRoutes } from './knowledge-search.ts';
 import { healthRoutes, openApiRoutes } from './public.ts';
 import { workflowExecutionRoutes } from './workflow-executions.ts';
 import { workflowRoutes } from './workflows.ts';
@@ -18,6 +20,8 @@ export const routes = /* @__PURE__ */ (() =>
     ...executionRoutes,
     ...workflowRoutes,
     ...workflowExecutionRoutes,
+    ...knowledgeRoutes,
+    ...knowledgeSearchRoutes,
     ...activityRoutes,
     ...adminRoutes,
   ] as const)();
