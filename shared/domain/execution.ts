@@ -1,5 +1,12 @@
 import * as z from 'zod/mini';
 import type { FieldError } from './errors.ts';
+import {
+  type KnowledgeUse,
+  knowledgeUseErrors,
+  knowledgeUseOf,
+  type RetrievalRecord,
+  retrievalResource,
+} from './knowledge.ts';
 import { isProviderName, type ProviderName, type ProviderTarget, providerNames } from './llm.ts';
 
 export const executionStatuses = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
@@ -45,6 +52,8 @@ export interface CallRecord {
   readonly outputTokens: number | null;
   readonly costUsd: number | null;
   readonly cached: boolean;
+  /** The passages the answer was grounded in (agents with knowledge), where the read asked for it. */
+  readonly retrieval?: RetrievalRecord | null;
 }
 
 export interface Execution extends RunRequest, RunProgress<ExecutionStatus>, CallRecord {
@@ -79,7 +88,9 @@ export const toExecutionResource = (execution: Execution) => ({
     output_tokens: execution.outputTokens ?? 0,
     cost_usd: execution.costUsd ?? 0,
     cached: execution.cached,
+    ...(execution.retrieval && { embedding_tokens: execution.retrieval.embeddingTokens }),
   },
+  ...retrievalResource(execution.retrieval),
   provider: execution.provider,
   model_used: execution.modelUsed,
   attempts: execution.attempts,
@@ -99,6 +110,8 @@ export interface ExecutionSettings {
   readonly maxTokens?: number;
   /** LLM response cache lifetime; 0 turns it off. */
   readonly cacheTtlSeconds: number;
+  /** Passages to retrieve before the call (`configuration.knowledge`). */
+  readonly knowledge?: KnowledgeUse;
 }
 
 const providerOf = (value: unknown, fallback: ProviderName): ProviderName =>
@@ -157,6 +170,7 @@ export const configurationErrors = (configuration: Readonly<Record<string, unkno
   integer('max_tokens', 1, 1_000_000);
   integer('timeout_ms', 1, defaultTimeouts.maxMs);
   integer('cache_ttl_seconds', 0, 86_400);
+  errors.push(...knowledgeUseErrors(configuration['knowledge']));
   return errors;
 };
 const positiveInt = (value: unknown, fallback: number, max: number): number =>
@@ -169,7 +183,7 @@ export const defaultLlmCacheTtlSeconds = 3_600;
 /**
  * Reads the keys the platform understands from an agent's free-form configuration:
  * `provider`, `timeout_ms`, `fallback: [{provider, model, timeout_ms}]`, `temperature`,
- * `max_tokens`, `cache_ttl_seconds`.
+ * `max_tokens`, `cache_ttl_seconds`, `knowledge: {knowledge_base_ids, top_k, mode}`.
  */
 export const executionSettings = (
   model: string,
@@ -195,7 +209,9 @@ export const executionSettings = (
   const temperature = configuration['temperature'];
   const maxTokens = configuration['max_tokens'];
   const ttl = configuration['cache_ttl_seconds'];
+  const knowledge = knowledgeUseOf(configuration);
   return {
+    ...(knowledge && { knowledge }),
     targets,
     ...(typeof temperature === 'number' && { temperature }),
     ...(typeof maxTokens === 'number' && Number.isInteger(maxTokens) && maxTokens > 0 && { maxTokens }),

@@ -353,3 +353,129 @@ export const uploadedFileJob = (key: string, time: string) => ({
   idempotency_key: `ingest:${key}`,
   enqueued_at: time,
 });
+
+// ---------------------------------------------------------------------------------------
+// Agents answering from knowledge.
+
+/** What an agent's `configuration.knowledge` asks: retrieve from these bases before each model call. */
+export interface KnowledgeUse {
+  readonly baseIds: readonly string[];
+  readonly topK: number;
+  readonly mode: SearchMode;
+}
+
+export const maxKnowledgeBasesPerAgent = 5;
+export const maxTopK = 20;
+export const defaultTopK = 5;
+
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * `configuration.knowledge` of an agent: `{ knowledge_base_ids: [id, …], top_k?, mode? }`.
+ * Field errors for a malformed one (a 422 when the agent is written); undefined when absent.
+ */
+export const knowledgeUseErrors = (value: unknown): { field: string; detail: string }[] => {
+  if (value === undefined) return [];
+  const field = 'configuration.knowledge';
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return [{ field, detail: 'must be an object {knowledge_base_ids, top_k, mode}' }];
+  }
+  const errors: { field: string; detail: string }[] = [];
+  const use = value as Record<string, unknown>;
+  const ids = use['knowledge_base_ids'];
+  if (
+    !Array.isArray(ids) ||
+    ids.length === 0 ||
+    ids.length > maxKnowledgeBasesPerAgent ||
+    !ids.every((id) => typeof id === 'string' && uuidPattern.test(id))
+  ) {
+    errors.push({
+      field: `${field}.knowledge_base_ids`,
+      detail: `must be 1 to ${maxKnowledgeBasesPerAgent} knowledge base ids`,
+    });
+  }
+  const topK = use['top_k'];
+  if (topK !== undefined && (!Number.isInteger(topK) || (topK as number) < 1 || (topK as number) > maxTopK)) {
+    errors.push({ field: `${field}.top_k`, detail: `must be an integer from 1 to ${maxTopK}` });
+  }
+  const mode = use['mode'];
+  if (mode !== undefined && !searchModes.includes(mode as SearchMode)) {
+    errors.push({ field: `${field}.mode`, detail: `must be one of: ${searchModes.join(', ')}` });
+  }
+  for (const key of Object.keys(use)) {
+    if (!['knowledge_base_ids', 'top_k', 'mode'].includes(key)) {
+      errors.push({ field: `${field}.${key}`, detail: 'is not a knowledge setting' });
+    }
+  }
+  return errors;
+};
+
+/** The knowledge an agent's configuration asks for, or undefined (none, or malformed: it was refused on write). */
+export const knowledgeUseOf = (
+  configuration: Readonly<Record<string, unknown>>,
+): KnowledgeUse | undefined => {
+  const value = configuration['knowledge'];
+  if (value === undefined || knowledgeUseErrors(value).length > 0) return undefined;
+  const use = value as { knowledge_base_ids: string[]; top_k?: number; mode?: SearchMode };
+  return {
+    baseIds: [...new Set(use.knowledge_base_ids.map((id) => id.toLowerCase()))],
+    topK: use.top_k ?? defaultTopK,
+    mode: use.mode ?? 'hybrid',
+  };
+};
+
+/** A passage retrieved for a model call, as its citation records it. */
+export interface Citation {
+  readonly knowledgeBaseId: string;
+  readonly documentId: string;
+  readonly chunkId: string;
+  readonly title: string;
+  readonly score: number;
+}
+
+export interface RetrievedPassage extends Citation {
+  readonly text: string;
+}
+
+/** What a retrieval found and cost, recorded with the execution or step it fed. */
+export interface Retrieval {
+  readonly passages: readonly RetrievedPassage[];
+  readonly durationMs: number;
+  /** Tokens of the query embeddings (zero for keyword searches and cached queries). */
+  readonly embeddingTokens: number;
+  readonly embeddingCostUsd: number;
+}
+
+/**
+ * The system prompt with the passages, numbered as the answer should cite them. The passages
+ * go into the system prompt, not the input: the input stays what the client sent.
+ */
+export const groundedSystemPrompt = (systemPrompt: string, passages: readonly RetrievedPassage[]): string => {
+  if (passages.length === 0) {
+    return `${systemPrompt}\n\nNo passage of the knowledge bases matched this request: say so if the answer depends on them.`;
+  }
+  const sources = passages.map((p, i) => `[${i + 1}] ${p.title}\n${p.text}`).join('\n\n');
+  return (
+    `${systemPrompt}\n\nAnswer from the numbered sources below where they are relevant, citing them as [1], [2], …; ` +
+    `if they do not contain the answer, say so.\n\nSources:\n${sources}`
+  );
+};
+
+export const toCitationResource = (citation: Citation) => ({
+  knowledge_base_id: citation.knowledgeBaseId,
+  document_id: citation.documentId,
+  chunk_id: citation.chunkId,
+  title: citation.title,
+  score: citation.score,
+});
+
+/** What an execution or step shows of the retrieval behind its answer (its latest attempt's). */
+export interface RetrievalRecord {
+  readonly citations: readonly ReturnType<typeof toCitationResource>[];
+  readonly durationMs: number;
+  readonly embeddingTokens: number;
+}
+
+/** The fields a unit that used knowledge adds to its resource: citations and the retrieval's time. */
+export const retrievalResource = (record: RetrievalRecord | null | undefined) =>
+  record ? { citations: record.citations, timings: { retrieval_ms: record.durationMs } } : {};

@@ -19,6 +19,13 @@ const builtInPrices: Readonly<Record<string, ModelPrice>> = {
   'anthropic.claude-3-haiku-20240307-v1:0': { input: 0.25, output: 1.25 },
   'amazon.nova-lite-v1:0': { input: 0.06, output: 0.24 },
   'amazon.nova-pro-v1:0': { input: 0.8, output: 3.2 },
+  // Embedding models: input only.
+  'text-embedding-3-small': { input: 0.02, output: 0 },
+  'text-embedding-3-large': { input: 0.13, output: 0 },
+  'text-embedding-ada-002': { input: 0.1, output: 0 },
+  'amazon.titan-embed-text-v2:0': { input: 0.02, output: 0 },
+  'cohere.embed-english-v3': { input: 0.1, output: 0 },
+  'cohere.embed-multilingual-v3': { input: 0.1, output: 0 },
 };
 
 let table: Readonly<Record<string, ModelPrice>> | undefined;

@@ -10,6 +10,7 @@ import type {
 } from './execution.ts';
 import { createExecutionBody, executionStatuses, isFinished } from './execution.ts';
 import { canonicalId } from './ids.ts';
+import { retrievalResource } from './knowledge.ts';
 import type { Backoff } from './retry.ts';
 
 /**
@@ -468,7 +469,9 @@ export const toStepResource = (step: StepRun) => ({
     output_tokens: step.outputTokens ?? 0,
     cost_usd: step.costUsd ?? 0,
     cached: step.cached,
+    ...(step.retrieval && { embedding_tokens: step.retrieval.embeddingTokens }),
   },
+  ...retrievalResource(step.retrieval),
   queued_at: iso(step.queuedAt),
   started_at: iso(step.startedAt),
   completed_at: iso(step.completedAt),

@@ -72,7 +72,34 @@ export const schemas = /* @__PURE__ */ (() => {
     output_tokens: count,
     cost_usd: z.number(),
     cached: z.boolean().register(z.globalRegistry, { description: 'Answered from the response cache' }),
+    embedding_tokens: z.optional(
+      count.register(z.globalRegistry, {
+        description:
+          "Tokens of the knowledge search's query embeddings (agents with knowledge); cost_usd includes their cost",
+      }),
+    ),
   });
+
+  /** What an agent with `configuration.knowledge` answered from: present on its executions and steps. */
+  const groundedFields = {
+    citations: z.optional(
+      z
+        .array(
+          z.object({
+            knowledge_base_id: uuid,
+            document_id: uuid,
+            chunk_id: uuid,
+            title: z.string(),
+            score: z.number(),
+          }),
+        )
+        .register(z.globalRegistry, {
+          description:
+            'The passages the answer was grounded in, numbered in the prompt as [1], [2], … in this order',
+        }),
+    ),
+    timings: z.optional(z.object({ retrieval_ms: count })),
+  };
 
   const executionSchema = z.object({
     id: uuid,
@@ -91,6 +118,7 @@ export const schemas = /* @__PURE__ */ (() => {
     started_at: nullableTimestamp,
     completed_at: nullableTimestamp,
     duration_ms: z.nullable(count),
+    ...groundedFields,
   });
 
   const clipped = (what: string) =>
@@ -110,6 +138,7 @@ export const schemas = /* @__PURE__ */ (() => {
     error: errorSchema,
     model_used: z.nullable(z.string()),
     usage: usageWithCache,
+    ...groundedFields,
     queued_at: nullableTimestamp,
     started_at: nullableTimestamp,
     completed_at: nullableTimestamp,

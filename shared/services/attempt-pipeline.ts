@@ -3,11 +3,12 @@ import type { ExecutionError, ExecutionSettings, RunProgress, RunRequest } from 
 import { attemptError } from '#domain/execution.ts';
 import type { JobEnvelope } from '#domain/jobs.ts';
 import { isRetryable, jobTypes, NonRetryableError, newJob } from '#domain/jobs.ts';
+import { groundedSystemPrompt, maxQueryCharacters, type Retrieval } from '#domain/knowledge.ts';
 import type { LlmRequest, LlmResult } from '#domain/llm.ts';
 import { costUsd } from '#domain/pricing.ts';
 import { logger, metrics } from '#runtime/observability.ts';
 import type { JobContext } from '#workers/consumer.ts';
-import type { JobQueue, VersionedCache } from './ports.ts';
+import type { JobQueue, RetrievalLog, Retriever, VersionedCache } from './ports.ts';
 
 /**
  * The one life of a model-calling unit of work — an agent execution, a workflow step:
@@ -64,12 +65,17 @@ export type CompleteCall = (
   request: Omit<LlmRequest, 'model' | 'timeoutMs'>,
 ) => Promise<LlmResult>;
 
-/** Tenant-scoped: one tenant's prompt never answers another's, even when identical. */
+/**
+ * Tenant-scoped: one tenant's prompt never answers another's, even when identical. With
+ * knowledge, the retrieved chunk ids are part of it: a re-ingested or edited document (new
+ * chunks) never gets an answer given from the old ones.
+ */
 export const llmCacheKey = (
   tenantId: string,
   settings: ExecutionSettings,
   systemPrompt: string,
   input: unknown,
+  chunkIds: readonly string[] = [],
 ) => {
   const primary = settings.targets[0]!;
   const digest = createHash('sha256')
@@ -81,6 +87,7 @@ export const llmCacheKey = (
         input,
         settings.temperature ?? null,
         settings.maxTokens ?? null,
+        ...(chunkIds.length > 0 ? [chunkIds] : []),
       ]),
     )
     .digest('base64url');
@@ -95,13 +102,16 @@ export interface Answer {
   readonly inputTokens: number;
   readonly outputTokens: number;
   readonly cached: boolean;
+  /** The passages the call was grounded in, when the agent uses knowledge. */
+  readonly retrieval?: Retrieval;
 }
 
 /** What an answer costs: nothing from the response cache, nor from the built-in local provider, whatever model it plays. */
 export const answerCostUsd = (answer: Answer): number =>
-  answer.cached || answer.provider === 'local'
+  (answer.cached || answer.provider === 'local'
     ? 0
-    : costUsd(answer.modelUsed, answer.inputTokens, answer.outputTokens);
+    : costUsd(answer.modelUsed, answer.inputTokens, answer.outputTokens)) +
+  (answer.retrieval?.embeddingCostUsd ?? 0);
 
 interface CachedAnswer {
   readonly output: string;
@@ -121,6 +131,10 @@ export interface ModelRequest {
   readonly input: unknown;
   /** The attempt's own time limit, if it has one. */
   readonly timeoutSeconds?: number;
+  /** The unit (execution, step run) and attempt: where a retrieval for it is recorded. */
+  readonly unit: { readonly id: string; readonly attempt: number };
+  /** The chunks the system prompt was grounded in (set by the pipeline): part of the cache key. */
+  readonly chunkIds?: readonly string[];
 }
 
 interface CallWatch {
@@ -178,7 +192,7 @@ const answerCall = async (
   const { settings } = request;
   const key =
     settings.cacheTtlSeconds > 0
-      ? llmCacheKey(request.tenantId, settings, request.systemPrompt, request.input)
+      ? llmCacheKey(request.tenantId, settings, request.systemPrompt, request.input, request.chunkIds)
       : undefined;
   if (key) {
     const hit = await cache.peek<CachedAnswer>(key);
@@ -218,6 +232,10 @@ const answerCall = async (
   }
   return { ...result, modelUsed: result.model, cached: false };
 };
+
+/** What a unit's input asks, as a search query: its text (JSON as JSON), within a query's limit. */
+const inputQuery = (input: unknown): string =>
+  (typeof input === 'string' ? input : JSON.stringify(input)).slice(0, maxQueryCharacters);
 
 // ---------------------------------------------------------------------------------------
 // Announcing completions.
@@ -383,6 +401,8 @@ export class AttemptPipeline<Key, Claim, Answered, Done extends Completed> {
        * minus the longest call has not passed since it began (0: never; each gets a message).
        */
       continueWithinMs?: number;
+      /** Retrieval for agents that use knowledge; without it such a unit fails (not retried). */
+      knowledge?: { readonly retriever: Retriever; readonly log: RetrievalLog };
     },
   ) {}
 
@@ -524,15 +544,49 @@ export class AttemptPipeline<Key, Claim, Answered, Done extends Completed> {
   }
 
   private async call(claim: Claim): Promise<Answered> {
-    const request = await this.kind.request(claim);
-    const answer = await answerCall(this.complete, this.cache, request, () =>
-      watchCall(
-        this.options.cancellationPollMs ?? 2_000,
-        () => this.kind.abandoned(claim),
-        request.timeoutSeconds,
+    const asked = await this.kind.request(claim);
+    const { request, retrieval, recorded } = await this.ground(asked);
+    const [called] = await Promise.all([
+      answerCall(this.complete, this.cache, request, () =>
+        watchCall(
+          this.options.cancellationPollMs ?? 2_000,
+          () => this.kind.abandoned(claim),
+          request.timeoutSeconds,
+        ),
       ),
-    );
+      recorded,
+    ]);
+    const answer: Answer = retrieval ? { ...called, retrieval } : called;
     return this.kind.answered(claim, request, answer, answerCostUsd(answer));
+  }
+
+  /**
+   * Retrieval before the call, for every kind alike: the passages of the agent's knowledge
+   * bases for the input go into the system prompt, numbered for citing, and their chunk ids
+   * into the response cache key; what was retrieved is recorded for the unit's attempt while
+   * the model answers.
+   */
+  private async ground(
+    request: ModelRequest,
+  ): Promise<{ request: ModelRequest; retrieval?: Retrieval; recorded?: Promise<void> }> {
+    const use = request.settings.knowledge;
+    if (!use) return { request };
+    const knowledge = this.options.knowledge;
+    if (!knowledge) throw new NonRetryableError('knowledge retrieval is not available to this worker');
+    const query = inputQuery(request.input);
+    const retrieval = await knowledge.retriever.retrieve(request.tenantId, use, query);
+    metrics.addMetric('KnowledgeRetrievals', 'Count', 1);
+    metrics.addMetric('KnowledgeRetrievalDuration', 'Milliseconds', retrieval.durationMs);
+    const recorded = knowledge.log.record(request.tenantId, request.unit.id, request.unit.attempt, retrieval);
+    return {
+      request: {
+        ...request,
+        systemPrompt: groundedSystemPrompt(request.systemPrompt, retrieval.passages),
+        chunkIds: retrieval.passages.map((p) => p.chunkId),
+      },
+      retrieval,
+      recorded,
+    };
   }
 
   /**

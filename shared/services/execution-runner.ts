@@ -104,6 +104,7 @@ export const executionAttempts = (
       settings: executionSettings(execution.model, execution.configuration, options.defaultProvider()),
       systemPrompt: execution.systemPrompt,
       input: execution.input,
+      unit: { id: execution.id, attempt: execution.attempts },
     }),
     answered: (claim, _request, answer, costUsd) => ({ ...claim, answer, costUsd }),
     abandoned: async ({ execution }) =>

@@ -34,6 +34,9 @@ export interface SearchAnswer extends SearchResult {
   /** Answered from the search cache (no statement, no embedding). */
   readonly cached: boolean;
   readonly tookMs: number;
+  /** Tokens the query's embedding took (0: keyword, or from the cache), and the model that priced them. */
+  readonly embeddingTokens: number;
+  readonly embeddingModel: string;
 }
 
 /**
@@ -106,10 +109,11 @@ export class KnowledgeSearchService {
     const now = this.clock();
     const held = await this.cache.peek<CachedSearch>(key);
     if (held && (held.validUntil === null || new Date(held.validUntil) > now)) {
-      return this.answer(body.mode, held, true, started);
+      return this.answer(base, body.mode, held, true, started, 0);
     }
 
-    const queryVector = body.mode === 'keyword' ? undefined : await this.embedQuery(base, body.query);
+    const embedded = body.mode === 'keyword' ? undefined : await this.embedQuery(base, body.query);
+    const queryVector = embedded?.vector;
     const result = await this.store.search({
       base,
       query: body.query,
@@ -128,21 +132,31 @@ export class KnowledgeSearchService {
       const cached: CachedSearch = { ...answer, validUntil: result.validUntil?.toISOString() ?? null };
       await this.cache.put(key, base.version, cached, ttl);
     }
-    return this.answer(body.mode, answer, false, started);
+    return this.answer(base, body.mode, answer, false, started, embedded?.tokens ?? 0);
   }
 
-  private async embedQuery(base: KnowledgeBase, query: string): Promise<number[]> {
+  private async embedQuery(
+    base: KnowledgeBase,
+    query: string,
+  ): Promise<{ vector: number[]; tokens: number }> {
     try {
       const embedder = await this.embedderFor(base.embedding);
-      const { vectors } = await embedder.embed([query], { purpose: 'query' });
-      return vectors[0]!;
+      const { vectors, inputTokens } = await embedder.embed([query], { purpose: 'query' });
+      return { vector: vectors[0]!, tokens: inputTokens };
     } catch (error) {
       if (error instanceof LlmError) throw embeddingFailed(error);
       throw error;
     }
   }
 
-  private answer(mode: SearchMode, result: SearchResult, cached: boolean, started: number): SearchAnswer {
+  private answer(
+    base: KnowledgeBase,
+    mode: SearchMode,
+    result: SearchResult,
+    cached: boolean,
+    started: number,
+    embeddingTokens: number,
+  ): SearchAnswer {
     const tookMs = Math.round((performance.now() - started) * 10) / 10;
     if (metricsEnabled()) {
       // Its own dimension: the dashboard's latency by mode.
@@ -151,7 +165,15 @@ export class KnowledgeSearchService {
       single.addMetric('KnowledgeSearchLatency', 'Milliseconds', tookMs);
       single.addMetric(cached ? 'KnowledgeSearchCacheHits' : 'KnowledgeSearchCacheMisses', 'Count', 1);
     }
-    return { hits: result.hits, facets: result.facets, mode, cached, tookMs };
+    return {
+      hits: result.hits,
+      facets: result.facets,
+      mode,
+      cached,
+      tookMs,
+      embeddingTokens,
+      embeddingModel: base.embedding.model,
+    };
   }
 }
 

@@ -10,6 +10,8 @@ import type {
   KnowledgeBaseSummary,
   KnowledgeContentType,
   KnowledgeDocument,
+  KnowledgeUse,
+  Retrieval,
   SearchFilters,
   SearchMode,
   SearchResult,
@@ -667,4 +669,14 @@ export interface UploadStore {
   /** The file's bytes; null when nothing was uploaded at `key`. */
   read(key: string): Promise<Uint8Array | null>;
   delete(key: string): Promise<void>;
+}
+
+/** Passages for a model call from a tenant's knowledge bases (each base's search, fused). */
+export interface Retriever {
+  retrieve(tenantId: string, use: KnowledgeUse, query: string, signal?: AbortSignal): Promise<Retrieval>;
+}
+
+/** What a retrieval fed an attempt, kept for the execution or step's citations, timings and usage. */
+export interface RetrievalLog {
+  record(tenantId: string, unitId: string, attempt: number, retrieval: Retrieval): Promise<void>;
 }

@@ -145,6 +145,7 @@ export const stepAttempts = (deps: {
         systemPrompt: agent.systemPrompt,
         input: step.input,
         timeoutSeconds: definition.timeoutSeconds,
+        unit: { id: stepId(claim.executionId, claim.key), attempt: claim.attempt },
       };
     },
     answered: ({ claim, steps, input }, request, answer, costUsd) => ({

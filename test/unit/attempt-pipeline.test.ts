@@ -61,6 +61,7 @@ const fakeKind = (options: {
         settings: { targets: [{ provider: 'local', model: 'm' }], cacheTtlSeconds: 0 } as never,
         systemPrompt: '',
         input: claim.id,
+        unit: { id: claim.id, attempt: claim.attempt },
         ...(options.timeoutSeconds !== undefined && { timeoutSeconds: options.timeoutSeconds }),
       };
     },

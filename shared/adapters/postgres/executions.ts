@@ -12,6 +12,7 @@ import type {
 import { auditInserted } from './audit.ts';
 import type { Queryable } from './db.ts';
 import { findByKey, type KeyedTable, keyedInsertResults } from './keyed-insert.ts';
+import { latestRetrieval } from './knowledge-retrievals.ts';
 import { type CallRow, type RequestRow, toCallRecord, toRunRequest } from './run-rows.ts';
 import { sharedStatement } from './shared-statement.ts';
 import { qualified, readPage, rollupUpsert, takeStuckStatement } from './sql.ts';
@@ -183,7 +184,8 @@ export class ExecutionRepository implements ExecutionStore, ExecutionAttemptStor
 
   async findById(tenantId: string, id: string): Promise<Execution | null> {
     const rows = await this.db.query<ExecutionRow>(
-      `SELECT ${resourceColumns} FROM executions WHERE tenant_id = $1 AND id = $2`,
+      `SELECT ${qualified('e', resourceColumns)}, ${latestRetrieval('e.id::text')} AS retrieval
+         FROM executions e WHERE e.tenant_id = $1 AND e.id = $2`,
       [tenantId, id],
     );
     return rows[0] ? toExecution(rows[0]) : null;
@@ -352,7 +354,8 @@ export class ExecutionRepository implements ExecutionStore, ExecutionAttemptStor
     const rows = await this.db.query<
       ExecutionRow & { webhook_url: string | null; webhook_secret: string | null }
     >(
-      `SELECT ${qualified('e', resourceColumns)}, a.webhook_url, a.webhook_secret
+      `SELECT ${qualified('e', resourceColumns)}, ${latestRetrieval('e.id::text')} AS retrieval,
+              a.webhook_url, a.webhook_secret
          FROM executions e JOIN agents a ON a.id = e.agent_id
         WHERE e.tenant_id = $1 AND e.id = $2`,
       [tenantId, id],

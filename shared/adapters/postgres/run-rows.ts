@@ -1,4 +1,5 @@
 import type { CallRecord, ExecutionError, RunRequest } from '#domain/execution.ts';
+import { type RetrievalRow, toRetrievalRecord } from './knowledge-retrievals.ts';
 
 // Columns that agent executions, workflow runs and workflow steps have alike, and what they read as.
 
@@ -28,6 +29,8 @@ export interface CallRow {
   /** numeric: a string from a column, a number from JSON. */
   cost_usd: string | number | null;
   cached: boolean;
+  /** Read where a client sees the unit (`latestRetrieval`): what its answer was grounded in. */
+  retrieval?: RetrievalRow | null;
 }
 
 export const toCallRecord = (row: CallRow): CallRecord => ({
@@ -39,4 +42,5 @@ export const toCallRecord = (row: CallRow): CallRecord => ({
   outputTokens: row.output_tokens,
   costUsd: row.cost_usd === null ? null : Number(row.cost_usd),
   cached: row.cached,
+  ...(row.retrieval && { retrieval: toRetrievalRecord(row.retrieval) }),
 });

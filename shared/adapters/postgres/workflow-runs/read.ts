@@ -1,6 +1,7 @@
 import type { StepRun, WorkflowRun, WorkflowRunStatus } from '#domain/workflow.ts';
 import type { RunPageQuery } from '#services/ports.ts';
 import type { Database } from '../db.ts';
+import { latestRetrieval } from '../knowledge-retrievals.ts';
 import { qualified, readPage } from '../sql.ts';
 import { type RunRow, runColumns, type StepRow, stepsJson, toRun, toStepRun } from './rows.ts';
 
@@ -33,7 +34,7 @@ export async function findStep(
   const rows = await db.query<StepRow>(
     `SELECT s.key, s.position, s.agent_id, s.status, s.attempts, s.input, s.output, s.error, s.model, s.provider,
               s.model_used, s.input_tokens, s.output_tokens, s.cost_usd, s.cached, s.queued_at, s.started_at,
-              s.completed_at
+              s.completed_at, ${latestRetrieval("s.execution_id::text || '/' || s.key")} AS retrieval
          FROM workflow_step_runs s JOIN workflow_executions r ON r.id = s.execution_id
         WHERE r.tenant_id = $1 AND r.id = $2 AND s.key = $3`,
     [tenantId, runId, key],

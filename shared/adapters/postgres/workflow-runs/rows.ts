@@ -8,6 +8,7 @@ import type {
 } from '#domain/workflow.ts';
 import { inlineStepTextChars } from '#domain/workflow.ts';
 import type { FinishedRun } from '#services/ports.ts';
+import { latestRetrieval } from '../knowledge-retrievals.ts';
 import { type CallRow, type RequestRow, toCallRecord, toRunRequest } from '../run-rows.ts';
 
 // The rows of runs and steps as they come from the database, and what the repository makes of them.
@@ -58,7 +59,8 @@ export const stepsJson = `(SELECT json_agg(json_build_object(
       'error', s.error, 'model', s.model, 'provider', s.provider,
       'model_used', s.model_used, 'input_tokens', s.input_tokens, 'output_tokens', s.output_tokens,
       'cost_usd', s.cost_usd, 'cached', s.cached, 'queued_at', s.queued_at, 'started_at', s.started_at,
-      'completed_at', s.completed_at) ORDER BY s.position)
+      'completed_at', s.completed_at,
+      'retrieval', ${latestRetrieval("s.execution_id::text || '/' || s.key")}) ORDER BY s.position)
     FROM workflow_step_runs s WHERE s.execution_id = r.id) AS steps`;
 
 // Dates come back as Date from columns and as strings from JSON.
