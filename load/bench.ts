@@ -425,6 +425,15 @@ const memoryRoutes: Record<
     }),
     status: 200,
   },
+  // An empty base: the function's imports and one search statement, not a corpus's cost (npm run bench:knowledge).
+  knowledgeSearch: {
+    route: 'POST /v1/knowledge-bases/{id}/search (keyword)',
+    event: event('POST /v1/knowledge-bases/{id}/search', `/v1/knowledge-bases/${knowledgeBase.id}/search`, {
+      id: knowledgeBase.id,
+      body: { query: 'harbour tides', mode: 'keyword' },
+    }),
+    status: 200,
+  },
   naive: { route: 'GET /v1/agents/{id} (no cache)', event: getEvent(agent.id), status: 200 },
 };
 // What the runtime set up for its handlers (database, SQS and DynamoDB stand-ins, queues), as Lambda's env.
