@@ -6,7 +6,7 @@ import {
 } from '#adapters/postgres/knowledge-search.ts';
 import type { Embedder, EmbeddingModel } from '#domain/embedding.ts';
 import { ProblemError } from '#domain/errors.ts';
-import type { KnowledgeBase, SearchBody, SearchMode } from '#domain/knowledge.ts';
+import type { KnowledgeBase, SearchBody, SearchFilters, SearchMode } from '#domain/knowledge.ts';
 import { searchBody } from '#domain/knowledge.ts';
 import { LlmError } from '#domain/llm.ts';
 import {
@@ -87,13 +87,14 @@ describe('the search cache key', () => {
 describe('the search statement', () => {
   const placeholders = (text: string) => new Set([...text.matchAll(/\$(\d+)/g)].map((m) => Number(m[1])));
 
-  it.each([
+  const cases: [SearchMode, SearchFilters][] = [
     ['keyword', {}],
     ['semantic', {}],
     ['hybrid', {}],
-    ['hybrid', { tags: ['a'], content_type: ['text/plain' as const], metadata: { n: 1 } }],
+    ['hybrid', { tags: ['a'], content_type: ['text/plain'], metadata: { n: 1 } }],
     ['semantic', { created_after: '2025-01-01T00:00:00Z', created_before: '2026-01-01T00:00:00Z' }],
-  ] as const)('%s with filters %j uses every parameter it sends', (mode, filters) => {
+  ];
+  it.each(cases)('%s with filters %j uses every parameter it sends', (mode, filters) => {
     const { text, values } = searchStatement(request(mode, { filters }));
     expect(placeholders(text)).toEqual(new Set(values.map((_, i) => i + 1)));
   });
