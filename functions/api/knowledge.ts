@@ -111,6 +111,23 @@ export const handler = createApiHandler(knowledgeRoutes, {
     });
   },
 
+  'POST /v1/knowledge-bases/{id}/documents/uploads': async (request, { params, body }) => {
+    const { tenantId } = requirePrincipal(request);
+    return withIdempotencyKey(request, `${tenantId}:${request.routeKey}:${params.id}`, async () => {
+      const { document, replaced, upload } = await knowledge().addUpload(tenantId, params.id, body);
+      await audit(request, 'document', replaced ? 'replaced' : 'created', document.id);
+      return {
+        ...documentResponse(201, document, { location: documentLocation(document) }),
+        // The form's fields carry a signature: never kept by a cache on the way.
+        cacheControl: 'no-store',
+        body: {
+          document: toDocumentResource(document),
+          upload: { url: upload.url, fields: upload.fields, expires_at: upload.expiresAt.toISOString() },
+        },
+      };
+    });
+  },
+
   'GET /v1/knowledge-bases/{id}/documents': (request, { params, query: { fields, ...query } }) =>
     listPage(
       request,

@@ -87,6 +87,7 @@ export const knowledgeService = (): KnowledgeService => {
     jobQueue(),
     sharedCache(),
     embeddingModelRefusal,
+    async () => (await import('#adapters/uploads/store.ts')).uploadStore(),
   );
   return knowledge;
 };

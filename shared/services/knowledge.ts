@@ -8,6 +8,7 @@ import {
   type BulkDocumentsBody,
   type CreateDocumentBody,
   type CreateKnowledgeBaseBody,
+  type CreateUploadBody,
   defaultTextSearchLanguage,
   embeddingDimensions,
   type KnowledgeBase,
@@ -15,8 +16,11 @@ import {
   type KnowledgeContentType,
   type KnowledgeDocument,
   knowledgeContentTypes,
+  maxUploadBytes,
   type UpdateDocumentBody,
   type UpdateKnowledgeBaseBody,
+  uploadKey,
+  uploadTicketSeconds,
 } from '#domain/knowledge.ts';
 import { config } from '#runtime/config.ts';
 import type {
@@ -28,6 +32,8 @@ import type {
   KnowledgeBasePatch,
   KnowledgeBaseStore,
   PageQuery,
+  UploadStore,
+  UploadTicket,
   VersionedCache,
 } from './ports.ts';
 import { enqueueCommitted, type Page, pageOf, readThrough, settled, toCached } from './resources.ts';
@@ -60,6 +66,14 @@ const documentResource = 'document';
 
 /** Each tag once, in the order given. */
 const distinct = (tags: readonly string[]): string[] => [...new Set(tags)];
+
+const uploadTooLarge = () =>
+  new ProblemError(
+    413,
+    'payload-too-large',
+    'Content Too Large',
+    `An uploaded document may be at most ${maxUploadBytes / 1024 / 1024} MB.`,
+  );
 
 const unsupportedContentType = (given: string) =>
   new ProblemError(
@@ -133,6 +147,8 @@ export class KnowledgeService {
     private readonly queue: JobQueue,
     private readonly cache: VersionedCache,
     private readonly modelRefusal: EmbeddingModelCheck,
+    /** The upload store, if the stage has one (loaded on the first upload). */
+    private readonly uploads: () => Promise<UploadStore | undefined> = async () => undefined,
   ) {}
 
   /**
@@ -261,6 +277,59 @@ export class KnowledgeService {
       generation: String(document.generation),
     });
     return { document, replaced: written.kind === 'replaced' };
+  }
+
+  /**
+   * A document whose file comes through a pre-signed upload (up to 50 MB, straight to the
+   * store): the row first (`processing`, its source the upload key of its generation), then the
+   * form to post the file with. Ingestion starts when the file lands (the store's event); a
+   * file that never lands fails the document after the sweeper's few tries.
+   */
+  async addUpload(
+    tenantId: string,
+    baseId: string,
+    body: CreateUploadBody,
+  ): Promise<{ document: KnowledgeDocument; replaced: boolean; upload: UploadTicket }> {
+    const base = await this.getBase(tenantId, baseId);
+    const contentType = knowledgeContentType(body.content_type);
+    if (!contentType) throw unsupportedContentType(body.content_type);
+    if (body.size_bytes !== undefined && body.size_bytes > maxUploadBytes) throw uploadTooLarge();
+    const store = await this.uploads();
+    if (!store) {
+      throw new ProblemError(
+        503,
+        'uploads-unavailable',
+        'Service Unavailable',
+        'Uploads are not configured on this stage (UPLOAD_BUCKET); send the document inline, up to 1 MB.',
+      );
+    }
+    const id = newId();
+    const written = await this.documents.upsert({
+      id,
+      tenantId,
+      knowledgeBaseId: base.id,
+      externalId: body.external_id ?? null,
+      title: body.title,
+      description: body.description ?? null,
+      contentType,
+      tags: distinct(body.tags ?? []),
+      metadata: body.metadata ?? {},
+      expiresAt: body.expires_at ? new Date(body.expires_at) : null,
+      // A replacement's key is its new generation's (the statement makes it so).
+      source: { kind: 'upload', key: uploadKey(tenantId, id, 1) },
+      sourceBytes: null,
+      now: new Date(),
+    });
+    if (written.kind === 'base-gone') throw notFound(baseResource);
+    await this.rememberBase(written.base);
+    const { document } = written;
+    const upload = await store.presign(
+      uploadKey(tenantId, document.id, document.generation),
+      contentType,
+      maxUploadBytes,
+      uploadTicketSeconds,
+    );
+    return { document, replaced: written.kind === 'replaced', upload };
   }
 
   async getDocument(tenantId: string, baseId: string, id: string): Promise<KnowledgeDocument> {

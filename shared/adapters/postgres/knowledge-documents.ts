@@ -15,6 +15,7 @@ import type {
 } from '#services/ports.ts';
 import type { Queryable } from './db.ts';
 import { type KnowledgeBaseRow, knowledgeBaseColumns, toKnowledgeBase } from './knowledge-bases.ts';
+import { chunksSourceKey } from './knowledge-ingestion.ts';
 
 type DocumentWrite = ConditionalWrite<{ document: KnowledgeDocument; base: KnowledgeBase }>;
 
@@ -160,7 +161,10 @@ export class KnowledgeDocumentRepository implements DocumentStore {
            chunks_done = 0,
            chunks_total = NULL,
            source = EXCLUDED.source,
-           source_key = EXCLUDED.source_key,
+           -- An upload's key names the generation its file is for: the new one.
+           source_key = CASE WHEN EXCLUDED.source_key LIKE 'uploads/%'
+                             THEN format('uploads/%s/%s/%s', k.tenant_id, k.id, k.generation + 1)
+                             ELSE EXCLUDED.source_key END,
            source_bytes = EXCLUDED.source_bytes,
            source_sha256 = EXCLUDED.source_sha256,
            claimed_until = NULL,
@@ -182,7 +186,7 @@ export class KnowledgeDocumentRepository implements DocumentStore {
         JSON.stringify(document.metadata),
         document.expiresAt,
         bytes,
-        source.kind === 'upload' ? source.key : null,
+        source.kind === 'upload' ? source.key : source.kind === 'chunks' ? chunksSourceKey : null,
         document.sourceBytes,
         bytes ? createHash('sha256').update(bytes).digest() : null,
         document.now,

@@ -4,6 +4,7 @@ import {
   bulkDocumentsBody,
   createDocumentBody,
   createKnowledgeBaseBody,
+  createUploadBody,
   documentPageLimit,
   documentStatuses,
   embeddingDimensions,
@@ -11,6 +12,7 @@ import {
   knowledgeContentTypes,
   maxBulkDocuments,
   maxInlineDocumentBytes,
+  maxUploadBytes,
   textSearchLanguages,
   updateDocumentBody,
   updateKnowledgeBaseBody,
@@ -228,6 +230,36 @@ export const knowledgeRoutes = /* @__PURE__ */ defineRoutes('knowledge', ({ page
         422: problem(
           'Both or neither of content and chunks; a vector of other dimensions than the base’s; a PDF not in base64',
         ),
+      },
+    },
+    {
+      method: 'POST',
+      path: '/v1/knowledge-bases/{id}/documents/uploads',
+      auth: 'tenant',
+      summary: 'Add or replace a document by uploading its file',
+      description:
+        `For files up to ${maxUploadBytes / 1024 / 1024} MB. Answers the document (\`processing\`) and a pre-signed ` +
+        'form: POST `upload.url` as multipart/form-data with every field of `upload.fields`, then the file as the ' +
+        '`file` field, before `upload.expires_at`. The store refuses a file over the limit or of another content ' +
+        'type. Ingestion starts when the file lands. The same `external_id` again replaces the document, as a post does.',
+      body: createUploadBody,
+      idempotent: true,
+      responses: {
+        201: json(
+          'The document, waiting for its file, and the form to upload it with',
+          z.object({
+            document: documentSchema,
+            upload: z.object({
+              url: z.string(),
+              fields: z.record(z.string(), z.string()),
+              expires_at: timestamp,
+            }),
+          }),
+          documentHeaders,
+        ),
+        413: problem(`size_bytes over ${maxUploadBytes / 1024 / 1024} MB`),
+        415: problem(`content_type is not one of ${knowledgeContentTypes.join(', ')}`),
+        503: problem('Uploads are not configured on this stage'),
       },
     },
     {
