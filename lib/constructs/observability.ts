@@ -7,6 +7,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import { executionStatuses } from '#domain/execution.ts';
+import { searchModes } from '#domain/knowledge.ts';
 import { isRunFinished, workflowRunStatuses } from '#domain/workflow.ts';
 import { type Route, routeKey, routes } from '#manifest';
 import type { StageConfig } from '../stage-config.ts';
@@ -129,6 +130,23 @@ export class Observability extends Construct {
     });
   }
 
+  /** A Powertools metric of one value of one more dimension (`mode` of a knowledge search). */
+  private appMetricOf(
+    metricName: string,
+    dimension: Readonly<Record<string, string>>,
+    statistic: string,
+    label: string,
+  ): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: metricsNamespace,
+      metricName,
+      dimensionsMap: { ...dimension, service: powertoolsServiceName, stage: this.stageName },
+      statistic,
+      period: fiveMinutes,
+      label,
+    });
+  }
+
   /** A Powertools metric summed over every value of one more dimension (`route`, `model`). */
   private appSearch(metricName: string, dimension: string, label: string): cloudwatch.MathExpression {
     const schema = `{${metricsNamespace},${dimension},service,stage}`;
@@ -223,6 +241,24 @@ export class Observability extends Construct {
         alarmDescription: 'Executions slower than their agent allows (the execution.slow_alert job)',
         metric: this.appMetric('SlowExecutions'),
         threshold: 0,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+      new cloudwatch.Alarm(this, 'DocumentIngestionFailures', {
+        // A client's unreadable PDF fails its document, and says why: only a share of failures
+        // (with at least five of them) points at the platform or a provider.
+        alarmDescription: 'Over 20 % of document ingestions failed in 5 minutes (at least 5 failures)',
+        metric: new cloudwatch.MathExpression({
+          expression: 'IF(failed >= 5, 100 * failed / (failed + ingested), 0)',
+          usingMetrics: {
+            failed: this.appMetric('DocumentIngestionFailures'),
+            ingested: this.appMetric('DocumentsIngested'),
+          },
+          period: fiveMinutes,
+          label: 'failed ingestions (%)',
+        }),
+        threshold: 20,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: 1,
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
@@ -437,6 +473,59 @@ export class Observability extends Construct {
         ],
       }),
     );
+    this.addKnowledgeWidgets(dashboard, graph);
     return dashboard;
+  }
+
+  /** Ingestion, embeddings and search of the knowledge bases, and retrieval for agents. */
+  private addKnowledgeWidgets(
+    dashboard: cloudwatch.Dashboard,
+    graph: (
+      title: string,
+      left: cloudwatch.IMetric[],
+      extra?: Partial<cloudwatch.GraphWidgetProps>,
+    ) => cloudwatch.GraphWidget,
+  ): void {
+    const perSecond = (id: string, metricName: string, label: string) =>
+      new cloudwatch.MathExpression({
+        expression: `${id} / PERIOD(${id})`,
+        usingMetrics: { [id]: this.appMetric(metricName, 'Sum', oneMinute) },
+        label,
+        period: oneMinute,
+      });
+    const searchLatency = searchModes.flatMap((mode) =>
+      ['p50', 'p95'].map((statistic) =>
+        this.appMetricOf('KnowledgeSearchLatency', { mode }, statistic, `${mode} ${statistic}`),
+      ),
+    );
+    dashboard.addWidgets(
+      graph(
+        'Documents ingested',
+        [this.appMetric('DocumentsIngested'), this.appMetric('DocumentIngestionFailures')],
+        {
+          right: [perSecond('chunks', 'ChunksIngested', 'chunks/s')],
+        },
+      ),
+      graph(
+        'Embedding calls and cache hit ratio (%)',
+        [this.appMetric('EmbeddingCalls'), this.appMetric('EmbeddingTokens')],
+        {
+          right: [
+            new cloudwatch.MathExpression({
+              expression: '100 * hits / (hits + misses)',
+              usingMetrics: {
+                hits: this.appMetric('EmbeddingCacheHits'),
+                misses: this.appMetric('EmbeddingCacheMisses'),
+              },
+              label: 'embedding cache hits (%)',
+              period: fiveMinutes,
+            }),
+          ],
+        },
+      ),
+      graph('Knowledge search latency (ms) by mode', searchLatency, {
+        right: [this.appMetric('KnowledgeRetrievalDuration', 'p95')],
+      }),
+    );
   }
 }

@@ -636,9 +636,28 @@ describe('observability', () => {
       'ServerlessDatabaseCapacity',
       'Executions_succeeded',
       'TokensIn',
+      // Knowledge: ingestion, embeddings (and their cache), search latency by mode, retrieval.
+      'DocumentsIngested',
+      'ChunksIngested',
+      'EmbeddingCalls',
+      'EmbeddingCacheHits',
+      'KnowledgeSearchLatency',
+      '\\"mode\\",\\"hybrid\\"',
+      'KnowledgeRetrievalDuration',
     ]) {
       expect(body, needle).toContain(needle);
     }
+  });
+
+  it('alarms when a fifth of document ingestions fail (five at least), not on each client-caused failure', () => {
+    const alarm = dev
+      .ofType('AWS::CloudWatch::Alarm')
+      .filter(([, a]) =>
+        JSON.stringify(a.Properties['Metrics'] ?? null).includes('DocumentIngestionFailures'),
+      )[0]![1];
+    expect(alarm.Properties['Threshold']).toBe(20);
+    expect(JSON.stringify(alarm.Properties['Metrics'])).toContain('IF(failed >= 5');
+    expect(alarm.Properties['AlarmActions']).toBeDefined();
   });
 });
 
