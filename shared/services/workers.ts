@@ -21,6 +21,7 @@ import {
   workflowService,
 } from './container.ts';
 import { executionAttempts } from './execution-runner.ts';
+import { ingestDocument } from './knowledge-ingestion.ts';
 import { runRetention } from './retention.ts';
 import { sweepKind } from './sweeper.ts';
 import { stepAttempts } from './workflow-runner.ts';
@@ -269,6 +270,7 @@ export const jobHandlers: JobHandlers = {
   'cache.warm': warm,
   'webhook.deliver': deliverCompletionEvent,
   'execution.slow_alert': alertSlowExecution,
+  'knowledge.ingest': ingestDocument,
   'audit.record': recordAudits,
   'executions.sweep': sweep,
   'retention.cleanup': cleanUp,
