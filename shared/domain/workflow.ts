@@ -4,13 +4,21 @@ import type {
   CallRecord,
   CreateExecutionBody,
   ExecutionError,
+  ExecutionSettings,
   ExecutionStatus,
   RunProgress,
   RunRequest,
 } from './execution.ts';
 import { createExecutionBody, executionStatuses, isFinished } from './execution.ts';
-import { canonicalId } from './ids.ts';
-import { retrievalResource } from './knowledge.ts';
+import { canonicalId, isUuid } from './ids.ts';
+import {
+  defaultTopK,
+  type KnowledgeUse,
+  maxKnowledgeBasesPerAgent,
+  maxTopK,
+  retrievalResource,
+  searchModes,
+} from './knowledge.ts';
 import type { Backoff } from './retry.ts';
 
 /**
@@ -58,6 +66,11 @@ export interface StepDefinition {
   readonly maxAttempts: number;
   readonly backoffSeconds: number;
   readonly timeoutSeconds: number;
+  /**
+   * The step's own retrieval: absent, its agent's `configuration.knowledge`; a use, that one
+   * instead of the agent's; null, none at all (the agent's turned off for this step).
+   */
+  readonly knowledge?: KnowledgeUse | null;
 }
 
 export interface Workflow {
@@ -91,6 +104,15 @@ const name = z.string().check(z.trim(), z.minLength(1), z.maxLength(200));
 const description = z.nullable(z.string().check(z.maxLength(2_000)));
 const webhookUrl = z.nullable(z.string().check(z.maxLength(2048)));
 
+/** A step's `knowledge`: what an agent's `configuration.knowledge` takes, checked the same way. */
+const stepKnowledge = z.strictObject({
+  knowledge_base_ids: z
+    .array(z.string().check(z.refine(isUuid, 'must be a knowledge base id'), z.overwrite(canonicalId)))
+    .check(z.minLength(1), z.maxLength(maxKnowledgeBasesPerAgent)),
+  top_k: z.optional(z.int().check(z.gte(1), z.lte(maxTopK))),
+  mode: z.optional(z.enum(searchModes)),
+});
+
 const stepBody = z.strictObject({
   key: stepKey,
   // Canonical spelling, as path ids are: one agent whatever case the client typed.
@@ -104,6 +126,8 @@ const stepBody = z.strictObject({
     }),
   ),
   timeout_seconds: z.optional(z.int().check(z.gte(1), z.lte(stepLimits.maxTimeoutSeconds))),
+  // Absent: the agent's knowledge; null: none for this step; an object: these bases instead.
+  knowledge: z.optional(z.nullable(stepKnowledge)),
 });
 export type StepBody = z.infer<typeof stepBody>;
 
@@ -394,9 +418,35 @@ export const buildDefinition = (
       maxAttempts: step.retry?.max_attempts ?? stepLimits.defaultMaxAttempts,
       backoffSeconds: step.retry?.backoff_seconds ?? stepLimits.defaultBackoffSeconds,
       timeoutSeconds: step.timeout_seconds ?? stepLimits.defaultTimeoutSeconds,
+      ...(step.knowledge !== undefined && { knowledge: stepKnowledgeUse(step.knowledge) }),
     })),
   };
 };
+
+/** A step's knowledge with its defaults resolved, as the agent's would be (bases listed once). */
+const stepKnowledgeUse = (knowledge: Exclude<StepBody['knowledge'], undefined>): KnowledgeUse | null =>
+  knowledge && {
+    baseIds: [...new Set(knowledge.knowledge_base_ids)],
+    topK: knowledge.top_k ?? defaultTopK,
+    mode: knowledge.mode ?? 'hybrid',
+  };
+
+/** The agent's settings for a step: its retrieval replaced by the step's own, or removed, when the step says so. */
+export const stepSettings = (
+  agentSettings: ExecutionSettings,
+  knowledge: KnowledgeUse | null | undefined,
+): ExecutionSettings => {
+  if (knowledge === undefined) return agentSettings;
+  const { knowledge: _agents, ...settings } = agentSettings;
+  return knowledge === null ? settings : { ...settings, knowledge };
+};
+
+/** A step's knowledge as the API shows it (the request's shape, defaults filled in). */
+export const toStepKnowledgeResource = (knowledge: KnowledgeUse) => ({
+  knowledge_base_ids: [...knowledge.baseIds],
+  top_k: knowledge.topK,
+  mode: knowledge.mode,
+});
 
 /** A step's backoff (`retryDelaySeconds`): its `backoff_seconds` doubled per attempt, capped at SQS's longest message delay. */
 export const stepBackoff = (backoffSeconds: number): Backoff => ({
@@ -529,6 +579,10 @@ export const toWorkflowResource = (workflow: Workflow | WorkflowWithSteps) => ({
       depends_on: step.dependsOn,
       retry: { max_attempts: step.maxAttempts, backoff_seconds: step.backoffSeconds },
       timeout_seconds: step.timeoutSeconds,
+      // Absent when the step inherits its agent's knowledge; null when it turns it off.
+      ...(step.knowledge !== undefined && {
+        knowledge: step.knowledge && toStepKnowledgeResource(step.knowledge),
+      }),
     })),
   }),
 });

@@ -1,6 +1,7 @@
 import * as z from 'zod/mini';
 import { agentResource, agentStatuses } from '#domain/agent.ts';
 import { executionStatuses } from '#domain/execution.ts';
+import { searchModes } from '#domain/knowledge.ts';
 import { inlineStepTextChars, stepStatuses, workflowRunStatuses } from '#domain/workflow.ts';
 import type { QueueName } from '#manifest';
 
@@ -170,6 +171,20 @@ export const schemas = /* @__PURE__ */ (() => {
     depends_on: z.array(z.string()),
     retry: z.object({ max_attempts: z.int(), backoff_seconds: count }),
     timeout_seconds: z.int(),
+    knowledge: z.optional(
+      z
+        .nullable(
+          z.object({
+            knowledge_base_ids: z.array(uuid),
+            top_k: z.int(),
+            mode: z.enum(searchModes),
+          }),
+        )
+        .register(z.globalRegistry, {
+          description:
+            "The step's own knowledge bases, instead of its agent's configuration.knowledge; null: none for this step; absent: the agent's",
+        }),
+    ),
   });
 
   const workflowFields = {

@@ -15,6 +15,7 @@ import {
   stepBackoff,
   stepId,
   stepLimits,
+  stepSettings,
 } from '#domain/workflow.ts';
 import { config } from '#runtime/config.ts';
 import { metrics } from '#runtime/observability.ts';
@@ -141,7 +142,11 @@ export const stepAttempts = (deps: {
       return {
         tenantId: claim.tenantId,
         model: agent.model,
-        settings: executionSettings(agent.model, agent.configuration, deps.defaultProvider()),
+        // The step's own knowledge, if it names any (or none), over the agent's.
+        settings: stepSettings(
+          executionSettings(agent.model, agent.configuration, deps.defaultProvider()),
+          definition.knowledge,
+        ),
         systemPrompt: agent.systemPrompt,
         input: step.input,
         timeoutSeconds: definition.timeoutSeconds,

@@ -1,3 +1,4 @@
+import type { KnowledgeUse, SearchMode } from '#domain/knowledge.ts';
 import type {
   StepDefinition,
   StepFailureMode,
@@ -40,7 +41,30 @@ interface StepJson {
   max_attempts: number;
   backoff_seconds: number;
   timeout_seconds: number;
+  knowledge: StoredStepKnowledge | null;
 }
+
+/**
+ * The `knowledge` column (migration 0012): NULL inherits the agent's, `{"off": true}` turns it
+ * off (an object, since the steps' JSON aggregate renders SQL NULL and JSON null alike), else the
+ * step's own use in the API's spelling.
+ */
+type StoredStepKnowledge = { off: true } | { knowledge_base_ids: string[]; top_k: number; mode: SearchMode };
+
+const storedKnowledge = (knowledge: KnowledgeUse | null): StoredStepKnowledge =>
+  knowledge
+    ? { knowledge_base_ids: [...knowledge.baseIds], top_k: knowledge.topK, mode: knowledge.mode }
+    : { off: true };
+
+const stepKnowledge = (stored: StoredStepKnowledge | null): KnowledgeUse | null | undefined => {
+  if (stored === null) return undefined;
+  if ('off' in stored) return null;
+  return { baseIds: stored.knowledge_base_ids, topK: stored.top_k, mode: stored.mode };
+};
+
+/** The step columns every read and copy of a version takes. */
+const stepColumns =
+  'key, position, agent_id, input_template, depends_on, max_attempts, backoff_seconds, timeout_seconds, knowledge';
 
 const workflowColumns =
   'id, tenant_id, name, description, on_step_failure, webhook_url, version, step_count, created_at, updated_at';
@@ -53,7 +77,7 @@ const qualifiedWorkflowColumns = workflowColumns
 const stepsJson = `(SELECT json_agg(json_build_object(
       'key', s.key, 'position', s.position, 'agent_id', s.agent_id, 'input_template', s.input_template,
       'depends_on', s.depends_on, 'max_attempts', s.max_attempts, 'backoff_seconds', s.backoff_seconds,
-      'timeout_seconds', s.timeout_seconds) ORDER BY s.position)
+      'timeout_seconds', s.timeout_seconds, 'knowledge', s.knowledge) ORDER BY s.position)
     FROM workflow_steps s WHERE s.workflow_id = w.id AND s.version = w.version) AS steps`;
 
 const toWorkflow = (row: WorkflowRow): Workflow => ({
@@ -69,16 +93,20 @@ const toWorkflow = (row: WorkflowRow): Workflow => ({
   updatedAt: row.updated_at,
 });
 
-export const toStepDefinition = (step: StepJson): StepDefinition => ({
-  key: step.key,
-  position: step.position,
-  agentId: step.agent_id,
-  inputTemplate: step.input_template,
-  dependsOn: step.depends_on,
-  maxAttempts: step.max_attempts,
-  backoffSeconds: step.backoff_seconds,
-  timeoutSeconds: step.timeout_seconds,
-});
+export const toStepDefinition = (step: StepJson): StepDefinition => {
+  const knowledge = stepKnowledge(step.knowledge ?? null);
+  return {
+    key: step.key,
+    position: step.position,
+    agentId: step.agent_id,
+    inputTemplate: step.input_template,
+    dependsOn: step.depends_on,
+    maxAttempts: step.max_attempts,
+    backoffSeconds: step.backoff_seconds,
+    timeoutSeconds: step.timeout_seconds,
+    ...(knowledge !== undefined && { knowledge }),
+  };
+};
 
 /**
  * The agents of a definition, locked against deletion until the transaction commits
@@ -101,11 +129,12 @@ const lockAgents = async (
 const insertSteps = (tx: Queryable, workflowId: string, version: number, steps: readonly StepDefinition[]) =>
   tx.query(
     `INSERT INTO workflow_steps (workflow_id, version, key, position, agent_id, input_template, depends_on,
-                                 max_attempts, backoff_seconds, timeout_seconds)
+                                 max_attempts, backoff_seconds, timeout_seconds, knowledge)
      SELECT $1, $2, s.key, s.position, s.agent_id, s.input_template, ARRAY(SELECT jsonb_array_elements_text(s.depends_on)),
-            s.max_attempts, s.backoff_seconds, s.timeout_seconds
+            s.max_attempts, s.backoff_seconds, s.timeout_seconds, s.knowledge
        FROM jsonb_to_recordset($3::jsonb) AS s(key text, position int, agent_id uuid, input_template text,
-                                               depends_on jsonb, max_attempts int, backoff_seconds int, timeout_seconds int)`,
+                                               depends_on jsonb, max_attempts int, backoff_seconds int, timeout_seconds int,
+                                               knowledge jsonb)`,
     [
       workflowId,
       version,
@@ -119,6 +148,8 @@ const insertSteps = (tx: Queryable, workflowId: string, version: number, steps: 
           max_attempts: step.maxAttempts,
           backoff_seconds: step.backoffSeconds,
           timeout_seconds: step.timeoutSeconds,
+          // Left out to inherit: the column stays SQL NULL.
+          ...(step.knowledge !== undefined && { knowledge: storedKnowledge(step.knowledge) }),
         })),
       ),
     ],
@@ -211,8 +242,7 @@ export class WorkflowRepository implements WorkflowStore {
   /** The steps of one version: immutable, so cached without end by the caller. */
   async stepsOfVersion(workflowId: string, version: number): Promise<StepDefinition[]> {
     const rows = await this.db.query<StepJson>(
-      `SELECT key, position, agent_id, input_template, depends_on, max_attempts, backoff_seconds, timeout_seconds
-         FROM workflow_steps WHERE workflow_id = $1 AND version = $2 ORDER BY position`,
+      `SELECT ${stepColumns} FROM workflow_steps WHERE workflow_id = $1 AND version = $2 ORDER BY position`,
       [workflowId, version],
     );
     return rows.map(toStepDefinition);
@@ -271,12 +301,10 @@ export class WorkflowRepository implements WorkflowStore {
         await insertSteps(tx, id, workflow.version, steps);
       } else {
         const carried = await tx.query<StepJson>(
-          `INSERT INTO workflow_steps (workflow_id, version, key, position, agent_id, input_template, depends_on,
-                                       max_attempts, backoff_seconds, timeout_seconds)
-           SELECT workflow_id, $3, key, position, agent_id, input_template, depends_on, max_attempts,
-                  backoff_seconds, timeout_seconds
+          `INSERT INTO workflow_steps (workflow_id, version, ${stepColumns})
+           SELECT workflow_id, $3, ${stepColumns}
              FROM workflow_steps WHERE workflow_id = $1 AND version = $2
-           RETURNING key, position, agent_id, input_template, depends_on, max_attempts, backoff_seconds, timeout_seconds`,
+           RETURNING ${stepColumns}`,
           [id, version, workflow.version],
         );
         steps = carried.map(toStepDefinition).sort((a, b) => a.position - b.position);
