@@ -1,7 +1,8 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Queryable } from '#adapters/postgres/db.ts';
-import { RetentionRepository, type RetentionTable } from '#adapters/postgres/retention.ts';
+import { RetentionRepository } from '#adapters/postgres/retention.ts';
+import type { PurgedTable } from '#domain/retention.ts';
 import { startTestApi, type TestApi } from '../support/api.ts';
 import { describeRealServers } from '../support/real-servers.ts';
 import { retentionContract, retentionTestEnv } from '../support/retention-contract.ts';
@@ -47,7 +48,7 @@ describeRealServers('retention on PostgreSQL 15', (servers) => {
      * The plan of a batch statement as the repository sends it: all its nodes, and those of
      * its `SELECT … ORDER BY … LIMIT` (the CTE `batch`).
      */
-    const batchPlan = async (table: RetentionTable, after?: readonly unknown[]): Promise<Plan> => {
+    const batchPlan = async (table: PurgedTable, after?: readonly unknown[]): Promise<Plan> => {
       const captured: { text: string; values: readonly unknown[] }[] = [];
       const recorder: Queryable = {
         query: async <Row>(text: string, values: readonly unknown[] = []) => {
@@ -73,7 +74,7 @@ describeRealServers('retention on PostgreSQL 15', (servers) => {
      * The batch reads `table` through `index` in its order (no sort), and nothing in the
      * statement scans a whole table: the delete (and its cascade count) probe primary keys.
      */
-    const expectKeysetScan = (plan: Plan, table: RetentionTable, index: string) => {
+    const expectKeysetScan = (plan: Plan, table: PurgedTable, index: string) => {
       const scans = plan.batch.filter((n) => n['Relation Name'] === table);
       expect(scans.length).toBeGreaterThan(0);
       for (const scan of scans) {
@@ -93,7 +94,16 @@ describeRealServers('retention on PostgreSQL 15', (servers) => {
       await clearRetentionTables(db);
       // A few thousand rows each side of the cutoff (audit events: three per instant).
       await seedRetention(db, { now, days, old: 3000, kept: 2000 });
-      await client.query('VACUUM ANALYZE executions, workflow_executions, audit_events');
+      // Embedding cache entries of a tenant made over the last 200 days, 60,000 of them.
+      await client.query(`INSERT INTO tenants (id, name) VALUES ('01900000-0000-7000-8000-00000000e001', 'cache-plans')
+                          ON CONFLICT DO NOTHING`);
+      await client.query(
+        `INSERT INTO embedding_cache (tenant_id, provider, model, dimensions, text_sha256, embedding, created_at)
+         SELECT '01900000-0000-7000-8000-00000000e001', 'openai', 'm', 4, sha256(i::text::bytea), '{1,0,0,0}',
+                now() - i * interval '288 seconds'
+           FROM generate_series(1, 60000) AS i`,
+      );
+      await client.query('VACUUM ANALYZE executions, workflow_executions, audit_events, embedding_cache');
     }, 60_000);
     afterAll(async () => {
       await client?.end();
@@ -116,6 +126,17 @@ describeRealServers('retention on PostgreSQL 15', (servers) => {
     it('an audit batch reads audit_events_at from the keyset on: no sequential scan, no sort', async () => {
       for (const after of [undefined, [new Date(cutoff.getTime() - 86_400_000)]]) {
         expectKeysetScan(await batchPlan('audit_events', after), 'audit_events', 'audit_events_at');
+      }
+    });
+
+    it('an embedding cache batch reads embedding_cache_created from the keyset on and deletes by TID', async () => {
+      for (const after of [undefined, [new Date(cutoff.getTime() - 86_400_000)]]) {
+        const plan = await batchPlan('embedding_cache', after);
+        expectKeysetScan(plan, 'embedding_cache', 'embedding_cache_created');
+        const deletes = plan.all.filter(
+          (n) => n['Relation Name'] === 'embedding_cache' && !plan.batch.includes(n),
+        );
+        expect(deletes.map((n) => n['Node Type'])).toContain('Tid Scan');
       }
     });
   });
