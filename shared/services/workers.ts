@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { jobQueue } from '#adapters/aws/job-queue.ts';
 import { type AuditEvent, AuditRepository } from '#adapters/postgres/audit.ts';
 import { database } from '#adapters/postgres/db.ts';
+import { RetrievalLogRepository } from '#adapters/postgres/knowledge-retrievals.ts';
 import type { ExecutionSettings } from '#domain/execution.ts';
 import { toExecutionResource } from '#domain/execution.ts';
 import type { JobEnvelope } from '#domain/jobs.ts';
@@ -22,6 +23,7 @@ import {
 } from './container.ts';
 import { executionAttempts } from './execution-runner.ts';
 import { ingestDocument } from './knowledge-ingestion.ts';
+import { lazyKnowledgeRetriever } from './knowledge-retrieval.ts';
 import { runRetention } from './retention.ts';
 import { sweepKind } from './sweeper.ts';
 import { stepAttempts } from './workflow-runner.ts';
@@ -84,6 +86,11 @@ const stepWork = () => {
   });
   return { kind, announcer: new CompletionAnnouncer(kind, jobQueue()) };
 };
+/** Retrieval for agents with knowledge, the same for executions and steps (the search code loads on first use). */
+const knowledgeRetrieval = () => ({
+  retriever: lazyKnowledgeRetriever(),
+  log: new RetrievalLogRepository(database()),
+});
 const executionPipeline = () => {
   executions ??= executionWork();
   return new AttemptPipeline(
@@ -92,9 +99,7 @@ const executionPipeline = () => {
     completeWithChain,
     sharedCache(),
     jobQueue(),
-    {
-      leaseSeconds: claimLeaseSeconds(),
-    },
+    { leaseSeconds: claimLeaseSeconds(), knowledge: knowledgeRetrieval() },
   );
 };
 const stepPipeline = () => {
@@ -103,6 +108,7 @@ const stepPipeline = () => {
     leaseSeconds: claimLeaseSeconds(),
     // 5 s short of the worker's timeout: a continued step's call must end before the invocation does.
     continueWithinMs: (functions.workerHigh.timeoutSeconds - 5) * 1000,
+    knowledge: knowledgeRetrieval(),
   });
 };
 
