@@ -491,7 +491,20 @@ const knowledgeSearchChecks = (url: () => string, vectors: boolean) => {
     }
   });
 
-  it('says how long the result holds: until the first expiry ahead among the documents it saw', async () => {
+  it('leaves the facets out when asked, in one statement that answers the same hits', async () => {
+    for (const mode of vectors ? modes : (['keyword'] as const)) {
+      const full = await search(mode, 'owls hunt mice', { filters: { tags: ['birds'] } });
+      const before = counted.statements;
+      const hits = await store.searchHits(request(mode, 'owls hunt mice', { filters: { tags: ['birds'] } }));
+      expect(counted.statements - before).toBe(1);
+      expect(hits).toEqual({ hits: full.hits, validUntil: full.validUntil });
+    }
+    expect(searchStatement(request('hybrid', 'owls'), {}, { facets: false }).text).not.toContain(
+      'unnest(tags)',
+    );
+  });
+
+  it('says how long the result holds: until the first expiry ahead among the base’s documents', async () => {
     const result = await search('keyword', 'owl');
     expect(result.validUntil?.getTime()).toBe(expiring.getTime());
     // At a time past it, the document is gone from hits and facets.
@@ -597,6 +610,47 @@ const knowledgeSearchChecks = (url: () => string, vectors: boolean) => {
       const moved = await service.search(base.tenantId, base.id, body);
       expect(moved.cached).toBe(false);
       expect(counted.statements - before).toBe(2);
+    });
+
+    it('counts the facets of a filter set once, for every query with those filters', async () => {
+      const texts: string[] = [];
+      const recording = new KnowledgeSearchService(
+        readBase,
+        new KnowledgeSearchRepository({
+          query: async (text, values) => {
+            texts.push(text);
+            return counted.db.query(text, values);
+          },
+        }),
+        new TwoTierCache(new MemoryCache(60_000, 1_000), undefined, {
+          l2TtlSeconds: 60,
+          negativeTtlSeconds: 5,
+          negativeL1TtlMs: 5_000,
+        }),
+        async () => new LocalEmbedder(dimensions),
+        () => clock,
+      );
+      const filters = { tags: ['birds'] };
+      const first = await recording.search(base.tenantId, base.id, {
+        query: 'owls',
+        mode: 'keyword',
+        limit: 10,
+        filters,
+      });
+      const second = await recording.search(base.tenantId, base.id, {
+        query: 'mice',
+        mode: 'hybrid',
+        limit: 10,
+        filters,
+      });
+      expect(texts).toHaveLength(2);
+      expect(texts[0]).toContain('unnest(tags)');
+      expect(texts[1]).not.toContain('unnest(tags)');
+      expect(second.facets).toEqual(first.facets);
+      expect(second.facets).toEqual({
+        contentType: { 'application/pdf': 1, 'text/html': 1, 'text/markdown': 1 },
+        tags: { birds: 3, guide: 1, lab: 1 },
+      });
     });
 
     it('does not serve a cached result past the expiry of a document it saw', async () => {

@@ -171,14 +171,19 @@ describe('KnowledgeSearchService', () => {
   });
 
   const setup = (options: { validUntil?: Date | null; embedError?: Error } = {}) => {
-    const searches: SearchRequest[] = [];
+    const searches: (SearchRequest & { facets: boolean })[] = [];
     const embedded: { texts: readonly string[]; purpose: string | undefined }[] = [];
     const puts: { key: string; version: number; ttl: number | undefined }[] = [];
     const held = new Map<string, unknown>();
     const store: ExpiringSearchStore = {
       search: async (request) => {
-        searches.push(request);
+        searches.push({ ...request, facets: true });
         return result(options.validUntil ?? null);
+      },
+      searchHits: async (request) => {
+        searches.push({ ...request, facets: false });
+        const { hits, validUntil } = result(options.validUntil ?? null);
+        return { hits, validUntil };
       },
     };
     const cache: VersionedCache = {
@@ -237,9 +242,45 @@ describe('KnowledgeSearchService', () => {
     expect(again).toMatchObject({ cached: true, mode: 'hybrid', hits: first.hits, facets: first.facets });
     expect(searches).toHaveLength(1);
     expect(embedded).toHaveLength(1);
+    // The answer, and the facets of its filters apart.
     expect(puts).toEqual([
+      { key: expect.stringMatching(/^kfacets:/), version: 3, ttl: searchCacheTtlSeconds },
       { key: expect.stringMatching(/^ksearch:/), version: 3, ttl: searchCacheTtlSeconds },
     ]);
+  });
+
+  it('counts the facets of a filter set once: searches with the same filters leave them out', async () => {
+    const { service, searches } = setup();
+    const filters = { tags: ['b', 'a'] };
+    const first = await service.search(tenant, baseId, body({ query: 'owls', filters }));
+    const other = await service.search(
+      tenant,
+      baseId,
+      body({ query: 'kettles', mode: 'keyword', filters: { tags: ['a', 'b'] } }),
+    );
+    expect(searches.map((s) => [s.query, s.facets])).toEqual([
+      ['owls', true],
+      ['kettles', false],
+    ]);
+    expect(other.facets).toEqual(first.facets);
+    // Other filters: counted again.
+    await service.search(tenant, baseId, body({ query: 'owls', filters: { tags: ['a'] } }));
+    expect(searches[2]?.facets).toBe(true);
+  });
+
+  it('answers hits alone without counting facets, cached apart from full answers', async () => {
+    const { service, searches } = setup();
+    const hits = await service.searchHits(tenant, baseId, body({ query: 'owls', limit: 5 }));
+    expect(hits).toMatchObject({
+      cached: false,
+      mode: 'hybrid',
+      embeddingTokens: 2,
+      embeddingModel: 'switchyard-hashing-v1',
+    });
+    expect(hits).not.toHaveProperty('facets');
+    expect((await service.searchHits(tenant, baseId, body({ query: 'owls', limit: 5 }))).cached).toBe(true);
+    expect((await service.search(tenant, baseId, body({ query: 'owls', limit: 5 }))).cached).toBe(false);
+    expect(searches.map((s) => s.facets)).toEqual([false, true]);
   });
 
   it('keeps a result no longer than the first expiry it saw, and not at all when that is under a second away', async () => {

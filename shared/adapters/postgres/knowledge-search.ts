@@ -16,17 +16,33 @@ export const candidatesFor = (limit: number): number => Math.max(limit * 4, 40);
  */
 export const hnswEfSearch = 100;
 
+/**
+ * Keyword matches ranked, at most: ts_rank_cd reads each match's tsvector (out of line, in
+ * TOAST), ~10 µs a match, so a query matching a third of 100,000 chunks would cost a third of
+ * a second. A query matching more is ranked among the first this many the GIN index yields.
+ * Measured by `npm run bench:knowledge` (docs/performance.md).
+ */
+export const maxRankedMatches = 5_000;
+
 /** Most tags the tag facet lists (the most frequent first): a bound on the answer's size. */
 export const maxTagFacets = 100;
 
-/** A search's answer, with how long it may be served from a cache. */
-export interface StoredSearchResult extends SearchResult {
-  /**
-   * The earliest `expires_at` still ahead among the documents the search could see: the result
-   * (its hits and facets) is exact until then and no longer.
-   */
+/**
+ * How long an answer may be served from a cache: the earliest `expires_at` still ahead among
+ * the base's documents (the filters aside: a bound, cheap to read through the expiry index).
+ * The hits and facets are exact until then; a document expiring then may change them.
+ */
+export interface Expiring {
   readonly validUntil: Date | null;
 }
+
+/** A search's hits without the facets: for callers that have them (the service's cache) or need none (agents). */
+export interface StoredHits extends Expiring {
+  readonly hits: readonly SearchHit[];
+}
+
+/** A search's answer, with how long it may be served from a cache. */
+export interface StoredSearchResult extends SearchResult, Expiring {}
 
 /** The SQL type a base's vectors are compared as: the migration's index expression, exactly. */
 export const vectorType = (dimensions: number): string =>
@@ -43,8 +59,9 @@ interface SearchRow {
     rank_keyword: number | null;
     rank_semantic: number | null;
   }[];
-  content_types: Record<string, number>;
-  tags: Record<string, number>;
+  /** Absent when the statement leaves the facets out. */
+  content_types?: Record<string, number>;
+  tags?: Record<string, number>;
   valid_until: Date | null;
 }
 
@@ -73,7 +90,8 @@ const filterConditions = (filters: SearchFilters, p: Parameters): string[] => {
 /**
  * Knowledge search in PostgreSQL: keyword (full text), semantic (pgvector HNSW, cosine) or
  * hybrid (reciprocal rank fusion of both), each in ONE statement that also answers the
- * highlights of the hits and the facets of the filtered documents.
+ * highlights of the hits and (unless `searchHits`) the facets of the filtered documents, which
+ * cost a pass over every one of them: a caller that knows them, or needs none, leaves them out.
  *
  * What a search may see: chunks of their document's searchable generation, of documents not
  * archived and not expired, matching the filters, in the tenant's live base. The documents'
@@ -88,10 +106,26 @@ const filterConditions = (filters: SearchFilters, p: Parameters): string[] => {
  * round trip, nothing left on a pooled connection (RDS Proxy does not pin for it).
  */
 export class KnowledgeSearchRepository implements KnowledgeSearchStore {
-  constructor(private readonly db: Queryable) {}
+  constructor(
+    private readonly db: Queryable,
+    private readonly tuning: SearchTuning = {},
+  ) {}
 
+  /** Hits and facets, in one statement. */
   async search(request: SearchRequest): Promise<StoredSearchResult> {
-    const { text, values } = searchStatement(request);
+    const row = await this.run(request, true);
+    const facets: SearchFacets = { contentType: row.content_types ?? {}, tags: row.tags ?? {} };
+    return { hits: hitsOf(row), facets, validUntil: row.valid_until };
+  }
+
+  /** Hits alone, in one statement that neither reads nor counts the filtered documents for facets. */
+  async searchHits(request: SearchRequest): Promise<StoredHits> {
+    const row = await this.run(request, false);
+    return { hits: hitsOf(row), validUntil: row.valid_until };
+  }
+
+  private async run(request: SearchRequest, facets: boolean): Promise<SearchRow> {
+    const { text, values } = searchStatement(request, this.tuning, { facets });
     let rows: SearchRow[];
     try {
       rows = await this.db.query<SearchRow>(text, values);
@@ -100,20 +134,21 @@ export class KnowledgeSearchRepository implements KnowledgeSearchStore {
     }
     const row = rows[0];
     if (!row) throw new Error('the search statement answered no row');
-    const hits: SearchHit[] = row.hits.map((hit) => ({
-      documentId: hit.document_id,
-      title: hit.title,
-      chunkId: hit.chunk_id,
-      text: hit.text,
-      highlight: hit.highlight,
-      score: hit.score,
-      rankKeyword: hit.rank_keyword,
-      rankSemantic: hit.rank_semantic,
-    }));
-    const facets: SearchFacets = { contentType: row.content_types, tags: row.tags };
-    return { hits, facets, validUntil: row.valid_until };
+    return row;
   }
 }
+
+const hitsOf = (row: SearchRow): SearchHit[] =>
+  row.hits.map((hit) => ({
+    documentId: hit.document_id,
+    title: hit.title,
+    chunkId: hit.chunk_id,
+    text: hit.text,
+    highlight: hit.highlight,
+    score: hit.score,
+    rankKeyword: hit.rank_keyword,
+    rankSemantic: hit.rank_semantic,
+  }));
 
 /**
  * A server without pgvector has no `vector` type: semantic search cannot run there, which is
@@ -132,8 +167,20 @@ const missingVectorExtension = (error: unknown): ProblemError | undefined => {
   );
 };
 
+/** Settings the benchmark varies to measure their effect; the defaults are what production runs. */
+export interface SearchTuning {
+  readonly efSearch?: number;
+  /** null: rank every match. */
+  readonly maxRankedMatches?: number | null;
+}
+
 /** The one statement of a search: its text and parameters. Exported for EXPLAIN in tests and the benchmark. */
-export const searchStatement = (request: SearchRequest): { text: string; values: unknown[] } => {
+export const searchStatement = (
+  request: SearchRequest,
+  tuning: SearchTuning = {},
+  options: { facets?: boolean } = {},
+): { text: string; values: unknown[] } => {
+  const facets = options.facets ?? true;
   const { base, mode, filters, limit } = request;
   const p = new Parameters();
   const tenant = p.add(base.tenantId);
@@ -169,13 +216,16 @@ export const searchStatement = (request: SearchRequest): { text: string; values:
   // chunks it finds, and so always reads them through the GIN index. Given the estimate of
   // the expression, it scans the table for common words, detoasting every tsvector: 50×
   // slower. The documents come from the docs CTE (hashed), read once for the facets anyway.
+  const rankedCap = tuning.maxRankedMatches === undefined ? maxRankedMatches : tuning.maxRankedMatches;
   const keywordBranch = keyword
-    ? `SELECT c.id, ts_rank_cd(c.search_vector, (SELECT query FROM tsq))::float8 AS score
-         FROM knowledge_chunks c
-         JOIN docs d ON d.id = c.document_id AND d.generation = c.generation
-        WHERE c.knowledge_base_id = ${baseId} AND c.tenant_id = ${tenant}
-          AND c.search_vector @@ (SELECT query FROM tsq)
-        ORDER BY score DESC, c.id
+    ? `SELECT m.id, ts_rank_cd(m.search_vector, (SELECT query FROM tsq))::float8 AS score
+         FROM (SELECT c.id, c.search_vector
+                 FROM knowledge_chunks c
+                 JOIN docs d ON d.id = c.document_id AND d.generation = c.generation
+                WHERE c.knowledge_base_id = ${baseId} AND c.tenant_id = ${tenant}
+                  AND c.search_vector @@ (SELECT query FROM tsq)
+                ${rankedCap === null ? '' : `LIMIT ${p.add(rankedCap)}`}) m
+        ORDER BY score DESC, m.id
         LIMIT ${candidates()}`
     : 'SELECT NULL::uuid AS id, NULL::float8 AS score WHERE false';
 
@@ -187,7 +237,7 @@ export const searchStatement = (request: SearchRequest): { text: string; values:
     // relaxed_order: the scan goes on past ef_search candidates until LIMIT has enough that
     // pass the filters (pgvector 0.8), in nearly distance order; the ranks re-sort them.
     const settings = `(SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)
-                           || set_config('hnsw.ef_search', ${p.add(String(hnswEfSearch))}, true)) IS NOT NULL`;
+                           || set_config('hnsw.ef_search', ${p.add(String(tuning.efSearch ?? hnswEfSearch))}, true)) IS NOT NULL`;
     semanticBranch = `SELECT c.id, ${distance}::float8 AS distance
          FROM knowledge_chunks c
         WHERE c.knowledge_base_id = ${baseId} AND c.tenant_id = ${tenant}
@@ -212,7 +262,7 @@ live_base AS MATERIALIZED (
   SELECT 1 FROM knowledge_bases b WHERE b.id = ${baseId} AND b.tenant_id = ${tenant} AND b.deleted_at IS NULL
 ),
 docs AS MATERIALIZED (
-  SELECT d.id, d.searchable_generation AS generation, d.content_type, d.tags, d.expires_at
+  SELECT d.id, d.searchable_generation AS generation, d.content_type, d.tags
     FROM knowledge_documents d
    WHERE ${documentConditions} AND EXISTS (SELECT 1 FROM live_base)
 ),
@@ -241,11 +291,16 @@ SELECT
             'highlight', highlight, 'score', score,
             'rank_keyword', rank_keyword, 'rank_semantic', rank_semantic)
           ORDER BY score DESC, id), '[]'::json) FROM hits) AS hits,
-  (SELECT COALESCE(json_object_agg(content_type, n ORDER BY content_type), '{}'::json)
+  ${
+    facets
+      ? `(SELECT COALESCE(json_object_agg(content_type, n ORDER BY content_type), '{}'::json)
      FROM (SELECT content_type, count(*) AS n FROM docs GROUP BY content_type) f) AS content_types,
   (SELECT COALESCE(json_object_agg(tag, n ORDER BY n DESC, tag), '{}'::json)
      FROM (SELECT tag, count(*) AS n FROM (SELECT unnest(tags) AS tag FROM docs) tagged
-            GROUP BY tag ORDER BY n DESC, tag LIMIT ${maxTagFacets}) t) AS tags,
-  (SELECT min(expires_at) FROM docs) AS valid_until`;
+            GROUP BY tag ORDER BY n DESC, tag LIMIT ${maxTagFacets}) t) AS tags,`
+      : ''
+  }
+  (SELECT min(d.expires_at) FROM knowledge_documents d
+    WHERE d.knowledge_base_id = ${baseId} AND d.expires_at > ${now}::timestamptz) AS valid_until`;
   return { text, values: p.values };
 };
