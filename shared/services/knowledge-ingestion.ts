@@ -170,12 +170,14 @@ export class DocumentIngestion {
       this.settings.leaseSeconds,
     );
     if (!claim) return { kind: 'skipped' };
+    // What this attempt paid for, recorded however it ends.
+    const usage: Usage = { providerCalls: 0, cachedTexts: 0, embeddedTexts: 0, inputTokens: 0, written: 0 };
     try {
       if (claim.attempts > maxIngestionAttempts) {
         throw new IngestionRefusal(`the ingestion did not finish in ${maxIngestionAttempts} attempts`);
       }
       const chunks = await this.plan(claim);
-      return await this.write(claim, chunks, started);
+      return await this.write(claim, chunks, started, usage);
     } catch (error) {
       if (error instanceof NotUploaded) {
         if (claim.attempts < uploadWaitAttempts) {
@@ -193,6 +195,8 @@ export class DocumentIngestion {
       // Retried by the queue: the lease goes now, so the retry can claim at once.
       await store.release(claim);
       throw error;
+    } finally {
+      record(usage);
     }
   }
 
@@ -262,6 +266,7 @@ export class DocumentIngestion {
     claim: IngestionClaim,
     chunks: PlannedChunk[],
     started: number,
+    usage: Usage,
   ): Promise<IngestionOutcome> {
     const { store, cache } = this.deps;
     const { batchSize } = this.settings;
@@ -273,12 +278,10 @@ export class DocumentIngestion {
         ? claim.chunksDone
         : 0;
     const embedder = await this.deps.embedderFor(claim.base.embedding);
-    const usage = { providerCalls: 0, cachedTexts: 0, embeddedTexts: 0, inputTokens: 0, written: 0 };
     for (let start = resumeAt; start < chunks.length; start += batchSize) {
       if (start > resumeAt && performance.now() - started > this.settings.continueWithinMs) {
         await store.release(claim);
         await this.deps.queue.enqueue(ingestionJob(claim));
-        this.record(usage);
         return { kind: 'continued', chunksDone: start };
       }
       const batch = chunks.slice(start, start + batchSize);
@@ -307,13 +310,9 @@ export class DocumentIngestion {
         tokens: chunk.tokens,
         embedding: chunk.embedding ?? vectors[next++]!,
       }));
-      if (!(await store.writeChunks(claim, rows, chunks.length))) {
-        this.record(usage);
-        return { kind: 'stopped' };
-      }
+      if (!(await store.writeChunks(claim, rows, chunks.length))) return { kind: 'stopped' };
       usage.written += rows.length;
     }
-    this.record(usage);
     const base = await store.finish(claim, chunks.length);
     if (!base) return { kind: 'stopped' };
     // The base's new version, where search reads it: its cached results of the old one go unused.
@@ -347,22 +346,24 @@ export class DocumentIngestion {
     });
     return { kind: 'failed', reason };
   }
-
-  /** What embedding cost (the dashboard's embedding calls and cache hit ratio) and what was written. */
-  private record(usage: {
-    providerCalls: number;
-    cachedTexts: number;
-    embeddedTexts: number;
-    inputTokens: number;
-    written: number;
-  }): void {
-    metrics.addMetric('ChunksIngested', 'Count', usage.written);
-    metrics.addMetric('EmbeddingCalls', 'Count', usage.providerCalls);
-    metrics.addMetric('EmbeddingCacheHits', 'Count', usage.cachedTexts);
-    metrics.addMetric('EmbeddingCacheMisses', 'Count', usage.embeddedTexts);
-    metrics.addMetric('EmbeddingTokens', 'Count', usage.inputTokens);
-  }
 }
+
+interface Usage {
+  providerCalls: number;
+  cachedTexts: number;
+  embeddedTexts: number;
+  inputTokens: number;
+  written: number;
+}
+
+/** What embedding cost (the dashboard's embedding calls and cache hit ratio) and what was written. */
+const record = (usage: Usage): void => {
+  metrics.addMetric('ChunksIngested', 'Count', usage.written);
+  metrics.addMetric('EmbeddingCalls', 'Count', usage.providerCalls);
+  metrics.addMetric('EmbeddingCacheHits', 'Count', usage.cachedTexts);
+  metrics.addMetric('EmbeddingCacheMisses', 'Count', usage.embeddedTexts);
+  metrics.addMetric('EmbeddingTokens', 'Count', usage.inputTokens);
+};
 
 const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
