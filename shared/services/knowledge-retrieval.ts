@@ -85,5 +85,6 @@ export class KnowledgeRetriever implements Retriever {
 export const lazyKnowledgeRetriever = (): KnowledgeRetriever =>
   new KnowledgeRetriever(async (tenantId, baseId, body) => {
     const { knowledgeSearchService } = await import('./knowledge-search.ts');
-    return knowledgeSearchService().search(tenantId, baseId, body);
+    // Hits alone: an agent's prompt has no use for facets, so none are counted.
+    return knowledgeSearchService().searchHits(tenantId, baseId, body);
   });
