@@ -1,14 +1,17 @@
 import { ProblemError } from '#domain/errors.ts';
-import type { SearchFacets, SearchFilters, SearchHit, SearchResult } from '#domain/knowledge.ts';
+import type { SearchFacets, SearchFilters, SearchHit, SearchMode, SearchResult } from '#domain/knowledge.ts';
 import { rrfK } from '#domain/knowledge.ts';
 import type { KnowledgeSearchStore, SearchRequest } from '#services/ports.ts';
 import type { Queryable } from './db.ts';
 
 /**
- * Candidates each ranking contributes before fusion and paging: enough that a hit ranked low by
- * one list and high by the other still meets its partner, few enough to stay cheap.
+ * Candidates each ranking contributes: for hybrid search, enough before fusion that a hit ranked
+ * low by one list and high by the other still meets its partner; for one ranking alone, the
+ * hits asked for (a filtered HNSW scan walks the index until that many pass the filters, so
+ * every extra candidate costs).
  */
-export const candidatesFor = (limit: number): number => Math.max(limit * 4, 40);
+export const candidatesFor = (mode: SearchMode, limit: number): number =>
+  mode === 'hybrid' ? Math.max(limit * 4, 40) : limit;
 
 /**
  * HNSW's search breadth (pgvector's default is 40). Measured by `npm run bench:knowledge` over
@@ -191,7 +194,7 @@ export const searchStatement = (
   // Added where a ranking uses it (a statement may have neither: no parameter may go unused).
   let candidatesParameter: string | undefined;
   const candidates = () => {
-    candidatesParameter ??= p.add(candidatesFor(limit));
+    candidatesParameter ??= p.add(candidatesFor(mode, limit));
     return candidatesParameter;
   };
   const documentConditions = [
