@@ -515,7 +515,7 @@ const knowledgeSearchChecks = (url: () => string, vectors: boolean) => {
   });
 
   withVectors(
-    'keeps scanning the HNSW index past ef_search until the filters pass enough chunks (iterative scan)',
+    'keeps scanning the HNSW index past ef_search until the filters pass enough chunks (iterative scan), or compares the few chunks filters leave one by one',
     async () => {
       // 150 chunks close to the query, then 3 far ones in the only document the filter lets through.
       const fixture = new Fixture(client);
@@ -538,19 +538,29 @@ const knowledgeSearchChecks = (url: () => string, vectors: boolean) => {
         ],
       });
       await client.query('ANALYZE knowledge_chunks');
-      const statement = searchStatement(
-        request('semantic', near, { on: crowded, filters: { tags: ['needle'] }, limit: 5 }),
-      );
+      const needleSearch = request('semantic', near, {
+        on: crowded,
+        filters: { tags: ['needle'] },
+        limit: 5,
+      });
+      const hnswOnly = { exactSearchBelow: 0 };
+      const loopsOf = (nodes: ReturnType<typeof planNodes>, index: string) =>
+        nodes.filter((node) => node['Index Name'] === index).map((node) => node['Actual Loops']);
       // Steer the planner to the index, as it chooses on a base of 100,000 chunks.
       await client.query('SET enable_seqscan = off; SET enable_bitmapscan = off; SET enable_sort = off');
       try {
-        const { plan } = await explain(counted.db, statement);
-        expect(planNodes(plan).map((node) => node['Index Name'])).toContain('knowledge_chunks_hnsw_384');
+        const { plan } = await explain(counted.db, searchStatement(needleSearch, hnswOnly), ['ANALYZE']);
+        expect(loopsOf(planNodes(plan), 'knowledge_chunks_hnsw_384')).toEqual([1]);
         // ef_search (100) candidates are all noise: without the iterative scan nothing would pass.
-        const hits = await store.search(
-          request('semantic', near, { on: crowded, filters: { tags: ['needle'] }, limit: 5 }),
-        );
-        expect(hits.hits.map((hit) => hit.chunkId).sort()).toEqual([...needle.chunkIds].sort());
+        const viaIndex = await new KnowledgeSearchRepository(counted.db, hnswOnly).search(needleSearch);
+        expect(viaIndex.hits.map((hit) => hit.chunkId).sort()).toEqual([...needle.chunkIds].sort());
+
+        // By default, 3 chunks are too few for the index: compared one by one, the same hits.
+        const adaptive = await explain(counted.db, searchStatement(needleSearch), ['ANALYZE']);
+        const nodes = planNodes(adaptive.plan);
+        expect(loopsOf(nodes, 'knowledge_chunks_hnsw_384')).toEqual([0]);
+        expect(loopsOf(nodes, 'knowledge_chunks_document_id_generation_ordinal_key')).toContain(1);
+        expect((await store.search(needleSearch)).hits).toEqual(viaIndex.hits);
       } finally {
         await client.query('RESET enable_seqscan; RESET enable_bitmapscan; RESET enable_sort');
       }

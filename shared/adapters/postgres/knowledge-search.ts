@@ -27,6 +27,13 @@ export const hnswEfSearch = 100;
  */
 export const maxRankedMatches = 5_000;
 
+/**
+ * Filters that leave fewer chunks than this are searched exactly (every chunk of the filtered
+ * documents compared) rather than through HNSW, whose filtered scan walks the graph until enough
+ * pass: the more selective the filters, the longer. Measured by `npm run bench:knowledge`.
+ */
+export const exactSearchBelow = 5_000;
+
 /** Most tags the tag facet lists (the most frequent first): a bound on the answer's size. */
 export const maxTagFacets = 100;
 
@@ -173,6 +180,8 @@ const missingVectorExtension = (error: unknown): ProblemError | undefined => {
 /** Settings the benchmark varies to measure their effect; the defaults are what production runs. */
 export interface SearchTuning {
   readonly efSearch?: number;
+  /** 0: never exact. */
+  readonly exactSearchBelow?: number;
   /** null: rank every match. */
   readonly maxRankedMatches?: number | null;
 }
@@ -197,13 +206,14 @@ export const searchStatement = (
     candidatesParameter ??= p.add(candidatesFor(mode, limit));
     return candidatesParameter;
   };
+  const filterSql = filterConditions(filters, p);
   const documentConditions = [
     `d.knowledge_base_id = ${baseId}`,
     `d.tenant_id = ${tenant}`,
     'd.searchable_generation IS NOT NULL',
     `d.status <> 'archived'`,
     `(d.expires_at IS NULL OR d.expires_at > ${now}::timestamptz)`,
-    ...filterConditions(filters, p),
+    ...filterSql,
   ].join(' AND ');
   // The chunk `c` belongs to a document search may see, and to its searchable generation.
   const visibleChunk = `EXISTS (SELECT 1 FROM knowledge_documents d
@@ -233,6 +243,7 @@ export const searchStatement = (
     : 'SELECT NULL::uuid AS id, NULL::float8 AS score WHERE false';
 
   let semanticBranch = 'SELECT NULL::uuid AS id, NULL::float8 AS distance WHERE false';
+  let fewChunks = '';
   if (vector) {
     const type = vectorType(base.embedding.dimensions);
     const literal = p.add(`[${vector.join(',')}]`);
@@ -241,14 +252,31 @@ export const searchStatement = (
     // pass the filters (pgvector 0.8), in nearly distance order; the ranks re-sort them.
     const settings = `(SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)
                            || set_config('hnsw.ef_search', ${p.add(String(tuning.efSearch ?? hnswEfSearch))}, true)) IS NOT NULL`;
-    semanticBranch = `SELECT c.id, ${distance}::float8 AS distance
+    const dimensions = Number(base.embedding.dimensions);
+    const exactBelow = tuning.exactSearchBelow === undefined ? exactSearchBelow : tuning.exactSearchBelow;
+    // With filters that leave few chunks, HNSW would walk much of the graph to find enough that
+    // pass them: the chunks of the filtered documents are compared one by one instead (exact).
+    // Both branches are planned; a one-time filter on the documents' chunk count runs one.
+    const adaptive = filterSql.length > 0 && exactBelow > 0;
+    const hnsw = `SELECT c.id, ${distance}::float8 AS distance
          FROM knowledge_chunks c
         WHERE c.knowledge_base_id = ${baseId} AND c.tenant_id = ${tenant}
-          AND c.dimensions = ${Number(base.embedding.dimensions)}
+          AND c.dimensions = ${dimensions}
           AND ${visibleChunk}
           AND ${settings}
+          ${adaptive ? 'AND NOT (SELECT exact FROM few)' : ''}
         ORDER BY ${distance}
         LIMIT ${candidates()}`;
+    // cosine_distance(), the function: no index serves it, so this branch stays exact.
+    const exact = `SELECT c.id, cosine_distance(c.embedding::${type}, ${literal}::${type}) AS distance
+         FROM docs d
+         JOIN knowledge_chunks c ON c.document_id = d.id AND c.generation = d.generation
+        WHERE c.dimensions = ${dimensions} AND (SELECT exact FROM few)
+        ORDER BY distance
+        LIMIT ${candidates()}`;
+    semanticBranch = adaptive ? `(${hnsw}) UNION ALL (${exact})` : hnsw;
+    if (adaptive)
+      fewChunks = `few AS MATERIALIZED (SELECT COALESCE(sum(chunk_count), 0) < ${p.add(exactBelow)} AS exact FROM docs),`;
   }
 
   // Each list ranked 1..N; the hits are fused (RRF) or one list's, best first, `limit` of them.
@@ -265,10 +293,11 @@ live_base AS MATERIALIZED (
   SELECT 1 FROM knowledge_bases b WHERE b.id = ${baseId} AND b.tenant_id = ${tenant} AND b.deleted_at IS NULL
 ),
 docs AS MATERIALIZED (
-  SELECT d.id, d.searchable_generation AS generation, d.content_type, d.tags
+  SELECT d.id, d.searchable_generation AS generation, d.content_type, d.tags, d.chunk_count
     FROM knowledge_documents d
    WHERE ${documentConditions} AND EXISTS (SELECT 1 FROM live_base)
 ),
+${fewChunks}
 keyword AS MATERIALIZED (${keywordBranch}),
 semantic AS MATERIALIZED (${semanticBranch}),
 k AS (SELECT id, score, row_number() OVER (ORDER BY score DESC, id)::int AS rank FROM keyword),
