@@ -112,6 +112,16 @@ try {
       rows.push(['  workflow_step_runs', '(cascade)', String(t.cascaded), '', '']);
     }
   }
+  for (const t of report.knowledge) {
+    rows.push([
+      t.table,
+      t.cutoff.toISOString(),
+      String(t.deleted),
+      String(t.batches),
+      t.complete ? 'yes' : 'no',
+    ]);
+    if (t.cascaded > 0) rows.push(['  their documents and chunks', '(cascade)', String(t.cascaded), '', '']);
+  }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   for (const row of rows) {
     console.log(

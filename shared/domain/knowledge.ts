@@ -141,8 +141,9 @@ export const chunkingBody = z
     overlap_tokens: z.int().check(z.gte(0), z.lte(1000)),
   })
   .check(
-    z.refine((c) => c.overlap_tokens < c.size_tokens, {
-      message: 'overlap_tokens must be smaller than size_tokens',
+    // More would repeat most of each chunk in the next; the chunker refuses it.
+    z.refine((c) => c.overlap_tokens * 2 <= c.size_tokens, {
+      message: 'overlap_tokens must be at most half of size_tokens',
       path: ['overlap_tokens'],
     }),
   );

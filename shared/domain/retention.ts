@@ -14,12 +14,14 @@ export type RetentionTable = (typeof retentionTables)[number];
  * What the knowledge service leaves for retention to remove: documents past their `expires_at`
  * (search stopped showing them at that instant; their chunks go with them), knowledge bases
  * deleted more than a grace period ago (their documents and chunks first, in batches), and
- * embedding cache entries older than their retention.
+ * embedding cache entries older than their retention, and the retrieval records of agents'
+ * calls (citations) once the executions and runs they belong to are past theirs.
  */
 export const knowledgeRetentionTables = [
   'knowledge_documents',
   'knowledge_bases',
   'embedding_cache',
+  'knowledge_retrievals',
 ] as const;
 export type KnowledgeRetentionTable = (typeof knowledgeRetentionTables)[number];
 
@@ -32,9 +34,3 @@ export type PurgedTable = RetentionTable | KnowledgeRetentionTable;
  * because keeping them costs only storage. Every ingestion into it stopped at its next write.
  */
 export const deletedKnowledgeBaseGraceHours = 24;
-
-/**
- * Days an embedding cache entry is kept (`RETENTION_DAYS_EMBEDDING_CACHE`): a re-ingestion within
- * them embeds nothing it already paid for; an entry older than that is one provider call away.
- */
-export const defaultEmbeddingCacheDays = 90;

@@ -74,6 +74,8 @@ export interface RuntimeConfig {
   /** Where non-retryable messages go at once, and what operators inspect and redrive. */
   readonly dlqUrls: Readonly<Record<'high' | 'default' | 'low', string | undefined>>;
   readonly idempotencyTable: string | undefined;
+  /** Days an embedding cache entry is kept (`RETENTION_DAYS_EMBEDDING_CACHE`). */
+  readonly embeddingCacheDays: number;
   /** Days kept before the retention job deletes them (shared/services/retention.ts). */
   readonly retentionDays: {
     readonly executions: number;
@@ -190,6 +192,7 @@ export const loadConfig = (env: Env = process.env): RuntimeConfig => {
     queueUrls: perQueue(env, 'QUEUE_URL'),
     dlqUrls: perQueue(env, 'DLQ_URL'),
     idempotencyTable: textFrom(env, 'IDEMPOTENCY_TABLE'),
+    embeddingCacheDays: intFrom(env, 'RETENTION_DAYS_EMBEDDING_CACHE', 90, 1, 36_500),
     retentionDays: {
       executions: intFrom(env, 'RETENTION_DAYS_EXECUTIONS', 90, 1, 36_500),
       workflowExecutions: intFrom(env, 'RETENTION_DAYS_WORKFLOW_EXECUTIONS', 90, 1, 36_500),

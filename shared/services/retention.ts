@@ -1,7 +1,6 @@
 import type { Queryable } from '#adapters/postgres/db.ts';
 import { RetentionRepository } from '#adapters/postgres/retention.ts';
 import {
-  defaultEmbeddingCacheDays,
   deletedKnowledgeBaseGraceHours,
   type KnowledgeRetentionTable,
   knowledgeRetentionTables,
@@ -10,7 +9,7 @@ import {
   retentionTables,
 } from '#domain/retention.ts';
 import { functions } from '#manifest';
-import { ConfigError, config, type RuntimeConfig } from '#runtime/config.ts';
+import { config, type RuntimeConfig } from '#runtime/config.ts';
 import { logger, metrics } from '#runtime/observability.ts';
 import type { Keyset, RetentionStore } from './ports.ts';
 
@@ -96,23 +95,18 @@ const cutoffOf = (table: RetentionTable, instant: number): Date =>
     ? new Date(Math.floor(instant / dayMs) * dayMs)
     : new Date(instant);
 
-/** `RETENTION_DAYS_EMBEDDING_CACHE`: 1 to 36500 days, 90 when unset. */
-export const embeddingCacheDays = (env: Record<string, string | undefined> = process.env): number => {
-  const raw = env['RETENTION_DAYS_EMBEDDING_CACHE'];
-  if (raw === undefined || raw === '') return defaultEmbeddingCacheDays;
-  const days = Number(raw);
-  if (!Number.isInteger(days) || days < 1 || days > 36_500) {
-    throw new ConfigError(`RETENTION_DAYS_EMBEDDING_CACHE must be an integer from 1 to 36500, got "${raw}"`);
-  }
-  return days;
-};
-
 /** Where each knowledge table's rows start to go, for a run at `now`. */
-const knowledgeCutoffs = (now: number, cacheDays: number): Record<KnowledgeRetentionTable, Date> => ({
+const knowledgeCutoffs = (
+  now: number,
+  cacheDays: number,
+  runDays: number,
+): Record<KnowledgeRetentionTable, Date> => ({
   // Search stopped showing them when they expired: nothing to wait for.
   knowledge_documents: new Date(now),
   knowledge_bases: new Date(now - deletedKnowledgeBaseGraceHours * 3_600_000),
   embedding_cache: new Date(now - cacheDays * dayMs),
+  // Kept as long as the longer-kept of executions and workflow runs, whose citations they are.
+  knowledge_retrievals: new Date(now - runDays * dayMs),
 });
 
 /**
@@ -149,7 +143,11 @@ export const retain = async (
   const aging = retentionTables.map((table) =>
     fresh(table, cutoffOf(table, now - days[daysOf[table]] * dayMs)),
   );
-  const cutoffs = knowledgeCutoffs(now, options.embeddingCacheDays ?? embeddingCacheDays());
+  const cutoffs = knowledgeCutoffs(
+    now,
+    options.embeddingCacheDays ?? config().embeddingCacheDays,
+    Math.max(days.executions, days.workflowExecutions),
+  );
   const knowledge = knowledgeRetentionTables.map((table) => fresh(table, cutoffs[table]));
   const progress: Progress[] = [...aging, ...knowledge];
 

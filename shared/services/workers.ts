@@ -22,7 +22,7 @@ import {
   workflowService,
 } from './container.ts';
 import { executionAttempts } from './execution-runner.ts';
-import { ingestDocument } from './knowledge-ingestion.ts';
+import { ingestDocument, sweepStalledDocuments } from './knowledge-ingestion.ts';
 import { lazyKnowledgeRetriever } from './knowledge-retrieval.ts';
 import { runRetention } from './retention.ts';
 import { sweepKind } from './sweeper.ts';
@@ -253,6 +253,8 @@ const sweep = async (job: JobEnvelope): Promise<void> => {
   steps ??= stepWork();
   await sweepKind(executions.kind, jobQueue(), executions.announcer, { staleSeconds });
   await sweepKind(steps.kind, jobQueue(), steps.announcer, { staleSeconds });
+  // Ingestions whose lease lapsed or whose message was lost (an upload's event included).
+  await sweepStalledDocuments(staleSeconds);
 };
 
 /** What ran in the last hour stays in the shared cache tier. */

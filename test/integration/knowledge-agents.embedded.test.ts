@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { database } from '#adapters/postgres/db.ts';
+import { runRetention } from '#services/retention.ts';
 import { createTestAgent, type TestApi, useTestApi } from '../support/api.ts';
 
 interface Citation {
@@ -220,5 +221,37 @@ describe('agents answering from knowledge (embedded runtime, workers on)', () =>
       [`${started.id}/answer`],
     );
     expect(rows[0]?.n).toBe(1);
+  });
+
+  it('keeps a retrieval record as long as the executions and runs it belongs to, then retention removes it', async () => {
+    const a = api();
+    const base = await json<{ id: string }>(
+      await a.call('/v1/knowledge-bases', { method: 'POST', json: { name: 'aging' } }),
+      201,
+    );
+    const agentId = await createTestAgent(a, {
+      configuration: { knowledge: { knowledge_base_ids: [base.id], mode: 'keyword' } },
+    });
+    const execution = await execute(a, agentId, 'anything at all');
+    expect(execution.status).toBe('succeeded');
+    const rows = () =>
+      database()
+        .query<{ n: number }>('SELECT count(*)::int AS n FROM knowledge_retrievals WHERE unit_id = $1', [
+          execution.id,
+        ])
+        .then((r) => r[0]?.n);
+    expect(await rows()).toBe(1);
+    const now = new Date();
+    const kept = await runRetention(database(), { now, days: { executions: 30, workflowExecutions: 60 } });
+    expect(kept.knowledge.find((t) => t.table === 'knowledge_retrievals')?.cutoff.getTime()).toBe(
+      now.getTime() - 60 * 86_400_000,
+    );
+    expect(await rows()).toBe(1);
+    await database().query(
+      "UPDATE knowledge_retrievals SET created_at = now() - interval '61 days' WHERE unit_id = $1",
+      [execution.id],
+    );
+    await runRetention(database(), { now, days: { executions: 30, workflowExecutions: 60 } });
+    expect(await rows()).toBe(0);
   });
 });

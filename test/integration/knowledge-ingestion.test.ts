@@ -807,6 +807,7 @@ const ingestionChecks = (url: () => string) => {
       knowledge_documents: { deleted: 1, cascaded: 1 },
       knowledge_bases: { deleted: 1, cascaded: 10 },
       embedding_cache: { deleted: 1, cascaded: 0 },
+      knowledge_retrievals: { deleted: 0, cascaded: 0 },
     });
 
     const report = await runRetention(db, { now, batchSize: 2, budgetMs: null });

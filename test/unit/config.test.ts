@@ -44,6 +44,7 @@ describe('loadConfig', () => {
       defaultEmbeddingModel: { provider: 'local', model: 'switchyard-hashing-v1', dimensions: 384 },
       embeddingBatchSize: 64,
       uploads: {},
+      embeddingCacheDays: 90,
       sweeperStaleSeconds: 300,
       sqsInspectionUrl: undefined,
       databaseSecretArn: undefined,

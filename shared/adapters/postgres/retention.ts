@@ -205,6 +205,22 @@ const tableSql: Readonly<Record<PurgedTable, TableSql>> = {
     count:
       'SELECT count(*)::int AS rows, 0 AS cascaded FROM embedding_cache WHERE created_at < $1::timestamptz',
   },
+  // As the embedding cache, by knowledge_retrievals_created.
+  knowledge_retrievals: {
+    cutoff: (instant) => instant,
+    start: ['-infinity'],
+    batch: `
+      WITH batch AS (
+        SELECT ctid, created_at FROM knowledge_retrievals
+         WHERE created_at < $1::timestamptz AND created_at >= $2::timestamptz ORDER BY created_at LIMIT $3
+      ), gone AS (
+        DELETE FROM knowledge_retrievals WHERE ctid = ANY (ARRAY(SELECT ctid FROM batch)) RETURNING 1
+      )
+      SELECT (SELECT count(*) FROM batch)::int AS taken, (SELECT count(*) FROM gone)::int AS deleted, 0 AS cascaded,
+             (SELECT max(created_at) FROM batch) AS k1, NULL AS k2`,
+    count:
+      'SELECT count(*)::int AS rows, 0 AS cascaded FROM knowledge_retrievals WHERE created_at < $1::timestamptz',
+  },
 };
 
 export class RetentionRepository implements RetentionStore {
