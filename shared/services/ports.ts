@@ -1,6 +1,6 @@
 import type { Agent, AgentListField, AgentStatus, AgentSummary } from '#domain/agent.ts';
-import type { KeysetPosition } from '#domain/cursor.ts';
 import type { ChunkingSettings } from '#domain/chunking.ts';
+import type { KeysetPosition } from '#domain/cursor.ts';
 import type { EmbeddingModel } from '#domain/embedding.ts';
 import type { Execution, ExecutionError, ExecutionStatus, RunRequest } from '#domain/execution.ts';
 import type { JobEnvelope } from '#domain/jobs.ts';
@@ -527,9 +527,7 @@ export interface DocumentStore {
    * there, which search keeps showing until the new one is ready. `base-gone` when the base is
    * not the tenant's live base. One statement either way; the base's version moves with it.
    */
-  upsert(
-    document: NewDocument,
-  ): Promise<
+  upsert(document: NewDocument): Promise<
     | {
         readonly kind: 'created' | 'replaced';
         readonly document: KnowledgeDocument;
@@ -665,7 +663,12 @@ export interface UploadTicket {
  */
 export interface UploadStore {
   /** A POST that accepts one file of this content type, 1 to `maxBytes` bytes, at `key`. */
-  presign(key: string, contentType: string, maxBytes: number, expiresInSeconds: number): Promise<UploadTicket>;
+  presign(
+    key: string,
+    contentType: string,
+    maxBytes: number,
+    expiresInSeconds: number,
+  ): Promise<UploadTicket>;
   /** The file's bytes; null when nothing was uploaded at `key`. */
   read(key: string): Promise<Uint8Array | null>;
   delete(key: string): Promise<void>;
