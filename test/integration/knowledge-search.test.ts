@@ -543,7 +543,8 @@ const knowledgeSearchChecks = (url: () => string, vectors: boolean) => {
         filters: { tags: ['needle'] },
         limit: 5,
       });
-      const hnswOnly = { exactSearchBelow: 0 };
+      // HNSW alone, its first batch (ef_search) smaller than the 150 near chunks.
+      const hnswOnly = { exactSearchBelow: 0, efSearch: 40 };
       const loopsOf = (nodes: ReturnType<typeof planNodes>, index: string) =>
         nodes.filter((node) => node['Index Name'] === index).map((node) => node['Actual Loops']);
       // Steer the planner to the index, as it chooses on a base of 100,000 chunks.
@@ -551,7 +552,7 @@ const knowledgeSearchChecks = (url: () => string, vectors: boolean) => {
       try {
         const { plan } = await explain(counted.db, searchStatement(needleSearch, hnswOnly), ['ANALYZE']);
         expect(loopsOf(planNodes(plan), 'knowledge_chunks_hnsw_384')).toEqual([1]);
-        // ef_search (100) candidates are all noise: without the iterative scan nothing would pass.
+        // The first 40 candidates are all noise: without the iterative scan nothing would pass.
         const viaIndex = await new KnowledgeSearchRepository(counted.db, hnswOnly).search(needleSearch);
         expect(viaIndex.hits.map((hit) => hit.chunkId).sort()).toEqual([...needle.chunkIds].sort());
 

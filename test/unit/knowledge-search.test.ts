@@ -129,10 +129,10 @@ describe('the search statement', () => {
     expect(semantic.text).not.toContain('ts_rank_cd');
   });
 
-  it('asks each ranking for max(4 × limit, 40) candidates to fuse, and for limit alone', () => {
-    expect(candidatesFor('hybrid', 1)).toBe(40);
-    expect(candidatesFor('hybrid', 10)).toBe(40);
-    expect(candidatesFor('hybrid', 50)).toBe(200);
+  it('asks each ranking for max(2 × limit, 20) candidates to fuse, and for limit alone', () => {
+    expect(candidatesFor('hybrid', 1)).toBe(20);
+    expect(candidatesFor('hybrid', 10)).toBe(20);
+    expect(candidatesFor('hybrid', 50)).toBe(100);
     expect(candidatesFor('keyword', 10)).toBe(10);
     expect(candidatesFor('semantic', 50)).toBe(50);
   });

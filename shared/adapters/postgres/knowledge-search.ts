@@ -11,13 +11,13 @@ import type { Queryable } from './db.ts';
  * every extra candidate costs).
  */
 export const candidatesFor = (mode: SearchMode, limit: number): number =>
-  mode === 'hybrid' ? Math.max(limit * 4, 40) : limit;
+  mode === 'hybrid' ? Math.max(limit * 2, 20) : limit;
 
 /**
  * HNSW's search breadth (pgvector's default is 40). Measured by `npm run bench:knowledge` over
  * 100,000 chunks: see docs/performance.md for the recall and latency at each value tried.
  */
-export const hnswEfSearch = 100;
+export const hnswEfSearch = 200;
 
 /**
  * Keyword matches ranked, at most: ts_rank_cd reads each match's tsvector (out of line, in
@@ -32,7 +32,7 @@ export const maxRankedMatches = 5_000;
  * documents compared) rather than through HNSW, whose filtered scan walks the graph until enough
  * pass: the more selective the filters, the longer. Measured by `npm run bench:knowledge`.
  */
-export const exactSearchBelow = 5_000;
+export const exactSearchBelow = 2_000;
 
 /** Most tags the tag facet lists (the most frequent first): a bound on the answer's size. */
 export const maxTagFacets = 100;
@@ -275,8 +275,18 @@ export const searchStatement = (
         ORDER BY distance
         LIMIT ${candidates()}`;
     semanticBranch = adaptive ? `(${hnsw}) UNION ALL (${exact})` : hnsw;
-    if (adaptive)
-      fewChunks = `few AS MATERIALIZED (SELECT COALESCE(sum(chunk_count), 0) < ${p.add(exactBelow)} AS exact FROM docs),`;
+    if (adaptive) {
+      const threshold = p.add(exactBelow);
+      // From the docs CTE when the statement reads it anyway (facets, keyword); else from as
+      // many documents as could hold that many chunks, at most, so broad filters stop early.
+      fewChunks =
+        facets || keyword
+          ? `few AS MATERIALIZED (SELECT COALESCE(sum(chunk_count), 0) < ${threshold} AS exact FROM docs),`
+          : `few AS MATERIALIZED (
+               SELECT COALESCE(sum(chunk_count), 0) < ${threshold} AS exact
+                 FROM (SELECT d.chunk_count FROM knowledge_documents d WHERE ${documentConditions} LIMIT ${threshold}) d
+             ),`;
+    }
   }
 
   // Each list ranked 1..N; the hits are fused (RRF) or one list's, best first, `limit` of them.

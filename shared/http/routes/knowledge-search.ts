@@ -50,7 +50,7 @@ export const knowledgeSearchRoutes = /* @__PURE__ */ defineRoutes('knowledgeSear
       auth: 'tenant',
       summary: 'Search a knowledge base',
       description: [
-        `Modes: keyword (PostgreSQL full text: websearch_to_tsquery in the base's language, so quotes, "or" and "-" work and no input is a syntax error; ranked by ts_rank_cd), semantic (the query embedded by the base's model, cosine similarity through an HNSW index) and hybrid (the default: reciprocal rank fusion, k = ${rrfK}, of the two rankings' top max(4 × limit, 40)).`,
+        `Modes: keyword (PostgreSQL full text: websearch_to_tsquery in the base's language, so quotes, "or" and "-" work and no input is a syntax error; ranked by ts_rank_cd), semantic (the query embedded by the base's model, cosine similarity through an HNSW index) and hybrid (the default: reciprocal rank fusion, k = ${rrfK}, of the two rankings' top max(2 × limit, 20)).`,
         `Filters narrow the documents: tags (all of them), content_type (any), metadata (top-level equality, JSON containment), created_after / created_before (exclusive). limit: 1–${maxSearchLimit}, default 10.`,
         'Facets count the filtered documents (not only the hits) by content type and by tag.',
         "A search is one SQL statement. Results are cached per tenant for up to a minute under the base's version, so any change to the base or its documents is seen at once; a document that expires leaves the cached results then too.",
