@@ -14,23 +14,27 @@ export const candidatesFor = (mode: SearchMode, limit: number): number =>
   mode === 'hybrid' ? Math.max(limit * 2, 20) : limit;
 
 /**
- * HNSW's search breadth (pgvector's default is 40). Measured by `npm run bench:knowledge` over
- * 100,000 chunks: see docs/performance.md for the recall and latency at each value tried.
+ * HNSW's search breadth (pgvector's default is 40). `npm run bench:knowledge`, 100,000 chunks of
+ * local-embedder vectors, medians of 3: recall@10 of passages 0.81 → 0.89 from 100 to 200, of
+ * 1–4-word queries 0.42 → 0.56, for 1–3 ms more at p95; 400 reaches 0.93 / 0.70 for 4–6 ms more.
  */
 export const hnswEfSearch = 200;
 
 /**
  * Keyword matches ranked, at most: ts_rank_cd reads each match's tsvector (out of line, in
- * TOAST), ~10 µs a match, so a query matching a third of 100,000 chunks would cost a third of
- * a second. A query matching more is ranked among the first this many the GIN index yields.
- * Measured by `npm run bench:knowledge` (docs/performance.md).
+ * TOAST), 10–17 µs a match on the benchmark's machine, so a query matching a third of 100,000
+ * chunks would take a third of a second or more. A query matching more is ranked among the
+ * first this many the GIN index yields (after the filters). In the benchmark's filtered
+ * workload no query reached it: a bound on the worst case, not a cost.
  */
 export const maxRankedMatches = 5_000;
 
 /**
  * Filters that leave fewer chunks than this are searched exactly (every chunk of the filtered
  * documents compared) rather than through HNSW, whose filtered scan walks the graph until enough
- * pass: the more selective the filters, the longer. Measured by `npm run bench:knowledge`.
+ * pass, the longer the more selective the filters, and gives up after hnsw.max_scan_tuples
+ * (20,000) with fewer hits than asked. The check costs a scan of up to this many documents:
+ * +3 ms at p50 in the benchmark, whose filters are rarely that selective.
  */
 export const exactSearchBelow = 2_000;
 
@@ -228,7 +232,7 @@ export const searchStatement = (
   // The match reads the query parsed once (an InitPlan): the planner cannot guess how many
   // chunks it finds, and so always reads them through the GIN index. Given the estimate of
   // the expression, it scans the table for common words, detoasting every tsvector: 50×
-  // slower. The documents come from the docs CTE (hashed), read once for the facets anyway.
+  // slower. The documents come from the docs CTE (hashed; the facets count the same rows).
   const rankedCap = tuning.maxRankedMatches === undefined ? maxRankedMatches : tuning.maxRankedMatches;
   const keywordBranch = keyword
     ? `SELECT m.id, ts_rank_cd(m.search_vector, (SELECT query FROM tsq))::float8 AS score
