@@ -31,6 +31,7 @@ import type {
   JobQueue,
   KnowledgeBasePatch,
   KnowledgeBaseStore,
+  NewDocument,
   PageQuery,
   UploadStore,
   UploadTicket,
@@ -132,6 +133,31 @@ const sourceOf = (
   }
   return { kind: 'inline', bytes: pdf };
 };
+
+/** The row a post or an upload writes: the fields the two share, the source each has. */
+const newDocument = (
+  tenantId: string,
+  base: KnowledgeBase,
+  id: string,
+  body: CreateDocumentBody | CreateUploadBody,
+  contentType: KnowledgeContentType,
+  source: DocumentSource,
+  sourceBytes: number | null,
+): NewDocument => ({
+  id,
+  tenantId,
+  knowledgeBaseId: base.id,
+  externalId: body.external_id ?? null,
+  title: body.title,
+  description: body.description ?? null,
+  contentType,
+  tags: distinct(body.tags ?? []),
+  metadata: body.metadata ?? {},
+  expiresAt: body.expires_at ? new Date(body.expires_at) : null,
+  source,
+  sourceBytes,
+  now: new Date(),
+});
 
 /**
  * Knowledge bases and their documents, as the API sees them. Every read and write is scoped
@@ -253,21 +279,17 @@ export class KnowledgeService {
     const contentType = knowledgeContentType(body.content_type);
     if (!contentType) throw unsupportedContentType(body.content_type);
     const source = sourceOf(body, contentType, base);
-    const written = await this.documents.upsert({
-      id: newId(),
-      tenantId,
-      knowledgeBaseId: base.id,
-      externalId: body.external_id ?? null,
-      title: body.title,
-      description: body.description ?? null,
-      contentType,
-      tags: distinct(body.tags ?? []),
-      metadata: body.metadata ?? {},
-      expiresAt: body.expires_at ? new Date(body.expires_at) : null,
-      source,
-      sourceBytes: source.kind === 'upload' ? null : source.bytes.byteLength,
-      now: new Date(),
-    });
+    const written = await this.documents.upsert(
+      newDocument(
+        tenantId,
+        base,
+        newId(),
+        body,
+        contentType,
+        source,
+        source.kind === 'upload' ? null : source.bytes.byteLength,
+      ),
+    );
     // Deleted between the read above and the write: as if it had been gone before.
     if (written.kind === 'base-gone') throw notFound(baseResource);
     await this.rememberBase(written.base);
@@ -304,22 +326,11 @@ export class KnowledgeService {
       );
     }
     const id = newId();
-    const written = await this.documents.upsert({
-      id,
-      tenantId,
-      knowledgeBaseId: base.id,
-      externalId: body.external_id ?? null,
-      title: body.title,
-      description: body.description ?? null,
-      contentType,
-      tags: distinct(body.tags ?? []),
-      metadata: body.metadata ?? {},
-      expiresAt: body.expires_at ? new Date(body.expires_at) : null,
-      // A replacement's key is its new generation's (the statement makes it so).
-      source: { kind: 'upload', key: uploadKey(tenantId, id, 1) },
-      sourceBytes: null,
-      now: new Date(),
-    });
+    // A replacement's key is its new generation's (the statement makes it so).
+    const source: DocumentSource = { kind: 'upload', key: uploadKey(tenantId, id, 1) };
+    const written = await this.documents.upsert(
+      newDocument(tenantId, base, id, body, contentType, source, null),
+    );
     if (written.kind === 'base-gone') throw notFound(baseResource);
     await this.rememberBase(written.base);
     const { document } = written;

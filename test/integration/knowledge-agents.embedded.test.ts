@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { database } from '#adapters/postgres/db.ts';
 import { runRetention } from '#services/retention.ts';
 import { createTestAgent, type TestApi, useTestApi } from '../support/api.ts';
+import { jsonOf, until } from '../support/polling.ts';
 
 interface Citation {
   knowledge_base_id: string;
@@ -21,16 +22,6 @@ interface ExecutionBody {
   timings?: { retrieval_ms: number };
 }
 
-const until = async <T>(read: () => Promise<T>, done: (value: T) => boolean, what: string): Promise<T> => {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-};
-
 /**
  * Agents that answer from knowledge, end to end on `npm start`'s runtime with its workers: a
  * document ingested through the API, an agent naming its base, executions and a workflow step
@@ -40,14 +31,8 @@ const until = async <T>(read: () => Promise<T>, done: (value: T) => boolean, wha
 describe('agents answering from knowledge (embedded runtime, workers on)', () => {
   const api = useTestApi(() => ({}), { workers: true });
 
-  const json = async <T>(response: Response, status: number): Promise<T> => {
-    const body = await response.text();
-    expect(response.status, body).toBe(status);
-    return JSON.parse(body) as T;
-  };
-
   const postDocument = async (a: TestApi, baseId: string, externalId: string, content: string) => {
-    const document = await json<{ id: string }>(
+    const document = await jsonOf<{ id: string }>(
       await a.call(`/v1/knowledge-bases/${baseId}/documents`, {
         method: 'POST',
         json: { external_id: externalId, title: 'Tide tables', content_type: 'text/markdown', content },
@@ -56,7 +41,10 @@ describe('agents answering from knowledge (embedded runtime, workers on)', () =>
     );
     await until(
       async () =>
-        json<{ status: string }>(await a.call(`/v1/knowledge-bases/${baseId}/documents/${document.id}`), 200),
+        jsonOf<{ status: string }>(
+          await a.call(`/v1/knowledge-bases/${baseId}/documents/${document.id}`),
+          200,
+        ),
       (d) => d.status !== 'processing',
       'ingestion',
     );
@@ -64,12 +52,12 @@ describe('agents answering from knowledge (embedded runtime, workers on)', () =>
   };
 
   const execute = async (a: TestApi, agentId: string, input: string): Promise<ExecutionBody> => {
-    const accepted = await json<ExecutionBody>(
+    const accepted = await jsonOf<ExecutionBody>(
       await a.call(`/v1/agents/${agentId}/executions`, { method: 'POST', json: { input } }),
       202,
     );
     return until(
-      async () => json<ExecutionBody>(await a.call(`/v1/executions/${accepted.id}`), 200),
+      async () => jsonOf<ExecutionBody>(await a.call(`/v1/executions/${accepted.id}`), 200),
       (e) => e.status === 'succeeded' || e.status === 'failed',
       'the execution',
     );
@@ -77,7 +65,7 @@ describe('agents answering from knowledge (embedded runtime, workers on)', () =>
 
   it('grounds an execution in the passages, records citations, retrieval time and embedding tokens', async () => {
     const a = api();
-    const base = await json<{ id: string }>(
+    const base = await jsonOf<{ id: string }>(
       await a.call('/v1/knowledge-bases', { method: 'POST', json: { name: 'harbour' } }),
       201,
     );
@@ -155,7 +143,7 @@ describe('agents answering from knowledge (embedded runtime, workers on)', () =>
 
   it('fails an execution whose knowledge base is gone, for good and saying which', async () => {
     const a = api();
-    const base = await json<{ id: string }>(
+    const base = await jsonOf<{ id: string }>(
       await a.call('/v1/knowledge-bases', { method: 'POST', json: { name: 'short-lived' } }),
       201,
     );
@@ -171,7 +159,7 @@ describe('agents answering from knowledge (embedded runtime, workers on)', () =>
 
   it('grounds workflow steps through the same pipeline, each step with its citations', async () => {
     const a = api();
-    const base = await json<{ id: string }>(
+    const base = await jsonOf<{ id: string }>(
       await a.call('/v1/knowledge-bases', { method: 'POST', json: { name: 'runbook' } }),
       201,
     );
@@ -184,7 +172,7 @@ describe('agents answering from knowledge (embedded runtime, workers on)', () =>
     const agentId = await createTestAgent(a, {
       configuration: { knowledge: { knowledge_base_ids: [base.id], mode: 'keyword' } },
     });
-    const workflow = await json<{ id: string }>(
+    const workflow = await jsonOf<{ id: string }>(
       await a.call('/v1/workflows', {
         method: 'POST',
         json: {
@@ -194,13 +182,13 @@ describe('agents answering from knowledge (embedded runtime, workers on)', () =>
       }),
       201,
     );
-    const started = await json<{ id: string }>(
+    const started = await jsonOf<{ id: string }>(
       await a.call(`/v1/workflows/${workflow.id}/executions`, { method: 'POST', json: { input: {} } }),
       202,
     );
     const run = await until(
       async () =>
-        json<{
+        jsonOf<{
           status: string;
           steps: { key: string; citations?: Citation[]; timings?: { retrieval_ms: number } }[];
         }>(await a.call(`/v1/workflow-executions/${started.id}`), 200),
@@ -210,7 +198,7 @@ describe('agents answering from knowledge (embedded runtime, workers on)', () =>
     expect(run.status).toBe('succeeded');
     expect(run.steps[0]?.citations?.[0]?.knowledge_base_id).toBe(base.id);
     expect(run.steps[0]?.timings?.retrieval_ms).toBeGreaterThanOrEqual(0);
-    const step = await json<{ citations?: Citation[] }>(
+    const step = await jsonOf<{ citations?: Citation[] }>(
       await a.call(`/v1/workflow-executions/${started.id}/steps/answer`),
       200,
     );
@@ -225,7 +213,7 @@ describe('agents answering from knowledge (embedded runtime, workers on)', () =>
 
   it('keeps a retrieval record as long as the executions and runs it belongs to, then retention removes it', async () => {
     const a = api();
-    const base = await json<{ id: string }>(
+    const base = await jsonOf<{ id: string }>(
       await a.call('/v1/knowledge-bases', { method: 'POST', json: { name: 'aging' } }),
       201,
     );

@@ -1,21 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { maxUploadBytes } from '#domain/knowledge.ts';
 import { type TestApi, useTestApi } from '../support/api.ts';
+import { until } from '../support/polling.ts';
 
 interface UploadAnswer {
   document: { id: string; status: string; knowledge_base_id: string };
   upload: { url: string; fields: Record<string, string>; expires_at: string };
 }
-
-const until = async <T>(read: () => Promise<T>, done: (value: T) => boolean, what: string): Promise<T> => {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-};
 
 /** What a browser sends to the pre-signed form: its fields, then the file. */
 const postFile = (upload: UploadAnswer['upload'], file: Blob) => {

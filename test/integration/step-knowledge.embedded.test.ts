@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { database } from '#adapters/postgres/db.ts';
 import { createTestAgent, type TestApi, useTestApi } from '../support/api.ts';
+import { jsonOf, until } from '../support/polling.ts';
 
 interface Citation {
   knowledge_base_id: string;
@@ -24,16 +25,6 @@ interface WorkflowStepBody {
   knowledge?: { knowledge_base_ids: string[]; top_k: number; mode: string } | null;
 }
 
-const until = async <T>(read: () => Promise<T>, done: (value: T) => boolean, what: string): Promise<T> => {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-};
-
 /**
  * A workflow step that names knowledge bases of its own, end to end on `npm start`'s runtime
  * with its workers: the step's bases replace its agent's (an agent without any answers from
@@ -43,19 +34,13 @@ const until = async <T>(read: () => Promise<T>, done: (value: T) => boolean, wha
 describe("a workflow step's own knowledge (embedded runtime, workers on)", () => {
   const api = useTestApi(() => ({}), { workers: true });
 
-  const json = async <T>(response: Response, status: number): Promise<T> => {
-    const body = await response.text();
-    expect(response.status, body).toBe(status);
-    return JSON.parse(body) as T;
-  };
-
   /** A base with one ingested document about the pump; answers the base's and the document's ids. */
   const pumpBase = async (a: TestApi, name: string) => {
-    const base = await json<{ id: string }>(
+    const base = await jsonOf<{ id: string }>(
       await a.call('/v1/knowledge-bases', { method: 'POST', json: { name } }),
       201,
     );
-    const document = await json<{ id: string }>(
+    const document = await jsonOf<{ id: string }>(
       await a.call(`/v1/knowledge-bases/${base.id}/documents`, {
         method: 'POST',
         json: {
@@ -68,7 +53,7 @@ describe("a workflow step's own knowledge (embedded runtime, workers on)", () =>
     );
     const ingested = await until(
       async () =>
-        json<{ status: string }>(
+        jsonOf<{ status: string }>(
           await a.call(`/v1/knowledge-bases/${base.id}/documents/${document.id}`),
           200,
         ),
@@ -81,20 +66,20 @@ describe("a workflow step's own knowledge (embedded runtime, workers on)", () =>
 
   const createWorkflow = async (a: TestApi, steps: unknown[]) =>
     (
-      await json<{ id: string }>(
+      await jsonOf<{ id: string }>(
         await a.call('/v1/workflows', { method: 'POST', json: { name: 'w', steps } }),
         201,
       )
     ).id;
 
   const run = async (a: TestApi, workflowId: string) => {
-    const started = await json<{ id: string }>(
+    const started = await jsonOf<{ id: string }>(
       await a.call(`/v1/workflows/${workflowId}/executions`, { method: 'POST', json: { input: {} } }),
       202,
     );
     const finished = await until(
       async () =>
-        json<{ id: string; status: string; steps: StepRunBody[] }>(
+        jsonOf<{ id: string; status: string; steps: StepRunBody[] }>(
           await a.call(`/v1/workflow-executions/${started.id}`),
           200,
         ),
@@ -127,7 +112,7 @@ describe("a workflow step's own knowledge (embedded runtime, workers on)", () =>
     ]);
 
     // The definition answers back what each step said, defaults filled in, ids in their canonical spelling.
-    const definition = await json<{ steps: WorkflowStepBody[] }>(
+    const definition = await jsonOf<{ steps: WorkflowStepBody[] }>(
       await a.call(`/v1/workflows/${workflowId}?include=steps`),
       200,
     );
@@ -167,7 +152,7 @@ describe("a workflow step's own knowledge (embedded runtime, workers on)", () =>
       { key: 'off', agent_id: agentId, input: 'How do I restart the pump?', knowledge: null },
       { key: 'inherit', agent_id: agentId, input: 'How do I restart the pump?' },
     ]);
-    const definition = await json<{ steps: WorkflowStepBody[] }>(
+    const definition = await jsonOf<{ steps: WorkflowStepBody[] }>(
       await a.call(`/v1/workflows/${workflowId}?include=steps`),
       200,
     );
@@ -181,13 +166,13 @@ describe("a workflow step's own knowledge (embedded runtime, workers on)", () =>
     expect(finished.step('inherit')?.citations?.[0]?.knowledge_base_id).toBe(baseId);
 
     // A PATCH that leaves the steps alone keeps what each said; one that sends new steps replaces it.
-    const renamed = await json<{ version: number; steps: WorkflowStepBody[] }>(
+    const renamed = await jsonOf<{ version: number; steps: WorkflowStepBody[] }>(
       await a.call(`/v1/workflows/${workflowId}`, { method: 'PATCH', json: { name: 'renamed' } }),
       200,
     );
     expect(renamed.version).toBe(2);
     expect(renamed.steps.map((s) => s.knowledge)).toEqual([null, undefined]);
-    const replaced = await json<{ steps: WorkflowStepBody[] }>(
+    const replaced = await jsonOf<{ steps: WorkflowStepBody[] }>(
       await a.call(`/v1/workflows/${workflowId}`, {
         method: 'PATCH',
         json: {

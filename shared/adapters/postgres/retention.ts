@@ -94,6 +94,25 @@ const byUuidV7 = (table: string, cascade?: { table: string; column: string }): T
            ${cascade ? `(SELECT count(*) FROM ${cascade.table} c JOIN ${table} t ON t.id = c.${cascade.column} WHERE t.id < $1::uuid)::int` : '0'} AS cascaded`,
 });
 
+/**
+ * A table whose rows go by age alone, by its `created_at` index, in batches deleted by TID (no
+ * key to delete by is shorter): the embedding cache and the retrieval records.
+ */
+const byCreatedAt = (table: 'embedding_cache' | 'knowledge_retrievals'): TableSql => ({
+  cutoff: (instant) => instant,
+  start: ['-infinity'],
+  batch: `
+    WITH batch AS (
+      SELECT ctid, created_at FROM ${table}
+       WHERE created_at < $1::timestamptz AND created_at >= $2::timestamptz ORDER BY created_at LIMIT $3
+    ), gone AS (
+      DELETE FROM ${table} WHERE ctid = ANY (ARRAY(SELECT ctid FROM batch)) RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM batch)::int AS taken, (SELECT count(*) FROM gone)::int AS deleted, 0 AS cascaded,
+           (SELECT max(created_at) FROM batch) AS k1, NULL AS k2`,
+  count: `SELECT count(*)::int AS rows, 0 AS cascaded FROM ${table} WHERE created_at < $1::timestamptz`,
+});
+
 const tableSql: Readonly<Record<PurgedTable, TableSql>> = {
   executions: byUuidV7('executions'),
   workflow_executions: byUuidV7('workflow_executions', {
@@ -190,37 +209,8 @@ const tableSql: Readonly<Record<PurgedTable, TableSql>> = {
                    JOIN knowledge_bases b ON b.id = d.knowledge_base_id WHERE b.deleted_at < $1::timestamptz))::int AS cascaded`,
   },
   // As audit events: entries of one instant can straddle two batches.
-  embedding_cache: {
-    cutoff: (instant) => instant,
-    start: ['-infinity'],
-    batch: `
-      WITH batch AS (
-        SELECT ctid, created_at FROM embedding_cache
-         WHERE created_at < $1::timestamptz AND created_at >= $2::timestamptz ORDER BY created_at LIMIT $3
-      ), gone AS (
-        DELETE FROM embedding_cache WHERE ctid = ANY (ARRAY(SELECT ctid FROM batch)) RETURNING 1
-      )
-      SELECT (SELECT count(*) FROM batch)::int AS taken, (SELECT count(*) FROM gone)::int AS deleted, 0 AS cascaded,
-             (SELECT max(created_at) FROM batch) AS k1, NULL AS k2`,
-    count:
-      'SELECT count(*)::int AS rows, 0 AS cascaded FROM embedding_cache WHERE created_at < $1::timestamptz',
-  },
-  // As the embedding cache, by knowledge_retrievals_created.
-  knowledge_retrievals: {
-    cutoff: (instant) => instant,
-    start: ['-infinity'],
-    batch: `
-      WITH batch AS (
-        SELECT ctid, created_at FROM knowledge_retrievals
-         WHERE created_at < $1::timestamptz AND created_at >= $2::timestamptz ORDER BY created_at LIMIT $3
-      ), gone AS (
-        DELETE FROM knowledge_retrievals WHERE ctid = ANY (ARRAY(SELECT ctid FROM batch)) RETURNING 1
-      )
-      SELECT (SELECT count(*) FROM batch)::int AS taken, (SELECT count(*) FROM gone)::int AS deleted, 0 AS cascaded,
-             (SELECT max(created_at) FROM batch) AS k1, NULL AS k2`,
-    count:
-      'SELECT count(*)::int AS rows, 0 AS cascaded FROM knowledge_retrievals WHERE created_at < $1::timestamptz',
-  },
+  embedding_cache: byCreatedAt('embedding_cache'),
+  knowledge_retrievals: byCreatedAt('knowledge_retrievals'),
 };
 
 export class RetentionRepository implements RetentionStore {
