@@ -43,6 +43,20 @@ export const toKnowledgeBase = (row: KnowledgeBaseRow): KnowledgeBase => ({
   updatedAt: row.updated_at,
 });
 
+/** A base's columns beside other columns in one row, each as `kb_<column>` (from `alias`). */
+export const knowledgeBaseColumnsAs = (alias: string): string =>
+  knowledgeBaseColumns
+    .split(',')
+    .map((column) => `${alias}.${column.trim()} AS kb_${column.trim()}`)
+    .join(', ');
+
+/** The base a row read with `knowledgeBaseColumnsAs` carries. */
+export const knowledgeBaseFrom = (row: Record<string, unknown>): KnowledgeBase => {
+  const base: Record<string, unknown> = {};
+  for (const column of knowledgeBaseColumns.split(',')) base[column.trim()] = row[`kb_${column.trim()}`];
+  return toKnowledgeBase(base as unknown as KnowledgeBaseRow);
+};
+
 /**
  * Knowledge bases in PostgreSQL (migration 0010). Reads see live bases only: a soft-deleted
  * base is gone for the API, search and ingestion at once, and retention removes its rows.

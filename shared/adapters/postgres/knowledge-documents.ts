@@ -14,7 +14,7 @@ import type {
   NewDocument,
 } from '#services/ports.ts';
 import type { Queryable } from './db.ts';
-import { type KnowledgeBaseRow, knowledgeBaseColumns, toKnowledgeBase } from './knowledge-bases.ts';
+import { knowledgeBaseColumns, knowledgeBaseColumnsAs, knowledgeBaseFrom } from './knowledge-bases.ts';
 import { chunksSourceKey } from './knowledge-ingestion.ts';
 
 type DocumentWrite = ConditionalWrite<{ document: KnowledgeDocument; base: KnowledgeBase }>;
@@ -74,18 +74,8 @@ const toDocument = (row: DocumentRow): KnowledgeDocument => ({
   updatedAt: row.updated_at,
 });
 
-/** The base's columns beside a document's in one row, each as `kb_<column>`. */
-const baseColumnsAs = (alias: string): string =>
-  knowledgeBaseColumns
-    .split(',')
-    .map((column) => `${alias}.${column.trim()} AS kb_${column.trim()}`)
-    .join(', ');
-
-const baseOf = (row: Record<string, unknown>): KnowledgeBase => {
-  const base: Record<string, unknown> = {};
-  for (const column of knowledgeBaseColumns.split(',')) base[column.trim()] = row[`kb_${column.trim()}`];
-  return toKnowledgeBase(base as unknown as KnowledgeBaseRow);
-};
+/** The document `$3`, at one of the versions `$4` when If-Match names any, as alias `d`. */
+const matches = (d: string) => `${d}.id = $3 AND ($4::int[] IS NULL OR ${d}.version = ANY ($4::int[]))`;
 
 /**
  * The base's version, bumped first in every statement that changes what search sees: the
@@ -173,7 +163,7 @@ export class KnowledgeDocumentRepository implements DocumentStore {
            updated_at = greatest(EXCLUDED.updated_at, k.updated_at + interval '1 millisecond')
          RETURNING ${documentColumns}
        )
-       SELECT doc.*, ${baseColumnsAs('base')} FROM doc CROSS JOIN base`,
+       SELECT doc.*, ${knowledgeBaseColumnsAs('base')} FROM doc CROSS JOIN base`,
       [
         document.id,
         document.tenantId,
@@ -198,7 +188,7 @@ export class KnowledgeDocumentRepository implements DocumentStore {
     return {
       kind: row.generation > 1 ? 'replaced' : 'created',
       document: toDocument(row),
-      base: baseOf(row),
+      base: knowledgeBaseFrom(row),
     };
   }
 
@@ -246,7 +236,6 @@ export class KnowledgeDocumentRepository implements DocumentStore {
     patch: DocumentPatch,
     expectedVersions: readonly number[] | undefined,
   ): Promise<DocumentWrite> {
-    const matches = (d: string) => `${d}.id = $3 AND ($4::int[] IS NULL OR ${d}.version = ANY ($4::int[]))`;
     const rows = await this.db.query<DocumentRow & Record<string, unknown>>(
       `WITH base AS (${bumpBase(matches('x'))}),
        doc AS (
@@ -261,7 +250,7 @@ export class KnowledgeDocumentRepository implements DocumentStore {
           WHERE d.knowledge_base_id = (SELECT id FROM base) AND ${matches('d')}
           RETURNING ${documentColumns}
        )
-       SELECT doc.*, ${baseColumnsAs('base')} FROM doc CROSS JOIN base`,
+       SELECT doc.*, ${knowledgeBaseColumnsAs('base')} FROM doc CROSS JOIN base`,
       [
         tenantId,
         knowledgeBaseId,
@@ -276,7 +265,7 @@ export class KnowledgeDocumentRepository implements DocumentStore {
         patch.expiresAt ?? null,
       ],
     );
-    if (rows[0]) return { kind: 'done', document: toDocument(rows[0]), base: baseOf(rows[0]) };
+    if (rows[0]) return { kind: 'done', document: toDocument(rows[0]), base: knowledgeBaseFrom(rows[0]) };
     return this.missOrStale(tenantId, knowledgeBaseId, id, expectedVersions);
   }
 
@@ -287,7 +276,6 @@ export class KnowledgeDocumentRepository implements DocumentStore {
     id: string,
     expectedVersions: readonly number[] | undefined,
   ): Promise<DocumentWrite> {
-    const matches = (d: string) => `${d}.id = $3 AND ($4::int[] IS NULL OR ${d}.version = ANY ($4::int[]))`;
     const rows = await this.db.query<DocumentRow & Record<string, unknown>>(
       `WITH base AS (${bumpBase(matches('x'))}),
        doc AS (
@@ -295,10 +283,10 @@ export class KnowledgeDocumentRepository implements DocumentStore {
           WHERE d.knowledge_base_id = (SELECT id FROM base) AND ${matches('d')}
           RETURNING ${documentColumns}
        )
-       SELECT doc.*, ${baseColumnsAs('base')} FROM doc CROSS JOIN base`,
+       SELECT doc.*, ${knowledgeBaseColumnsAs('base')} FROM doc CROSS JOIN base`,
       [tenantId, knowledgeBaseId, id, expectedVersions ?? null],
     );
-    if (rows[0]) return { kind: 'done', document: toDocument(rows[0]), base: baseOf(rows[0]) };
+    if (rows[0]) return { kind: 'done', document: toDocument(rows[0]), base: knowledgeBaseFrom(rows[0]) };
     return this.missOrStale(tenantId, knowledgeBaseId, id, expectedVersions);
   }
 
@@ -323,7 +311,7 @@ export class KnowledgeDocumentRepository implements DocumentStore {
           WHERE d.knowledge_base_id = (SELECT id FROM base) AND ${bulkChanges('d')}
           RETURNING d.id
        )
-       SELECT ARRAY(SELECT id FROM doc) AS ids, ${baseColumnsAs('base')}
+       SELECT ARRAY(SELECT id FROM doc) AS ids, ${knowledgeBaseColumnsAs('base')}
          FROM (SELECT 1) AS one LEFT JOIN base ON true`,
       [
         tenantId,
@@ -335,7 +323,7 @@ export class KnowledgeDocumentRepository implements DocumentStore {
       ],
     );
     const row = rows[0]!;
-    return { documentIds: row.ids, base: row['kb_id'] ? baseOf(row) : null };
+    return { documentIds: row.ids, base: row['kb_id'] ? knowledgeBaseFrom(row) : null };
   }
 
   /** Nothing was written: gone, or (under If-Match) changed meanwhile — a second query only then. */

@@ -1,6 +1,7 @@
-import type { KnowledgeBase, KnowledgeContentType, TextSearchLanguage } from '#domain/knowledge.ts';
+import type { KnowledgeBase, KnowledgeContentType } from '#domain/knowledge.ts';
 import type { DocumentSource, IngestionClaim, IngestionStore, NewChunk } from '#services/ports.ts';
 import type { Queryable } from './db.ts';
+import { knowledgeBaseColumnsAs, knowledgeBaseFrom } from './knowledge-bases.ts';
 
 /**
  * Ingestion's side of knowledge_documents and knowledge_chunks (migration 0010). A claim is a
@@ -11,28 +12,7 @@ import type { Queryable } from './db.ts';
  * are written only if that update found the claim still live.
  */
 
-interface BaseRow {
-  base_id: string;
-  base_name: string;
-  base_description: string | null;
-  embedding_provider: string;
-  embedding_model: string;
-  embedding_dimensions: number;
-  text_search_language: string;
-  chunk_size_tokens: number;
-  chunk_overlap_tokens: number;
-  base_version: number;
-  base_created_at: Date;
-  base_updated_at: Date;
-}
-
-/** A base's columns as `BaseRow` names them, from `b`. */
-const baseColumns = `b.id AS base_id, b.name AS base_name, b.description AS base_description,
-  b.embedding_provider, b.embedding_model, b.embedding_dimensions, b.text_search_language,
-  b.chunk_size_tokens, b.chunk_overlap_tokens, b.version AS base_version,
-  b.created_at AS base_created_at, b.updated_at AS base_updated_at`;
-
-interface ClaimRow extends BaseRow {
+interface ClaimRow extends Record<string, unknown> {
   title: string;
   content_type: string;
   source: Buffer | null;
@@ -56,24 +36,6 @@ const sourceOf = (row: Pick<ClaimRow, 'source' | 'source_key'>): DocumentSource 
   const bytes = new Uint8Array(row.source ?? new Uint8Array());
   return row.source_key === chunksSourceKey ? { kind: 'chunks', bytes } : { kind: 'inline', bytes };
 };
-
-const baseOf = (tenantId: string, row: BaseRow): KnowledgeBase => ({
-  id: row.base_id,
-  tenantId,
-  name: row.base_name,
-  description: row.base_description,
-  embedding: {
-    provider: row.embedding_provider,
-    model: row.embedding_model,
-    dimensions: row.embedding_dimensions,
-  },
-  // Written only from the domain's list (the request schema checks it).
-  language: row.text_search_language as TextSearchLanguage,
-  chunking: { sizeTokens: row.chunk_size_tokens, overlapTokens: row.chunk_overlap_tokens },
-  version: row.base_version,
-  createdAt: row.base_created_at,
-  updatedAt: row.base_updated_at,
-});
 
 /** The claim's generation, still the document's, still in processing, its base not deleted. */
 const liveClaim = `d.id = $1 AND d.generation = $2 AND d.attempts = $3 AND d.status = 'processing'
@@ -113,7 +75,7 @@ export class IngestionRepository implements IngestionStore {
        RETURNING d.title, d.content_type, d.source, d.source_key, d.attempts, d.chunks_done,
          (SELECT encode(sha256(convert_to(c.text, 'UTF8')), 'hex') FROM knowledge_chunks c
            WHERE c.document_id = d.id AND c.generation = d.generation AND c.ordinal = d.chunks_done - 1
-         ) AS last_chunk_sha256, ${baseColumns}`,
+         ) AS last_chunk_sha256, ${knowledgeBaseColumnsAs('b')}`,
       [tenantId, documentId, generation, leaseSeconds],
     );
     if (!row) return null;
@@ -121,7 +83,7 @@ export class IngestionRepository implements IngestionStore {
       tenantId,
       documentId,
       generation,
-      base: baseOf(tenantId, row),
+      base: knowledgeBaseFrom(row),
       title: row.title,
       // Written only from the domain's list (the document routes check it).
       contentType: row.content_type as KnowledgeContentType,
@@ -196,7 +158,7 @@ export class IngestionRepository implements IngestionStore {
    * could deadlock).
    */
   async finish(claim: IngestionClaim, chunkCount: number): Promise<KnowledgeBase | null> {
-    const [row] = await this.db.query<BaseRow>(
+    const [row] = await this.db.query<Record<string, unknown>>(
       `WITH base AS MATERIALIZED (
          SELECT b.id FROM knowledge_bases b JOIN knowledge_documents d ON d.knowledge_base_id = b.id
           WHERE d.id = $1 AND b.deleted_at IS NULL
@@ -215,10 +177,10 @@ export class IngestionRepository implements IngestionStore {
           WHERE c.document_id = doc.id AND (c.generation <> doc.generation OR c.ordinal >= $4)
        )
        UPDATE knowledge_bases b SET version = b.version + 1 FROM doc WHERE b.id = doc.knowledge_base_id
-       RETURNING ${baseColumns}`,
+       RETURNING ${knowledgeBaseColumnsAs('b')}`,
       [claim.documentId, claim.generation, claim.attempts, chunkCount],
     );
-    return row ? baseOf(claim.tenantId, row) : null;
+    return row ? knowledgeBaseFrom(row) : null;
   }
 
   /** The generation's chunks go; `searchable_generation` stays, so the previous one is still searched. */
