@@ -1,30 +1,16 @@
+import { ProblemError } from '#domain/errors.ts';
 import { NonRetryableError } from '#domain/jobs.ts';
 import type { KnowledgeUse, Retrieval, RetrievedPassage, SearchBody } from '#domain/knowledge.ts';
 import { costUsd } from '#domain/pricing.ts';
+import type { HitsAnswer } from './knowledge-search.ts';
 import type { Retriever } from './ports.ts';
 
-/** What the retriever needs of a base's search: its hits, and what embedding the query cost. */
+/** A base's hits-only search (`KnowledgeSearchService.searchHits`). */
 export type BaseSearch = (
   tenantId: string,
   baseId: string,
   body: SearchBody,
-) => Promise<{
-  readonly hits: readonly {
-    documentId: string;
-    chunkId: string;
-    title: string;
-    text: string;
-    score: number;
-  }[];
-  /** Tokens the query's embedding took (0: keyword, or answered from the search cache). */
-  readonly embeddingTokens?: number;
-  /** The base's embedding model, which prices those tokens. */
-  readonly embeddingModel?: string;
-}>;
-
-/** Whether an error is the search's 404 for a base that is not the tenant's (deleted, or never was). */
-const isMissingBase = (error: unknown): boolean =>
-  typeof error === 'object' && error !== null && (error as { status?: unknown }).status === 404;
+) => Promise<Pick<HitsAnswer, 'hits' | 'embeddingTokens' | 'embeddingModel'>>;
 
 /**
  * Retrieval for agents with `configuration.knowledge`: each named base searched as the search
@@ -47,7 +33,8 @@ export class KnowledgeRetriever implements Retriever {
             answer: await this.search(tenantId, baseId, { query: text, mode: use.mode, limit: use.topK }),
           };
         } catch (error) {
-          if (isMissingBase(error)) {
+          // The search's 404: a base that is not the tenant's (deleted, or never was).
+          if (error instanceof ProblemError && error.status === 404) {
             throw new NonRetryableError(`knowledge base ${baseId} (configuration.knowledge) does not exist`);
           }
           throw error;
@@ -70,9 +57,9 @@ export class KnowledgeRetriever implements Retriever {
     let embeddingTokens = 0;
     let embeddingCostUsd = 0;
     for (const { answer } of answers) {
-      const tokens = answer.embeddingTokens ?? 0;
-      embeddingTokens += tokens;
-      if (tokens > 0 && answer.embeddingModel) embeddingCostUsd += costUsd(answer.embeddingModel, tokens, 0);
+      embeddingTokens += answer.embeddingTokens;
+      if (answer.embeddingTokens > 0)
+        embeddingCostUsd += costUsd(answer.embeddingModel, answer.embeddingTokens, 0);
     }
     return { passages, durationMs: performance.now() - started, embeddingTokens, embeddingCostUsd };
   }

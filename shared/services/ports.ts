@@ -481,17 +481,21 @@ export type DocumentSource =
   | { readonly kind: 'chunks'; readonly bytes: Uint8Array }
   | { readonly kind: 'upload'; readonly key: string };
 
-export interface NewDocument {
-  readonly id: string;
-  readonly tenantId: string;
-  readonly knowledgeBaseId: string;
-  readonly externalId: string | null;
-  readonly title: string;
-  readonly description: string | null;
-  readonly contentType: KnowledgeContentType;
-  readonly tags: readonly string[];
-  readonly metadata: Readonly<Record<string, unknown>>;
-  readonly expiresAt: Date | null;
+/** What a post or an upload writes: the document's own fields, its source, the time. */
+export interface NewDocument
+  extends Pick<
+    KnowledgeDocument,
+    | 'id'
+    | 'tenantId'
+    | 'knowledgeBaseId'
+    | 'externalId'
+    | 'title'
+    | 'description'
+    | 'contentType'
+    | 'tags'
+    | 'metadata'
+    | 'expiresAt'
+  > {
   readonly source: DocumentSource;
   readonly sourceBytes: number | null;
   readonly now: Date;
